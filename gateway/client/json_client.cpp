@@ -1,0 +1,212 @@
+#include "gateway/client/json_client.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace cxesdb::gateway {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+int remaining_ms(clock_type::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    deadline - clock_type::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+} // namespace
+
+json_client::json_client(json_client&& other) noexcept
+  : fd_(other.fd_),
+    next_id_(other.next_id_),
+    buf_(std::move(other.buf_)),
+    pending_(std::move(other.pending_)) {
+  other.fd_ = -1;
+}
+
+json_client& json_client::operator=(json_client&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = other.fd_;
+    next_id_ = other.next_id_;
+    buf_ = std::move(other.buf_);
+    pending_ = std::move(other.pending_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+json_client::~json_client() {
+  close();
+}
+
+std::optional<std::string> json_client::connect(const std::string& host,
+                                                uint16_t port, int timeout_ms) {
+  close();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  auto port_str = std::to_string(port);
+  if (auto rc = getaddrinfo(host.c_str(), port_str.c_str(), &hints, &res))
+    return std::string{"cannot resolve "} + host + ": " + gai_strerror(rc);
+  std::string err = "no address";
+  for (auto ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                      ai->ai_protocol);
+    if (fd < 0) {
+      err = std::strerror(errno);
+      continue;
+    }
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc < 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int prc = ::poll(&p, 1, timeout_ms);
+      if (prc == 1) {
+        int so_err = 0;
+        socklen_t len = sizeof(so_err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &len);
+        rc = so_err == 0 ? 0 : -1;
+        errno = so_err;
+      } else {
+        errno = prc == 0 ? ETIMEDOUT : errno;
+        rc = -1;
+      }
+    }
+    if (rc == 0) {
+      fcntl(fd, F_SETFL, flags);
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      fd_ = fd;
+      break;
+    }
+    err = std::strerror(errno);
+    ::close(fd);
+  }
+  freeaddrinfo(res);
+  if (fd_ < 0)
+    return "cannot connect to " + host + ":" + port_str + ": " + err;
+  return std::nullopt;
+}
+
+void json_client::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  buf_.clear();
+  pending_.clear();
+}
+
+bool json_client::send_raw(const std::string& bytes) {
+  size_t off = 0;
+  while (fd_ >= 0 && off < bytes.size()) {
+    auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      close();
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return fd_ >= 0;
+}
+
+bool json_client::send(const nlohmann::json& msg) {
+  return send_raw(msg.dump() + "\n");
+}
+
+std::optional<std::string> json_client::read_line(int timeout_ms) {
+  if (!pending_.empty()) {
+    auto pos = pending_.find('\n');
+    auto line = pending_.substr(0, pos);
+    pending_.erase(0, pos + 1);
+    return line;
+  }
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto pos = buf_.find('\n');
+    if (pos != std::string::npos) {
+      auto line = buf_.substr(0, pos);
+      buf_.erase(0, pos + 1);
+      if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+      return line;
+    }
+    if (fd_ < 0 || buf_.size() > message_bytes_max)
+      return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc <= 0)
+      return std::nullopt;
+    char tmp[65536];
+    auto n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      ::close(fd_);
+      fd_ = -1;
+      continue; // return what is buffered, then nothing
+    }
+    buf_.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+std::optional<nlohmann::json> json_client::read_message(int timeout_ms) {
+  auto line = read_line(timeout_ms);
+  if (!line)
+    return std::nullopt;
+  auto j = nlohmann::json::parse(*line, nullptr, false);
+  if (j.is_discarded())
+    return std::nullopt;
+  return j;
+}
+
+std::optional<nlohmann::json> json_client::call(const std::string& method,
+                                                nlohmann::json params,
+                                                int timeout_ms) {
+  auto id = next_id_++;
+  nlohmann::json req{{"jsonrpc", "2.0"},
+                     {"id", id},
+                     {"method", method},
+                     {"params", std::move(params)}};
+  if (!send(req))
+    return std::nullopt;
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  std::string skipped;
+  for (;;) {
+    // Read from the socket only: messages parked for others stay parked.
+    std::string saved;
+    saved.swap(pending_);
+    auto line = read_line(remaining_ms(deadline));
+    pending_.swap(saved);
+    if (!line) {
+      pending_ += skipped;
+      return std::nullopt;
+    }
+    auto j = nlohmann::json::parse(*line, nullptr, false);
+    if (j.is_object() && j.contains("id") && j["id"] == id) {
+      pending_ += skipped;
+      return j;
+    }
+    skipped += *line;
+    skipped += '\n';
+  }
+}
+
+} // namespace cxesdb::gateway

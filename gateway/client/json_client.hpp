@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace cxesdb::gateway {
+
+/// A blocking JSON-RPC 2.0 client over one TCP connection, speaking the NDJSON
+/// framing of the client protocol. Used by the shell, the benchmark tool and
+/// the integration tests; it has no CAF dependency.
+///
+/// Not thread-safe: one thread per client.
+class json_client {
+public:
+  /// Default time to wait for one message.
+  static constexpr int timeout_ms_default = 10000;
+
+  /// Largest message `read_message` accepts before it fails (64 MiB).
+  static constexpr size_t message_bytes_max = 64u << 20;
+
+  json_client() = default;
+  json_client(const json_client&) = delete;
+  json_client& operator=(const json_client&) = delete;
+  json_client(json_client&& other) noexcept;
+  json_client& operator=(json_client&& other) noexcept;
+  ~json_client();
+
+  /// Connects to host:port. Returns an error text, or nothing on success.
+  std::optional<std::string> connect(const std::string& host, uint16_t port,
+                                     int timeout_ms = timeout_ms_default);
+
+  bool connected() const noexcept {
+    return fd_ >= 0;
+  }
+
+  void close();
+
+  /// Sends raw bytes as they are (no newline added). False when the
+  /// connection failed.
+  bool send_raw(const std::string& bytes);
+
+  /// Sends one JSON value followed by '\n'.
+  bool send(const nlohmann::json& msg);
+
+  /// Reads one newline-terminated message as text, without the newline.
+  /// Nothing on timeout, closed connection or error.
+  std::optional<std::string> read_line(int timeout_ms = timeout_ms_default);
+
+  /// Reads one message and parses it. Nothing on timeout, closed connection,
+  /// or unparsable text.
+  std::optional<nlohmann::json>
+  read_message(int timeout_ms = timeout_ms_default);
+
+  /// Sends a request with a fresh numeric id and waits for the response with
+  /// that id. Notifications and responses to other ids that arrive meanwhile
+  /// are kept and returned by later `read_message` calls. Nothing on timeout
+  /// or connection loss. The result is the whole response object (with
+  /// either "result" or "error").
+  std::optional<nlohmann::json> call(const std::string& method,
+                                     nlohmann::json params
+                                     = nlohmann::json::object(),
+                                     int timeout_ms = timeout_ms_default);
+
+  /// The id the next `call` will use.
+  int64_t next_id() const noexcept {
+    return next_id_;
+  }
+
+private:
+  int fd_ = -1;
+  int64_t next_id_ = 1;
+  std::string buf_;
+  std::string pending_; // messages read by call() for others, '\n'-separated
+};
+
+} // namespace cxesdb::gateway
