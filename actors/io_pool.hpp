@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "actors/executor.hpp"
+
 namespace cxesdb::actors {
 
 /// A fixed set of threads that run blocking work (SQLite, fsync, file system)
@@ -17,9 +19,8 @@ namespace cxesdb::actors {
 /// a message that the job sends when it is done. The queue is bounded: when
 /// it is full, `try_submit` refuses the job and the caller answers
 /// `overloaded` instead of letting memory grow.
-class io_pool {
+class io_pool : public executor {
 public:
-  using job = std::function<void()>;
 
   /// Default number of threads.
   static constexpr size_t threads_default = 4;
@@ -34,11 +35,11 @@ public:
   io_pool& operator=(const io_pool&) = delete;
 
   /// Finishes every queued job, then joins the threads.
-  ~io_pool();
+  ~io_pool() override;
 
   /// Queues `f` and returns true, or returns false when the queue is full or
   /// the pool is stopping.
-  bool try_submit(job f);
+  bool try_submit(job f) override;
 
   /// Number of jobs waiting to run.
   size_t queued() const;
