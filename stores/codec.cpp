@@ -1,0 +1,172 @@
+#include "stores/codec.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+namespace cxesdb::stores {
+
+namespace {
+
+constexpr uint8_t format_version = 1;
+
+enum tag : uint8_t { tag_append = 1, tag_record_snapshot, tag_delete_snapshot };
+
+class writer {
+public:
+  void u8(uint8_t x) {
+    out_.push_back(static_cast<char>(x));
+  }
+
+  void i64(int64_t x) {
+    auto u = static_cast<uint64_t>(x);
+    for (int i = 0; i < 8; ++i)
+      out_.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+
+  void str(const std::string& x) {
+    i64(static_cast<int64_t>(x.size()));
+    out_ += x;
+  }
+
+  std::string take() {
+    return std::move(out_);
+  }
+
+private:
+  std::string out_;
+};
+
+class reader {
+public:
+  explicit reader(const std::string& in) : in_(in) {
+  }
+
+  bool u8(uint8_t& x) {
+    if (pos_ + 1 > in_.size())
+      return false;
+    x = static_cast<uint8_t>(in_[pos_++]);
+    return true;
+  }
+
+  bool i64(int64_t& x) {
+    if (pos_ + 8 > in_.size())
+      return false;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; ++i)
+      u |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+    pos_ += 8;
+    x = static_cast<int64_t>(u);
+    return true;
+  }
+
+  bool str(std::string& x) {
+    int64_t n = 0;
+    if (!i64(n) || n < 0 || static_cast<uint64_t>(n) > in_.size() - pos_)
+      return false;
+    x.assign(in_, pos_, static_cast<size_t>(n));
+    pos_ += static_cast<size_t>(n);
+    return true;
+  }
+
+  bool done() const {
+    return pos_ == in_.size();
+  }
+
+private:
+  const std::string& in_;
+  size_t pos_ = 0;
+};
+
+void put(writer& w, const snapshot_record& s) {
+  w.str(s.source_uuid);
+  w.str(s.stream_uuid);
+  w.i64(s.version);
+  w.str(s.source_type);
+  w.str(s.data);
+  w.str(s.metadata);
+  w.i64(s.created_epoch_us);
+}
+
+bool get(reader& r, snapshot_record& s) {
+  return r.str(s.source_uuid) && r.str(s.stream_uuid) && r.i64(s.version)
+         && r.str(s.source_type) && r.str(s.data) && r.str(s.metadata)
+         && r.i64(s.created_epoch_us);
+}
+
+} // namespace
+
+std::string encode(const command& cmd) {
+  writer w;
+  w.u8(format_version);
+  if (auto x = std::get_if<append_cmd>(&cmd)) {
+    w.u8(tag_append);
+    w.str(x->stream);
+    w.u8(x->expected.kind);
+    w.i64(x->expected.value);
+    w.i64(x->created_epoch_us);
+    w.i64(static_cast<int64_t>(x->events.size()));
+    for (auto& e : x->events) {
+      w.str(e.event_id);
+      w.str(e.event_type);
+      w.str(e.data);
+      w.str(e.metadata);
+      w.str(e.content_type);
+    }
+  } else if (auto y = std::get_if<record_snapshot_cmd>(&cmd)) {
+    w.u8(tag_record_snapshot);
+    put(w, y->snapshot);
+  } else {
+    auto& z = std::get<delete_snapshot_cmd>(cmd);
+    w.u8(tag_delete_snapshot);
+    w.str(z.source_uuid);
+    w.str(z.stream_uuid);
+    w.i64(z.version);
+  }
+  return w.take();
+}
+
+std::optional<command> decode(const std::string& bytes) {
+  reader r{bytes};
+  uint8_t version = 0;
+  uint8_t t = 0;
+  if (!r.u8(version) || version != format_version || !r.u8(t))
+    return std::nullopt;
+  switch (t) {
+    case tag_append: {
+      append_cmd x;
+      uint8_t kind = 0;
+      int64_t n = 0;
+      if (!r.str(x.stream) || !r.u8(kind) || kind > expected_version::exact
+          || !r.i64(x.expected.value) || !r.i64(x.created_epoch_us)
+          || !r.i64(n) || n < 0
+          || static_cast<uint64_t>(n) > limits::batch_events_max)
+        return std::nullopt;
+      x.expected.kind = static_cast<expected_version::kind_t>(kind);
+      x.events.resize(static_cast<size_t>(n));
+      for (auto& e : x.events)
+        if (!r.str(e.event_id) || !r.str(e.event_type) || !r.str(e.data)
+            || !r.str(e.metadata) || !r.str(e.content_type))
+          return std::nullopt;
+      if (!r.done())
+        return std::nullopt;
+      return command{std::move(x)};
+    }
+    case tag_record_snapshot: {
+      record_snapshot_cmd y;
+      if (!get(r, y.snapshot) || !r.done())
+        return std::nullopt;
+      return command{std::move(y)};
+    }
+    case tag_delete_snapshot: {
+      delete_snapshot_cmd z;
+      if (!r.str(z.source_uuid) || !r.str(z.stream_uuid) || !r.i64(z.version)
+          || !r.done())
+        return std::nullopt;
+      return command{std::move(z)};
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+} // namespace cxesdb::stores

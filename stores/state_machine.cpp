@@ -1,0 +1,451 @@
+#include "stores/state_machine.hpp"
+
+#include <utility>
+
+#include "actors/assert.hpp"
+
+namespace cxesdb::stores {
+
+namespace {
+
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS events(
+  position INTEGER PRIMARY KEY,
+  stream_id TEXT NOT NULL,
+  event_number INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  UNIQUE(stream_id, event_number),
+  UNIQUE(stream_id, event_id));
+CREATE TABLE IF NOT EXISTS streams(
+  stream_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots(
+  source_uuid TEXT NOT NULL,
+  stream_uuid TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  source_type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  PRIMARY KEY(source_uuid, stream_uuid, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions(
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  selector TEXT NOT NULL,
+  checkpoint INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied(
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  idx INTEGER NOT NULL);
+INSERT OR IGNORE INTO applied(id, idx) VALUES (0, 0);
+)sql";
+
+constexpr const char* event_columns
+  = "stream_id, event_number, position, event_id, event_type, data, "
+    "metadata, content_type, created";
+
+recorded_event read_event(const sqlite_stmt& s) {
+  recorded_event e;
+  e.stream_id = s.text(0);
+  e.event_number = s.int64(1);
+  e.position = s.int64(2);
+  e.event_id = s.text(3);
+  e.event_type = s.text(4);
+  e.data = s.text(5);
+  e.metadata = s.text(6);
+  e.content_type = s.text(7);
+  e.created_epoch_us = s.int64(8);
+  return e;
+}
+
+snapshot_record read_snapshot(const sqlite_stmt& s) {
+  snapshot_record r;
+  r.source_uuid = s.text(0);
+  r.stream_uuid = s.text(1);
+  r.version = s.int64(2);
+  r.source_type = s.text(3);
+  r.data = s.text(4);
+  r.metadata = s.text(5);
+  r.created_epoch_us = s.int64(6);
+  return r;
+}
+
+std::string sql_with_columns(const char* before, const char* after) {
+  std::string sql = before;
+  sql += event_columns;
+  sql += after;
+  return sql;
+}
+
+bool version_matches(const expected_version& ev, int64_t current) {
+  switch (ev.kind) {
+    case expected_version::any:
+      return true;
+    case expected_version::no_stream:
+      return current == -1;
+    case expected_version::stream_exists:
+      return current >= 0;
+    case expected_version::exact:
+      return current == ev.value;
+  }
+  return false;
+}
+
+/// Runs `stmt` to completion when leaving the scope, also on exceptions.
+struct end_read_guard {
+  sqlite_stmt& stmt;
+  ~end_read_guard() {
+    try {
+      stmt.run();
+    } catch (...) { // NOLINT: the read's own error is the one to report
+    }
+  }
+};
+
+} // namespace
+
+std::unique_ptr<sqlite_db> open_store_db(const std::string& path) {
+  auto db = std::make_unique<sqlite_db>(path, sqlite_db::mode::read_write_create);
+  db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  db->exec(schema_sql);
+  return db;
+}
+
+std::unique_ptr<sqlite_db> open_store_reader_db(const std::string& path) {
+  auto db = std::make_unique<sqlite_db>(path, sqlite_db::mode::read_only);
+  db->exec("PRAGMA query_only=1;");
+  return db;
+}
+
+// -- state_machine ------------------------------------------------------------
+
+state_machine::state_machine(sqlite_db& db) : db_(db) {
+  db_.exec(schema_sql);
+  begin_ = db_.prepare("BEGIN IMMEDIATE");
+  commit_ = db_.prepare("COMMIT");
+  rollback_ = db_.prepare("ROLLBACK");
+  savepoint_ = db_.prepare("SAVEPOINT cmd");
+  release_ = db_.prepare("RELEASE cmd");
+  rollback_to_ = db_.prepare("ROLLBACK TO cmd");
+  set_applied_ = db_.prepare("UPDATE applied SET idx = ?1 WHERE id = 0");
+  get_version_ = db_.prepare("SELECT version FROM streams WHERE stream_id = ?1");
+  find_event_id_ = db_.prepare("SELECT event_number, position FROM events "
+                               "WHERE stream_id = ?1 AND event_id = ?2");
+  insert_event_ = db_.prepare(
+    "INSERT INTO events(position, stream_id, event_number, event_id, "
+    "event_type, data, metadata, content_type, created) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  upsert_stream_ = db_.prepare(
+    "INSERT INTO streams(stream_id, version) VALUES (?1, ?2) "
+    "ON CONFLICT(stream_id) DO UPDATE SET version = excluded.version");
+  upsert_snapshot_ = db_.prepare(
+    "INSERT OR REPLACE INTO snapshots(source_uuid, stream_uuid, version, "
+    "source_type, data, metadata, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  delete_snapshot_ = db_.prepare(
+    "DELETE FROM snapshots WHERE source_uuid = ?1 AND stream_uuid = ?2 AND "
+    "version = ?3");
+  auto q = db_.prepare("SELECT idx FROM applied WHERE id = 0");
+  CXESDB_ASSERT(q.step());
+  applied_index_ = static_cast<uint64_t>(q.int64(0));
+  q = db_.prepare("SELECT COALESCE(MAX(position) + 1, 0) FROM events");
+  CXESDB_ASSERT(q.step());
+  next_position_ = q.int64(0);
+}
+
+std::vector<command_result>
+state_machine::apply_batch(uint64_t first_index,
+                           const std::vector<command>& cmds) {
+  CXESDB_ASSERT(first_index == applied_index_ + 1);
+  std::vector<command_result> results;
+  results.reserve(cmds.size());
+  auto saved_position = next_position_;
+  try {
+    begin_.run();
+    for (auto& cmd : cmds) {
+      auto before = next_position_;
+      savepoint_.run();
+      try {
+        results.push_back(apply_one(cmd));
+        release_.run();
+      } catch (const sqlite_error& err) {
+        // Only this command's effects go; the others of the batch stay.
+        rollback_to_.run();
+        release_.run();
+        next_position_ = before;
+        command_result r;
+        r.code = result_code::storage_failed;
+        r.message = err.what();
+        results.push_back(std::move(r));
+      }
+    }
+    set_applied_.bind(1, static_cast<int64_t>(first_index + cmds.size() - 1));
+    set_applied_.run();
+    commit_.run();
+  } catch (const sqlite_error& err) {
+    try {
+      rollback_.run();
+    } catch (const sqlite_error&) { // NOLINT: not in a transaction any more
+    }
+    next_position_ = saved_position;
+    results.assign(cmds.size(), command_result{});
+    for (auto& r : results) {
+      r.code = result_code::storage_failed;
+      r.message = err.what();
+    }
+    return results;
+  }
+  applied_index_ = first_index + cmds.size() - 1;
+  return results;
+}
+
+command_result state_machine::apply_one(const command& cmd) {
+  return std::visit([this](const auto& x) { return apply(x); }, cmd);
+}
+
+int64_t state_machine::stream_version(const std::string& stream) {
+  get_version_.bind(1, stream);
+  int64_t v = get_version_.step() ? get_version_.int64(0) : -1;
+  get_version_.reset();
+  return v;
+}
+
+command_result state_machine::apply(const append_cmd& cmd) {
+  CXESDB_ASSERT(cmd.events.size() <= limits::batch_events_max);
+  command_result r;
+  auto current = stream_version(cmd.stream);
+  // Idempotence first: a retry of an append that succeeded must succeed
+  // again, even though its expected version no longer holds.
+  size_t found = 0;
+  bool in_order = true;
+  int64_t first_number = -1;
+  int64_t last_number = -1;
+  int64_t last_position = -1;
+  for (size_t i = 0; i < cmd.events.size(); ++i) {
+    find_event_id_.bind(1, cmd.stream).bind(2, cmd.events[i].event_id);
+    if (find_event_id_.step()) {
+      auto number = find_event_id_.int64(0);
+      if (found == 0)
+        first_number = number;
+      in_order = in_order && found == i
+                 && number == first_number + static_cast<int64_t>(i);
+      last_number = number;
+      last_position = find_event_id_.int64(1);
+      ++found;
+    }
+    find_event_id_.reset();
+  }
+  if (found > 0) {
+    if (found == cmd.events.size() && in_order) {
+      r.version = last_number;
+      r.position = last_position;
+      return r;
+    }
+    r.code = result_code::duplicate_event;
+    r.current_version = current;
+    return r;
+  }
+  if (!version_matches(cmd.expected, current)) {
+    r.code = result_code::wrong_expected_version;
+    r.current_version = current;
+    return r;
+  }
+  if (cmd.events.empty()) {
+    r.version = current;
+    return r;
+  }
+  auto number = current;
+  for (auto& e : cmd.events) {
+    ++number;
+    insert_event_.bind(1, next_position_)
+      .bind(2, cmd.stream)
+      .bind(3, number)
+      .bind(4, e.event_id)
+      .bind(5, e.event_type)
+      .bind(6, e.data)
+      .bind(7, e.metadata)
+      .bind(8, e.content_type)
+      .bind(9, cmd.created_epoch_us);
+    insert_event_.run();
+    ++next_position_;
+  }
+  upsert_stream_.bind(1, cmd.stream).bind(2, number);
+  upsert_stream_.run();
+  r.version = number;
+  r.position = next_position_ - 1;
+  return r;
+}
+
+command_result state_machine::apply(const record_snapshot_cmd& cmd) {
+  auto& s = cmd.snapshot;
+  upsert_snapshot_.bind(1, s.source_uuid)
+    .bind(2, s.stream_uuid)
+    .bind(3, s.version)
+    .bind(4, s.source_type)
+    .bind(5, s.data)
+    .bind(6, s.metadata)
+    .bind(7, s.created_epoch_us);
+  upsert_snapshot_.run();
+  return command_result{};
+}
+
+command_result state_machine::apply(const delete_snapshot_cmd& cmd) {
+  delete_snapshot_.bind(1, cmd.source_uuid)
+    .bind(2, cmd.stream_uuid)
+    .bind(3, cmd.version);
+  delete_snapshot_.run();
+  command_result r;
+  if (db_.changes() == 0)
+    r.code = result_code::not_found;
+  return r;
+}
+
+// -- store_queries ------------------------------------------------------------
+
+store_queries::store_queries(sqlite_db& db) : db_(db) {
+  // Each query reads one consistent snapshot of the database.
+  begin_ = db_.prepare("BEGIN DEFERRED");
+  end_ = db_.prepare("COMMIT");
+  get_version_ = db_.prepare("SELECT version FROM streams WHERE stream_id = ?1");
+  stream_fwd_ = db_.prepare(sql_with_columns(
+    "SELECT ", " FROM events WHERE stream_id = ?1 AND event_number >= ?2 "
+               "ORDER BY event_number ASC LIMIT ?3"));
+  stream_bwd_ = db_.prepare(sql_with_columns(
+    "SELECT ", " FROM events WHERE stream_id = ?1 AND event_number <= ?2 "
+               "ORDER BY event_number DESC LIMIT ?3"));
+  all_fwd_ = db_.prepare(sql_with_columns(
+    "SELECT ", " FROM events WHERE position >= ?1 ORDER BY position ASC "
+               "LIMIT ?2"));
+  all_bwd_ = db_.prepare(sql_with_columns(
+    "SELECT ", " FROM events WHERE position <= ?1 ORDER BY position DESC "
+               "LIMIT ?2"));
+  last_position_ = db_.prepare("SELECT COALESCE(MAX(position), -1) FROM events");
+  streams_first_ = db_.prepare(
+    "SELECT stream_id FROM streams ORDER BY stream_id ASC LIMIT ?1");
+  streams_after_ = db_.prepare("SELECT stream_id FROM streams WHERE stream_id "
+                               "> ?1 ORDER BY stream_id ASC LIMIT ?2");
+  constexpr const char* snap_cols = "SELECT source_uuid, stream_uuid, "
+                                    "version, source_type, data, metadata, "
+                                    "created FROM snapshots ";
+  snapshot_at_ = db_.prepare(std::string{snap_cols}
+                             + "WHERE source_uuid = ?1 AND stream_uuid = ?2 "
+                               "AND version = ?3");
+  snapshot_latest_ = db_.prepare(std::string{snap_cols}
+                                 + "WHERE source_uuid = ?1 AND stream_uuid = "
+                                   "?2 ORDER BY version DESC LIMIT 1");
+  snapshots_list_ = db_.prepare(
+    std::string{snap_cols}
+    + "WHERE (?1 = '' OR source_uuid = ?1) AND (?2 = '' OR stream_uuid = ?2) "
+      "ORDER BY source_uuid, stream_uuid, version LIMIT 100000");
+}
+
+query_result store_queries::run(const query& q) {
+  begin_.run();
+  end_read_guard guard{end_};
+  try {
+    return std::visit([this](const auto& x) { return run_one(x); }, q);
+  } catch (const sqlite_error& err) {
+    query_result r;
+    r.code = result_code::storage_failed;
+    r.message = err.what();
+    return r;
+  }
+}
+
+query_result store_queries::run_one(const read_stream_query& q) {
+  CXESDB_ASSERT(q.count >= 1 && q.count <= limits::read_count_max);
+  query_result r;
+  auto& s = q.backward ? stream_bwd_ : stream_fwd_;
+  int64_t start = q.start;
+  if (start < 0)
+    start = q.backward ? INT64_MAX : 0;
+  s.bind(1, q.stream).bind(2, start).bind(3, q.count);
+  while (s.step())
+    r.events.push_back(read_event(s));
+  s.reset();
+  return r;
+}
+
+query_result store_queries::run_one(const stream_version_query& q) {
+  query_result r;
+  get_version_.bind(1, q.stream);
+  r.version = get_version_.step() ? get_version_.int64(0) : -1;
+  get_version_.reset();
+  return r;
+}
+
+query_result store_queries::run_one(const list_streams_query& q) {
+  CXESDB_ASSERT(q.limit >= 1 && q.limit <= limits::streams_page_max);
+  query_result r;
+  // One more than asked tells whether another page exists.
+  auto& s = q.has_after ? streams_after_ : streams_first_;
+  if (q.has_after)
+    s.bind(1, q.after).bind(2, q.limit + 1);
+  else
+    s.bind(1, q.limit + 1);
+  while (s.step())
+    r.streams.push_back(s.text(0));
+  s.reset();
+  if (static_cast<int64_t>(r.streams.size()) > q.limit) {
+    r.streams.pop_back();
+    r.has_next = true;
+    r.next_after = r.streams.back();
+  }
+  return r;
+}
+
+query_result store_queries::run_one(const read_all_query& q) {
+  CXESDB_ASSERT(q.count >= 1 && q.count <= limits::read_count_max);
+  query_result r;
+  int64_t from = q.from;
+  if (from < 0) {
+    if (q.backward) {
+      CXESDB_ASSERT(last_position_.step());
+      from = last_position_.int64(0);
+      last_position_.reset();
+    } else {
+      from = 0;
+    }
+  }
+  auto& s = q.backward ? all_bwd_ : all_fwd_;
+  s.bind(1, from).bind(2, q.count);
+  while (s.step())
+    r.events.push_back(read_event(s));
+  s.reset();
+  if (!q.backward) {
+    r.has_next = true;
+    r.next_position = r.events.empty() ? from : r.events.back().position + 1;
+  } else if (!r.events.empty() && r.events.back().position > 0) {
+    r.has_next = true;
+    r.next_position = r.events.back().position - 1;
+  }
+  return r;
+}
+
+query_result store_queries::run_one(const read_snapshot_query& q) {
+  query_result r;
+  auto& s = q.version < 0 ? snapshot_latest_ : snapshot_at_;
+  s.bind(1, q.source_uuid).bind(2, q.stream_uuid);
+  if (q.version >= 0)
+    s.bind(3, q.version);
+  if (s.step())
+    r.snapshots.push_back(read_snapshot(s));
+  else
+    r.code = result_code::not_found;
+  s.reset();
+  return r;
+}
+
+query_result store_queries::run_one(const list_snapshots_query& q) {
+  query_result r;
+  snapshots_list_.bind(1, q.source_uuid).bind(2, q.stream_uuid);
+  while (snapshots_list_.step())
+    r.snapshots.push_back(read_snapshot(snapshots_list_));
+  snapshots_list_.reset();
+  return r;
+}
+
+} // namespace cxesdb::stores

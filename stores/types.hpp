@@ -1,0 +1,186 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace cxesdb::stores {
+
+/// The limits of a store's data model, shared by the gateway (which checks
+/// requests against them) and the state machine (which asserts them).
+struct limits {
+  /// Most events in one append_events batch.
+  static constexpr size_t batch_events_max = 10000;
+
+  /// Default bound of one event's encoded size (flag --max-event-bytes).
+  static constexpr size_t event_bytes_default = 1u << 20;
+
+  /// Longest stream id, in bytes.
+  static constexpr size_t stream_id_bytes_max = 1024;
+
+  /// Longest event type, in bytes.
+  static constexpr size_t event_type_bytes_max = 255;
+
+  /// Longest snapshot source or stream uuid, in bytes.
+  static constexpr size_t snapshot_key_bytes_max = 1024;
+
+  /// Most events one read returns (get_events, read_all).
+  static constexpr int64_t read_count_max = 10000;
+
+  /// Default number of events one read returns.
+  static constexpr int64_t read_count_default = 100;
+
+  /// Most stream ids one get_streams page returns (and its default).
+  static constexpr int64_t streams_page_max = 10000;
+};
+
+/// An event as a client proposes it, after the gateway validated it.
+/// `data` and `metadata` hold JSON text exactly as the node will return it.
+struct event_input {
+  std::string event_id; ///< canonical lower-case UUID text
+  std::string event_type;
+  std::string data;     ///< JSON text (a base64 JSON string for binary)
+  std::string metadata; ///< JSON text, "null" when absent
+  std::string content_type;
+};
+
+/// An event as it is stored and returned.
+struct recorded_event {
+  std::string stream_id;
+  int64_t event_number = 0;
+  int64_t position = 0;
+  std::string event_id;
+  std::string event_type;
+  std::string data;
+  std::string metadata;
+  std::string content_type;
+  int64_t created_epoch_us = 0;
+};
+
+/// A snapshot as it is stored and returned.
+struct snapshot_record {
+  std::string source_uuid;
+  std::string stream_uuid;
+  int64_t version = 0;
+  std::string source_type; ///< JSON text: a string or null
+  std::string data;        ///< JSON text
+  std::string metadata;    ///< JSON text, "null" when absent
+  int64_t created_epoch_us = 0;
+};
+
+/// The optimistic concurrency condition of an append.
+struct expected_version {
+  enum kind_t : uint8_t { any, no_stream, stream_exists, exact };
+  kind_t kind = any;
+  int64_t value = -1; ///< the version for `exact` (>= 0)
+};
+
+// -- commands: every change to a store, as a plain value ----------------------
+
+/// Appends a batch of events to one stream, atomically.
+struct append_cmd {
+  std::string stream;
+  expected_version expected;
+  std::vector<event_input> events;
+  int64_t created_epoch_us = 0; ///< chosen once, when the node accepted it
+};
+
+/// Records (or replaces) a snapshot.
+struct record_snapshot_cmd {
+  snapshot_record snapshot;
+};
+
+/// Deletes one snapshot.
+struct delete_snapshot_cmd {
+  std::string source_uuid;
+  std::string stream_uuid;
+  int64_t version = 0;
+};
+
+/// A change to a store. Commands are applied one at a time, in log order, and
+/// their outcome depends only on the store's state and the command itself.
+using command = std::variant<append_cmd, record_snapshot_cmd,
+                             delete_snapshot_cmd>;
+
+/// The domain outcome of applying a command.
+enum class result_code : uint8_t {
+  ok,
+  wrong_expected_version,
+  duplicate_event,
+  not_found,
+  /// Storage failed (disk full, I/O error): nothing of the command was
+  /// written; safe to retry.
+  storage_failed,
+};
+
+/// What applying a command produced.
+struct command_result {
+  result_code code = result_code::ok;
+  int64_t version = -1;         ///< the stream's version after an append
+  int64_t position = -1;        ///< last appended position, -1 = none
+  int64_t current_version = -1; ///< with wrong_expected_version
+  std::string message;          ///< with storage_failed
+};
+
+// -- queries: reads, served from a read-only connection ------------------------
+
+/// Events of one stream, forward or backward.
+struct read_stream_query {
+  std::string stream;
+  int64_t start = -1; ///< -1: 0 forward, the last event backward
+  int64_t count = limits::read_count_default;
+  bool backward = false;
+};
+
+/// The version of one stream.
+struct stream_version_query {
+  std::string stream;
+};
+
+/// A page of stream ids in byte order.
+struct list_streams_query {
+  bool has_after = false;
+  std::string after;
+  int64_t limit = limits::streams_page_max;
+};
+
+/// Events of every stream in position order.
+struct read_all_query {
+  int64_t from = -1; ///< -1: 0 forward, the last position backward
+  int64_t count = limits::read_count_default;
+  bool backward = false;
+};
+
+/// One snapshot; version -1 reads the latest.
+struct read_snapshot_query {
+  std::string source_uuid;
+  std::string stream_uuid;
+  int64_t version = -1;
+};
+
+/// Snapshots filtered by source and stream (empty = any).
+struct list_snapshots_query {
+  std::string source_uuid;
+  std::string stream_uuid;
+};
+
+/// A read of a store.
+using query = std::variant<read_stream_query, stream_version_query,
+                           list_streams_query, read_all_query,
+                           read_snapshot_query, list_snapshots_query>;
+
+/// What a query produced. Which fields are set depends on the query.
+struct query_result {
+  result_code code = result_code::ok;
+  std::vector<recorded_event> events;
+  std::vector<std::string> streams;
+  std::vector<snapshot_record> snapshots;
+  int64_t version = -1;
+  bool has_next = false;  ///< next_position / next_after is not null
+  int64_t next_position = -1;
+  std::string next_after;
+  std::string message; ///< with storage_failed
+};
+
+} // namespace cxesdb::stores
