@@ -1,0 +1,77 @@
+#include "tools/shell/connection.hpp"
+
+#include <chrono>
+#include <utility>
+
+namespace cxesdb::shell {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+int remaining_ms(clock_type::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    deadline - clock_type::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+} // namespace
+
+connection::connection(std::string host, uint16_t port, int timeout_ms)
+  : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {
+  // nop
+}
+
+std::optional<std::string> connection::ensure_connected() {
+  if (client_.connected())
+    return std::nullopt;
+  return client_.connect(host_, port_, timeout_ms_);
+}
+
+call_outcome connection::call(const std::string& method,
+                              nlohmann::json params, int timeout_ms) {
+  if (auto err = ensure_connected())
+    return {call_status::disconnected, nullptr, *err};
+  auto id = next_id_++;
+  nlohmann::json req{{"jsonrpc", "2.0"},
+                     {"id", id},
+                     {"method", method},
+                     {"params", std::move(params)}};
+  if (!client_.send(req))
+    return {call_status::disconnected, nullptr,
+            "connection to " + host_ + ":" + std::to_string(port_)
+              + " lost while sending"};
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto line = client_.read_line(remaining_ms(deadline));
+    if (!line) {
+      if (!client_.connected())
+        return {call_status::disconnected, nullptr,
+                "connection to " + host_ + ":" + std::to_string(port_)
+                  + " closed before the answer arrived"};
+      // A late answer may still arrive; its id tells it apart next time.
+      return {call_status::timeout, nullptr,
+              "no answer from the node within " + std::to_string(timeout_ms)
+                + " ms; the outcome is unknown"};
+    }
+    auto msg = nlohmann::json::parse(*line, nullptr, false);
+    if (!msg.is_object() || !msg.contains("id"))
+      continue; // a notification, or noise: not ours
+    auto& msg_id = msg["id"];
+    bool ours = msg_id == id;
+    bool unattributed = msg_id.is_null() && msg.contains("error");
+    if (!ours && !unattributed)
+      continue; // a late answer to an earlier request that timed out
+    if (msg.contains("error"))
+      return {call_status::error, std::move(msg["error"]), {}};
+    if (msg.contains("result"))
+      return {call_status::ok, std::move(msg["result"]), {}};
+    return {call_status::error,
+            nlohmann::json{{"code", -32603},
+                           {"message", "response has neither result nor error"},
+                           {"data", {{"reason", "internal_error"}}}},
+            {}};
+  }
+}
+
+} // namespace cxesdb::shell

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/client/json_client.hpp"
+
+namespace cxesdb::shell {
+
+/// How one request ended.
+enum class call_status {
+  /// The node answered with a result.
+  ok,
+  /// The node answered with a JSON-RPC error.
+  error,
+  /// No answer arrived in time; the outcome is unknown.
+  timeout,
+  /// The connection failed or closed before the answer arrived.
+  disconnected,
+};
+
+/// The outcome of one request: `body` holds the result (ok) or the error
+/// object (error); `text` describes a timeout or a lost connection.
+struct call_outcome {
+  call_status status;
+  nlohmann::json body;
+  std::string text;
+};
+
+/// The shell's connection to one node: a `gateway::json_client` plus the
+/// address to (re)connect to.
+///
+/// Requests go one at a time. `call` does not use `json_client::call`
+/// because that waits for a response with the request's id only, while the
+/// node answers `too_large` and `parse_error` with id null (protocol
+/// section 1): `call` takes such an error as the answer to its request, so
+/// the shell reports it at once instead of waiting for the timeout.
+/// Notifications (subscription events) that arrive meanwhile are dropped:
+/// the shell does not subscribe.
+class connection {
+public:
+  connection(std::string host, uint16_t port, int timeout_ms);
+
+  /// Connects unless connected. Returns an error text, or nothing.
+  std::optional<std::string> ensure_connected();
+
+  bool connected() const noexcept {
+    return client_.connected();
+  }
+
+  /// Sends one request and waits for its answer, at most `timeout_ms`.
+  call_outcome call(const std::string& method, nlohmann::json params,
+                    int timeout_ms);
+
+  /// Sends one request with the default timeout.
+  call_outcome call(const std::string& method, nlohmann::json params) {
+    return call(method, std::move(params), timeout_ms_);
+  }
+
+  int timeout_ms() const noexcept {
+    return timeout_ms_;
+  }
+
+  const std::string& host() const noexcept {
+    return host_;
+  }
+
+  uint16_t port() const noexcept {
+    return port_;
+  }
+
+private:
+  std::string host_;
+  uint16_t port_;
+  int timeout_ms_;
+  int64_t next_id_ = 1;
+  gateway::json_client client_;
+};
+
+} // namespace cxesdb::shell

@@ -1,0 +1,96 @@
+// cxesdb-shell: the operator shell. Runs one command given on the command
+// line, or an interactive session (docs/shell.md).
+
+#include <iostream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "tools/shell/exit_code.hpp"
+#include "tools/shell/flags.hpp"
+#include "tools/shell/help.hpp"
+#include "tools/shell/line_editor.hpp"
+#include "tools/shell/session.hpp"
+#include "tools/shell/tokenizer.hpp"
+
+using namespace cxesdb::shell;
+
+namespace {
+
+const char* const prompt = "cxesdb> ";
+
+/// Runs one input line; blank lines and `#` comments do nothing.
+exit_code run_line(session& sess, const std::string& line) {
+  auto first = line.find_first_not_of(" \t\r");
+  if (first == std::string::npos || line[first] == '#')
+    return exit_code::ok;
+  auto tokens = tokenize(line);
+  if (tokens.error) {
+    std::cerr << "error: " << *tokens.error << '\n';
+    return exit_code::usage;
+  }
+  return sess.run(tokens.words);
+}
+
+/// The interactive session on a terminal: libedit with history and
+/// completion. Exits 0: errors were seen by the person at the keyboard.
+int run_terminal(session& sess) {
+  if (auto err = sess.connect())
+    std::cerr << "warning: " << *err << " (each command retries)\n";
+  else
+    std::cerr << "connected to " << sess.options().host << ':'
+              << sess.options().port << "; `help` lists the commands\n";
+  line_editor editor{line_editor::default_history_path(),
+                     [&sess] { return sess.store_names(); }};
+  while (!sess.quit_requested()) {
+    auto line = editor.read_line(prompt);
+    if (!line) {
+      std::cout << '\n';
+      break;
+    }
+    if (line->find_first_not_of(" \t") != std::string::npos)
+      editor.remember(*line);
+    run_line(sess, *line);
+    std::cout.flush();
+  }
+  return to_int(exit_code::ok);
+}
+
+/// The interactive session with commands from a pipe or file: one command
+/// per line, no prompt. Keeps going after errors and exits with the code of
+/// the last command that failed (0 if none did), so scripts notice.
+int run_script(session& sess) {
+  auto result = exit_code::ok;
+  std::string line;
+  while (!sess.quit_requested() && std::getline(std::cin, line)) {
+    auto rc = run_line(sess, line);
+    if (rc != exit_code::ok)
+      result = rc;
+    std::cout.flush();
+  }
+  return to_int(result);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  shell_flags flags;
+  try {
+    flags = parse_flags(args);
+  } catch (const usage_error& e) {
+    std::cerr << "error: " << e.what() << "\nusage: " << shell_usage << '\n';
+    return to_int(exit_code::usage);
+  }
+  if (flags.help) {
+    print_usage(std::cout);
+    return to_int(exit_code::ok);
+  }
+  flags.options.interactive = flags.command.empty();
+  session sess{flags.options, std::cout, std::cerr, std::cin};
+  if (!flags.command.empty())
+    return to_int(sess.run(flags.command));
+  if (isatty(STDIN_FILENO))
+    return run_terminal(sess);
+  return run_script(sess);
+}

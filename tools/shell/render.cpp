@@ -1,0 +1,114 @@
+#include "tools/shell/render.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "tools/shell/table_printer.hpp"
+
+namespace cxesdb::shell {
+
+namespace {
+
+/// The protocol's reason for an error code, for errors without data.reason.
+std::string reason_of_code(const nlohmann::json& code) {
+  static const std::pair<int, const char*> reasons[] = {
+    {-32700, "parse_error"},       {-32600, "invalid_request"},
+    {-32601, "method_not_found"},  {-32602, "invalid_params"},
+    {-32603, "internal_error"},    {-32001, "not_found"},
+    {-32002, "already_exists"},    {-32003, "wrong_expected_version"},
+    {-32004, "unavailable"},       {-32005, "timeout"},
+    {-32006, "unauthorized"},      {-32007, "forbidden"},
+    {-32008, "too_large"},         {-32009, "overloaded"},
+    {-32010, "duplicate_event"},
+  };
+  if (code.is_number_integer())
+    for (auto& [num, reason] : reasons)
+      if (code.get<int>() == num)
+        return reason;
+  return "error " + (code.is_null() ? std::string{"?"} : code.dump());
+}
+
+void flatten(const std::string& prefix, const nlohmann::json& obj,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  for (auto& [key, value] : obj.items()) {
+    auto name = prefix.empty() ? key : prefix + "." + key;
+    if (value.is_object() && !value.empty())
+      flatten(name, value, out);
+    else
+      out.emplace_back(name, cell_text(value));
+  }
+}
+
+} // namespace
+
+std::string cell_text(const nlohmann::json& value) {
+  if (value.is_null())
+    return {};
+  if (value.is_string())
+    return value.get<std::string>();
+  if (value.is_array()) {
+    bool all_strings = true;
+    for (auto& x : value)
+      all_strings = all_strings && x.is_string();
+    if (all_strings) {
+      std::string res;
+      for (auto& x : value) {
+        if (!res.empty())
+          res += ',';
+        res += x.get<std::string>();
+      }
+      return res;
+    }
+  }
+  return value.dump();
+}
+
+void print_events(const nlohmann::json& events, std::ostream& out) {
+  if (!events.is_array() || events.empty()) {
+    out << "(no events)\n";
+    return;
+  }
+  for (auto& ev : events)
+    out << ev.dump(2) << '\n';
+}
+
+void print_object(const nlohmann::json& obj, std::ostream& out) {
+  if (!obj.is_object()) {
+    out << obj.dump(2) << '\n';
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  flatten({}, obj, pairs);
+  print_key_values(out, pairs);
+}
+
+std::string error_text(const nlohmann::json& error) {
+  if (!error.is_object())
+    return "internal_error: malformed error " + error.dump();
+  std::string reason;
+  std::string extra;
+  auto data = error.find("data");
+  if (data != error.end() && data->is_object()) {
+    for (auto& [key, value] : data->items()) {
+      if (key == "reason" && value.is_string()) {
+        reason = value.get<std::string>();
+        continue;
+      }
+      if (!extra.empty())
+        extra += ", ";
+      extra += key + ": " + (value.is_string() ? value.get<std::string>()
+                                               : value.dump());
+    }
+  }
+  if (reason.empty())
+    reason = reason_of_code(error.value("code", nlohmann::json{}));
+  std::string res = reason + ": ";
+  auto msg = error.find("message");
+  res += msg != error.end() && msg->is_string() ? msg->get<std::string>()
+                                                : std::string{"(no message)"};
+  if (!extra.empty())
+    res += " (" + extra + ")";
+  return res;
+}
+
+} // namespace cxesdb::shell
