@@ -16,7 +16,7 @@ request build_health(const parsed_args&, const command_context&) {
 
 void render_object(const nlohmann::json& result, const request&,
                    std::ostream& out) {
-  print_object(result, out);
+  print_object(result, out, {"status", "node"});
 }
 
 /// `raw` sends exactly what it is given: no current store is added, so that

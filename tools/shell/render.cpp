@@ -63,22 +63,59 @@ std::string cell_text(const nlohmann::json& value) {
   return value.dump();
 }
 
+std::string pretty_json(const nlohmann::json& value,
+                        const std::vector<std::string>& first_keys) {
+  if (!value.is_object() || first_keys.empty())
+    return value.dump(2);
+  // ordered_json keeps insertion order; nested values keep sorted keys.
+  auto ordered = nlohmann::ordered_json::object();
+  for (auto& key : first_keys)
+    if (auto i = value.find(key); i != value.end())
+      ordered[key] = nlohmann::ordered_json::parse(i->dump());
+  for (auto& [key, val] : value.items())
+    if (!ordered.contains(key))
+      ordered[key] = nlohmann::ordered_json::parse(val.dump());
+  return ordered.dump(2);
+}
+
+const std::vector<std::string>& event_key_order() {
+  static const std::vector<std::string> keys{
+    "stream_id",     "event_number", "position", "event_type",
+    "event_id",      "created",      "created_epoch", "content_type",
+    "data",          "metadata"};
+  return keys;
+}
+
+const std::vector<std::string>& snapshot_key_order() {
+  static const std::vector<std::string> keys{
+    "source_uuid", "stream_uuid",   "version", "source_type",
+    "created",     "created_epoch", "data",    "metadata"};
+  return keys;
+}
+
 void print_events(const nlohmann::json& events, std::ostream& out) {
   if (!events.is_array() || events.empty()) {
     out << "(no events)\n";
     return;
   }
   for (auto& ev : events)
-    out << ev.dump(2) << '\n';
+    out << pretty_json(ev, event_key_order()) << '\n';
 }
 
-void print_object(const nlohmann::json& obj, std::ostream& out) {
+void print_object(const nlohmann::json& obj, std::ostream& out,
+                  const std::vector<std::string>& first_keys) {
   if (!obj.is_object()) {
     out << obj.dump(2) << '\n';
     return;
   }
   std::vector<std::pair<std::string, std::string>> pairs;
-  flatten({}, obj, pairs);
+  for (auto& key : first_keys)
+    if (auto i = obj.find(key); i != obj.end())
+      pairs.emplace_back(key, cell_text(*i));
+  auto rest = obj;
+  for (auto& key : first_keys)
+    rest.erase(key);
+  flatten({}, rest, pairs);
   print_key_values(out, pairs);
 }
 

@@ -43,7 +43,9 @@ request build_read(const parsed_args& args, const command_context&) {
 
 void render_snapshot(const nlohmann::json& result, const request&,
                      std::ostream& out) {
-  out << result.value("snapshot", nlohmann::json{}).dump(2) << '\n';
+  out << pretty_json(result.value("snapshot", nlohmann::json{}),
+                     snapshot_key_order())
+      << '\n';
 }
 
 request build_delete(const parsed_args& args, const command_context&) {

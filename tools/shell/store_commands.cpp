@@ -68,7 +68,12 @@ request build_create_store(const parsed_args& args, const command_context&) {
   return req;
 }
 
-void render_object(const nlohmann::json& result, const request&,
+void render_created(const nlohmann::json& result, const request&,
+                    std::ostream& out) {
+  print_object(result, out, {"store", "status"});
+}
+
+void render_status(const nlohmann::json& result, const request&,
                    std::ostream& out) {
   print_object(result, out);
 }
@@ -115,14 +120,14 @@ void add_store_commands(std::vector<command_spec>& table) {
       {"tags", "a,b", "comma-separated tags"},
       {"timeout-ms", "N", "the store's request timeout"},
       {"replication-factor", "N", "number of replicas"}},
-     1, 1, false, false, build_create_store, render_object});
+     1, 1, false, false, build_create_store, render_created});
   table.push_back({"remove-store", "remove-store ID",
                    "remove a store and delete its data (remove_store)",
                    {}, 1, 1, false, true, build_remove_store,
                    render_remove_store});
   table.push_back({"store-status", "store-status [ID]",
                    "show a store's status (get_store_status)", {}, 0, 1,
-                   false, true, build_store_status, render_object});
+                   false, true, build_store_status, render_status});
   table.push_back({"store-config", "store-config [ID]",
                    "show a store's configuration (get_store_config)", {}, 0,
                    1, false, true, build_store_config, render_store_config});

@@ -98,9 +98,9 @@ request build_append(const parsed_args& args, const command_context& ctx) {
   return req;
 }
 
-void render_object(const nlohmann::json& result, const request&,
-                   std::ostream& out) {
-  print_object(result, out);
+void render_appended(const nlohmann::json& result, const request&,
+                     std::ostream& out) {
+  print_object(result, out, {"version", "position"});
 }
 
 request build_read(const parsed_args& args, const command_context&) {
@@ -188,7 +188,7 @@ void add_stream_commands(std::vector<command_spec>& table) {
        "application/json (default) or application/octet-stream"},
       {"file", "F|-",
        "read a JSON array of events (or {\"events\": [...]}) from F or stdin"}},
-     1, 2, true, false, build_append, render_object});
+     1, 2, true, false, build_append, render_appended});
   table.push_back({"read", "read STREAM [--start N] [--count N] [--backward]",
                    "read events of a stream (get_events)",
                    {{"start", "N", "first event number (default: 0, "

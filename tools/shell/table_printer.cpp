@@ -61,7 +61,9 @@ void table_printer::print(std::ostream& out) const {
       if (i + 1 < cells.size())
         line.append(widths[i] - display_width(cells[i]), ' ');
     }
-    // No trailing blanks: the last column is not padded.
+    // No trailing blanks, even when the last cell is empty.
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
     out << line << '\n';
   };
   print_row(headers_);

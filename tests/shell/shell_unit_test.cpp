@@ -1,0 +1,160 @@
+// Unit tests of the shell's pure parts: tokenizer, argument parsing, tables,
+// error texts, request building and completion. No node needed.
+
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "tools/shell/command_args.hpp"
+#include "tools/shell/command_table.hpp"
+#include "tools/shell/flags.hpp"
+#include "tools/shell/line_editor.hpp"
+#include "tools/shell/render.hpp"
+#include "tools/shell/table_printer.hpp"
+#include "tools/shell/tokenizer.hpp"
+
+using namespace cxesdb::shell;
+using strings = std::vector<std::string>;
+
+TEST_CASE("tokenize splits like a shell and keeps JSON whole") {
+  CHECK(tokenize("  read  s-1 --count 5 ").words
+        == strings{"read", "s-1", "--count", "5"});
+  CHECK(tokenize(R"(append s {"a": "b c", "d": [1, "]"]} --type T)").words
+        == strings{"append", "s", R"({"a": "b c", "d": [1, "]"]})", "--type",
+                   "T"});
+  CHECK(tokenize(R"(x 'it''s' "a \"q\"" a\ b)").words
+        == strings{"x", "its", R"(a "q")", "a b"});
+  CHECK(tokenize(R"(append s '"text"')").words
+        == strings{"append", "s", R"("text")"});
+  CHECK(tokenize("x ''").words == strings{"x", ""});
+  CHECK(tokenize("a 'open").error);
+  CHECK(tokenize("a {\"x\": 1").error);
+  CHECK(tokenize("").words.empty());
+}
+
+TEST_CASE("parse_args splits options and positionals") {
+  std::vector<option_spec> opts{{"count", "N", ""}, {"backward", "", ""}};
+  auto a = parse_args(opts, {"s", "--count", "-1", "--backward", "-", "--",
+                             "--count"});
+  CHECK(a.positional == strings{"s", "-", "--count"});
+  CHECK(a.get("count") == "-1");
+  CHECK(a.has("backward"));
+  CHECK(parse_args(opts, {"--count=7"}).get("count") == "7");
+  CHECK_THROWS_AS(parse_args(opts, {"--nope"}), usage_error);
+  CHECK_THROWS_AS(parse_args(opts, {"--count"}), usage_error);
+  CHECK_THROWS_AS(parse_args(opts, {"--backward=1"}), usage_error);
+  CHECK(parse_int("-12", "x") == -12);
+  CHECK_THROWS_AS(parse_int("1x", "x"), usage_error);
+  CHECK_THROWS_AS(parse_int(" 1", "x"), usage_error);
+  CHECK_THROWS_AS(parse_int("-", "x"), usage_error);
+  CHECK_THROWS_AS(parse_int("99999999999999999999", "x"), usage_error);
+}
+
+TEST_CASE("parse_flags reads the flags before the command") {
+  auto f = parse_flags({"--port", "7000", "--json", "--store=orders", "read",
+                        "s", "--json"});
+  CHECK(f.options.port == 7000);
+  CHECK(f.options.json);
+  CHECK(f.options.store == "orders");
+  CHECK(f.command == strings{"read", "s", "--json"});
+  CHECK(parse_flags({}).command.empty());
+  CHECK_THROWS_AS(parse_flags({"--port", "0"}), usage_error);
+  CHECK_THROWS_AS(parse_flags({"--port"}), usage_error);
+  CHECK_THROWS_AS(parse_flags({"--timeout-ms", "0"}), usage_error);
+  CHECK_THROWS_AS(parse_flags({"--frob"}), usage_error);
+}
+
+TEST_CASE("commands build protocol requests") {
+  auto build = [](const strings& words, command_context ctx = {}) {
+    auto cmd = find_command(words[0]);
+    REQUIRE(cmd != nullptr);
+    auto args = parse_args(all_options(*cmd),
+                           strings(words.begin() + 1, words.end()));
+    return cmd->build(args, ctx);
+  };
+  auto req = build({"append", "s", "--expected", "no_stream", "--type", "T",
+                    R"({"x":1})", "--metadata", R"({"m":2})"});
+  CHECK(req.method == "append_events");
+  CHECK(req.params["expected_version"] == "no_stream");
+  CHECK(req.params["events"][0]["event_type"] == "T");
+  CHECK(req.params["events"][0]["data"]["x"] == 1);
+  CHECK(req.params["events"][0]["metadata"]["m"] == 2);
+  CHECK(build({"append", "s", "--expected", "3", "1"})
+          .params["expected_version"]
+        == 3);
+  CHECK_THROWS_AS(build({"append", "s", "not json"}), usage_error);
+  CHECK_THROWS_AS(build({"append", "s"}), usage_error);
+  command_context interactive;
+  interactive.interactive = true;
+  CHECK_THROWS_AS(build({"append", "s", "--file", "-"}, interactive),
+                  usage_error);
+  CHECK_THROWS_AS(build({"append", "s", "--file", "/nonexistent/x.json"}),
+                  command_error);
+  std::istringstream in{R"({"events":[{"data":1}]})"};
+  command_context piped;
+  piped.in = &in;
+  req = build({"append", "s", "--file", "-", "--type", "D"}, piped);
+  CHECK(req.params["events"][0]["event_type"] == "D");
+  req = build({"read", "s", "--start", "4", "--backward"});
+  CHECK(req.method == "get_events");
+  CHECK(req.params
+        == nlohmann::json{{"stream", "s"}, {"start", 4},
+                          {"direction", "backward"}});
+  req = build({"create-store", "o", "--tags", "a,,b", "--timeout-ms", "500"});
+  CHECK(req.params["config"]
+        == nlohmann::json{{"tags", {"a", "b"}}, {"timeout_ms", 500}});
+  req = build({"read-all", "--from", "10", "--count", "2"});
+  CHECK(req.params["from_position"] == 10);
+  command_context in_store;
+  in_store.store = "orders";
+  CHECK(build({"store-status"}, in_store).params["store"] == "orders");
+  CHECK(build({"store-status", "x"}, in_store).params["store"] == "x");
+  CHECK_THROWS_AS(build({"raw", "m", "[1]"}), usage_error);
+  req = build({"record-snapshot", "src", "st", "3", R"({"s":1})"});
+  CHECK(req.params["version"] == 3);
+}
+
+TEST_CASE("tables align columns by code points") {
+  table_printer t{{"store", "status"}};
+  t.add_row({"b\xc3\xa4r", "running"}); // "bär": 3 code points, 4 bytes
+  t.add_row({"x", "line\nbreak"});
+  std::ostringstream out;
+  t.print(out);
+  CHECK(out.str()
+        == " store | status\n"
+           "-------+------------\n"
+           " b\xc3\xa4r   | running\n"
+           " x     | line break\n");
+  table_printer narrow{{"c"}, 8};
+  narrow.add_row({"0123456789"});
+  narrow.add_row({"01234567"});
+  std::ostringstream out2;
+  narrow.print(out2);
+  CHECK(out2.str() == " c\n----------\n 01234...\n 01234567\n");
+}
+
+TEST_CASE("error_text names the reason and the data fields") {
+  auto err = nlohmann::json::parse(
+    R"({"code":-32003,"message":"wrong version",
+        "data":{"reason":"wrong_expected_version","current_version":4,
+                "expected_version":1}})");
+  CHECK(error_text(err)
+        == "wrong_expected_version: wrong version (current_version: 4, "
+           "expected_version: 1)");
+  CHECK(error_text(nlohmann::json{{"code", -32601}, {"message", "m"}})
+        == "method_not_found: m");
+}
+
+TEST_CASE("completion offers commands, options and store names") {
+  line_editor ed{"", [] { return strings{"default", "orders", "other"}; }};
+  CHECK(ed.complete({}, "st")
+        == strings{"stores", "store-status", "store-config", "streams"});
+  CHECK(ed.complete({"use"}, "o") == strings{"orders", "other"});
+  CHECK(ed.complete({"remove-store"}, "") == strings{"default", "orders",
+                                                      "other"});
+  CHECK(ed.complete({"remove-store", "orders"}, "o").empty());
+  CHECK(ed.complete({"read", "--store"}, "d") == strings{"default"});
+  CHECK(ed.complete({"read"}, "--b") == strings{"--backward"});
+  CHECK(ed.complete({"help"}, "ver") == strings{"version"});
+}
