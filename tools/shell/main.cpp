@@ -1,6 +1,7 @@
 // cxesdb-shell: the operator shell. Runs one command given on the command
 // line, or an interactive session (docs/shell.md).
 
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <unistd.h>
@@ -18,6 +19,22 @@ using namespace cxesdb::shell;
 namespace {
 
 const char* const prompt = "cxesdb> ";
+
+/// Set by SIGINT (Ctrl-C) while the prompt waits for a line.
+volatile std::sig_atomic_t interrupted = 0;
+
+extern "C" void on_sigint(int) {
+  interrupted = 1;
+}
+
+/// Catches SIGINT (without SA_RESTART, so that the read returns) or
+/// restores the default (the process ends).
+void catch_sigint(bool on) {
+  struct sigaction sa {};
+  sa.sa_handler = on ? on_sigint : SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
 
 /// Runs one input line; blank lines and `#` comments do nothing.
 exit_code run_line(session& sess, const std::string& line) {
@@ -43,13 +60,23 @@ int run_terminal(session& sess) {
   line_editor editor{line_editor::default_history_path(),
                      [&sess] { return sess.store_names(); }};
   while (!sess.quit_requested()) {
+    // Ctrl-C at the prompt drops the line; during a request it ends the
+    // shell as usual, since json_client waits through EINTR.
+    interrupted = 0;
+    catch_sigint(true);
     auto line = editor.read_line(prompt);
+    catch_sigint(false);
+    if (!line && interrupted) {
+      std::cout << '\n';
+      continue;
+    }
     if (!line) {
       std::cout << '\n';
       break;
     }
-    if (line->find_first_not_of(" \t") != std::string::npos)
-      editor.remember(*line);
+    auto last = line->find_last_not_of(" \t");
+    if (last != std::string::npos)
+      editor.remember(line->substr(0, last + 1));
     run_line(sess, *line);
     std::cout.flush();
   }
