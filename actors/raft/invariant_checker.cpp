@@ -95,7 +95,10 @@ void invariant_checker::check(const core& c) {
 
 void invariant_checker::on_send(const message& m) {
   auto& v = nodes_[m.from];
-  v.sent_term = std::max(v.sent_term, m.term);
+  // Pre-vote messages carry a future term that is never persisted.
+  if (m.type != message_type::pre_vote
+      && m.type != message_type::pre_vote_resp)
+    v.sent_term = std::max(v.sent_term, m.term);
   if (m.type == message_type::append || m.type == message_type::heartbeat)
     v.sent_commit = std::max(v.sent_commit, m.commit);
 }
