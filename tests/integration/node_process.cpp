@@ -1,0 +1,306 @@
+#include "tests/integration/node_process.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace cxesdb::tests {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* listening_marker = "listening for clients on ";
+
+std::string read_file_from(const std::string& path, size_t offset) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return {};
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<size_t>(in.tellg());
+  if (offset >= size)
+    return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(size - offset, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+size_t file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return 0;
+  return static_cast<size_t>(st.st_size);
+}
+
+/// Parses the port of the first complete listening line in `text`.
+std::optional<uint16_t> parse_listening_port(const std::string& text) {
+  auto pos = text.find(listening_marker);
+  if (pos == std::string::npos)
+    return std::nullopt;
+  auto eol = text.find('\n', pos);
+  if (eol == std::string::npos)
+    return std::nullopt; // the line is not complete yet
+  auto line = text.substr(pos + std::strlen(listening_marker),
+                          eol - pos - std::strlen(listening_marker));
+  // HOST:PORT, possibly followed by more text; the port follows the last ':'
+  // of the first word (IPv6 hosts contain ':' too).
+  auto word_end = line.find_first_of(" \t\r");
+  auto word = line.substr(0, word_end);
+  auto colon = word.rfind(':');
+  if (colon == std::string::npos)
+    return std::nullopt;
+  unsigned long port = 0;
+  size_t digits = 0;
+  for (auto i = colon + 1; i < word.size() && std::isdigit(word[i]); ++i) {
+    port = port * 10 + static_cast<unsigned long>(word[i] - '0');
+    ++digits;
+  }
+  if (digits == 0 || port == 0 || port > 65535)
+    return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return -1;
+}
+
+} // namespace
+
+void remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+bool is_directory(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+node_process::node_process(node_options opts) : opts_(std::move(opts)) {
+  if (opts_.binary.empty()) {
+    if (auto env = std::getenv("CXESDB_NODE"))
+      opts_.binary = env;
+    else
+      throw std::runtime_error("node_process: CXESDB_NODE is not set");
+  }
+  std::string base = "/tmp";
+  if (auto tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0')
+    base = tmp;
+  std::string templ = base + "/cxesdb-it-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw std::runtime_error("node_process: mkdtemp failed: "
+                             + std::string{std::strerror(errno)});
+  temp_dir_ = templ;
+  if (opts_.data_dir.empty())
+    opts_.data_dir = temp_dir_ + "/data";
+  try {
+    spawn();
+  } catch (...) {
+    if (pid_ > 0)
+      kill9();
+    if (std::getenv("CXESDB_KEEP_TMP") == nullptr)
+      remove_tree(temp_dir_);
+    throw;
+  }
+}
+
+node_process::~node_process() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    if (!wait_exit(std::chrono::seconds{5}))
+      kill9();
+  }
+  if (std::getenv("CXESDB_KEEP_TMP") == nullptr)
+    remove_tree(temp_dir_);
+}
+
+std::string node_process::log_path() const {
+  return temp_dir_ + "/node.log";
+}
+
+std::string node_process::log() const {
+  return read_file_from(log_path(), 0);
+}
+
+std::string node_process::log_tail(size_t max_bytes) const {
+  auto size = file_size(log_path());
+  return read_file_from(log_path(), size > max_bytes ? size - max_bytes : 0);
+}
+
+bool node_process::running() {
+  if (pid_ <= 0)
+    return false;
+  int status = 0;
+  auto rc = ::waitpid(pid_, &status, WNOHANG);
+  if (rc == pid_) {
+    last_exit_ = decode_status(status);
+    pid_ = -1;
+    port_ = 0;
+    return false;
+  }
+  return true;
+}
+
+bool node_process::wait_exit(std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (!running())
+      return true;
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+}
+
+std::optional<int> node_process::stop() {
+  if (!running())
+    return 0;
+  ::kill(pid_, SIGTERM);
+  if (wait_exit(opts_.stop_timeout))
+    return last_exit_;
+  kill9();
+  return std::nullopt;
+}
+
+void node_process::kill9() {
+  if (pid_ <= 0)
+    return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    // retry
+  }
+  last_exit_ = decode_status(status);
+  pid_ = -1;
+  port_ = 0;
+}
+
+void node_process::restart() {
+  if (running()) {
+    if (!stop())
+      throw std::runtime_error("node_process: node did not stop on SIGTERM;"
+                               " log tail:\n"
+                               + log_tail());
+  }
+  spawn();
+}
+
+void node_process::start() {
+  if (!running())
+    spawn();
+}
+
+gateway::json_client node_process::connect(int timeout_ms) const {
+  gateway::json_client client;
+  auto host = opts_.bind == "0.0.0.0" ? std::string{"127.0.0.1"} : opts_.bind;
+  if (auto err = client.connect(host, port_, timeout_ms))
+    throw std::runtime_error("node_process: " + *err);
+  return client;
+}
+
+void node_process::spawn() {
+  // Everything the child needs is prepared before fork: after fork only
+  // async-signal-safe calls are allowed in a multi-threaded parent.
+  std::vector<std::string> args{opts_.binary,
+                                "--data-dir",
+                                opts_.data_dir,
+                                "--bind",
+                                opts_.bind,
+                                "--client-port",
+                                std::to_string(opts_.client_port)};
+  if (!opts_.node_name.empty()) {
+    args.emplace_back("--node-name");
+    args.emplace_back(opts_.node_name);
+  }
+  args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  auto log_file = log_path();
+  int log_fd = ::open(log_file.c_str(),
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0)
+    throw std::runtime_error("node_process: cannot open " + log_file);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  auto log_offset = file_size(log_file);
+  {
+    std::string banner = "=== cxesdb test harness: starting";
+    for (auto& arg : args)
+      banner += " " + arg;
+    banner += "\n";
+    auto n = ::write(log_fd, banner.data(), banner.size());
+    (void) n;
+    log_offset += banner.size();
+  }
+  auto parent = ::getpid();
+  auto pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    if (null_fd >= 0)
+      ::close(null_fd);
+    throw std::runtime_error("node_process: fork failed");
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (null_fd >= 0)
+      ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execv(argv[0], argv.data());
+    const char msg[] = "cxesdb test harness: execv failed\n";
+    auto n = ::write(2, msg, sizeof(msg) - 1);
+    (void) n;
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  if (null_fd >= 0)
+    ::close(null_fd);
+  pid_ = pid;
+  port_ = 0;
+  auto deadline = clock_type::now() + opts_.start_timeout;
+  for (;;) {
+    if (auto port = parse_listening_port(read_file_from(log_file, log_offset))) {
+      port_ = *port;
+      return;
+    }
+    if (!running())
+      throw std::runtime_error("node_process: node exited with status "
+                               + std::to_string(last_exit_.value_or(-1))
+                               + " before listening; log tail:\n"
+                               + log_tail());
+    if (clock_type::now() >= deadline) {
+      kill9();
+      throw std::runtime_error("node_process: no listening line after "
+                               + std::to_string(opts_.start_timeout.count())
+                               + " ms; log tail:\n" + log_tail());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+}
+
+} // namespace cxesdb::tests

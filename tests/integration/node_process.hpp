@@ -1,0 +1,149 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "gateway/client/json_client.hpp"
+
+namespace cxesdb::tests {
+
+/// How to start one `cxesdb-node` process for a test.
+struct node_options {
+  /// Path of the node binary. Empty: the `CXESDB_NODE` environment variable.
+  std::string binary;
+
+  /// Data directory. Empty: `<temp dir>/data`, created by the harness.
+  std::string data_dir;
+
+  /// Value of `--node-name`; empty: the flag is not passed.
+  std::string node_name;
+
+  /// Address passed to `--bind`.
+  std::string bind = "127.0.0.1";
+
+  /// Value of `--client-port`; 0 lets the node pick a free port.
+  uint16_t client_port = 0;
+
+  /// Further flags, passed as they are after the ones above
+  /// (e.g. `{"--max-message-bytes", "4096"}`).
+  std::vector<std::string> extra_args;
+
+  /// How long `start` and `restart` wait for the listening line.
+  std::chrono::milliseconds start_timeout = std::chrono::seconds{30};
+
+  /// How long `stop` waits for the process to exit after SIGTERM.
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds{20};
+};
+
+/// A real `cxesdb-node` process started by a test: it owns a temporary
+/// directory (made with mkdtemp) that holds the data directory and the node's
+/// log (its stderr and stdout), starts the node with fork/exec, waits for the
+/// line `listening for clients on HOST:PORT` in the log and parses the port.
+///
+/// The process never outlives the harness: the destructor kills it, and the
+/// child asks the kernel (PR_SET_PDEATHSIG) to kill it when the thread that
+/// started it dies, which covers a test binary that crashes or is killed by a
+/// timeout. Construct and restart it from a thread that lives as long as the
+/// node should (normally the test's main thread).
+///
+/// Not thread-safe. Several instances may run at once (a cluster), each with
+/// its own temp dir; pass `data_dir` to place data elsewhere.
+class node_process {
+public:
+  /// Makes the temp dir and starts the node. Throws std::runtime_error, with
+  /// the tail of the node's log, if it does not come up in time.
+  explicit node_process(node_options opts = {});
+
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  /// Kills the node if it still runs and removes the temp dir (unless the
+  /// environment variable `CXESDB_KEEP_TMP` is set, for post-mortems).
+  ~node_process();
+
+  /// Client port of the running node.
+  uint16_t port() const noexcept {
+    return port_;
+  }
+
+  /// Process id of the running node, or -1 when it is not running.
+  pid_t pid() const noexcept {
+    return pid_;
+  }
+
+  /// True while the process has not exited (reaps it when it has).
+  bool running();
+
+  /// The temporary directory owned by this harness.
+  const std::string& temp_dir() const noexcept {
+    return temp_dir_;
+  }
+
+  /// The node's data directory.
+  const std::string& data_dir() const noexcept {
+    return opts_.data_dir;
+  }
+
+  /// The file that receives the node's stderr and stdout (appended to across
+  /// restarts).
+  std::string log_path() const;
+
+  /// The whole log so far.
+  std::string log() const;
+
+  /// The last `max_bytes` of the log, for failure messages.
+  std::string log_tail(size_t max_bytes = 4000) const;
+
+  /// The options the node runs (or will be restarted) with; change
+  /// `extra_args` here before `restart` to restart with other flags.
+  node_options& options() noexcept {
+    return opts_;
+  }
+
+  /// Sends SIGTERM and waits up to `stop_timeout` for the exit. Returns the
+  /// exit code (128 + signal number when killed by a signal), or nothing when
+  /// it had to be killed with SIGKILL after the timeout. Returns 0 if the node
+  /// was not running.
+  std::optional<int> stop();
+
+  /// Kills the node with SIGKILL and reaps it.
+  void kill9();
+
+  /// Stops the node if it runs (SIGTERM) and starts it again on the same data
+  /// directory. The port may change. Throws like the constructor.
+  void restart();
+
+  /// Starts the node if it is not running (after stop or kill9).
+  void start();
+
+  /// Connects a new client to the node. Throws std::runtime_error on failure.
+  gateway::json_client connect(int timeout_ms = 5000) const;
+
+  /// Exit status of the last process that ended: the exit code, or 128 +
+  /// signal number. Nothing while no process has ended.
+  std::optional<int> last_exit_status() const noexcept {
+    return last_exit_;
+  }
+
+private:
+  void spawn();
+  bool wait_exit(std::chrono::milliseconds timeout);
+
+  node_options opts_;
+  std::string temp_dir_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::optional<int> last_exit_;
+};
+
+/// Removes a directory tree; ignores errors.
+void remove_tree(const std::string& path);
+
+/// True when `path` exists and is a directory.
+bool is_directory(const std::string& path);
+
+} // namespace cxesdb::tests
