@@ -21,6 +21,11 @@ public:
   /// Queues `f`; false when the executor is full or stopping. A refused job
   /// is the caller's to answer (usually with `overloaded`).
   virtual bool try_submit(job f) = 0;
+
+  /// Queues `f` even when the executor is full. Only for the few control jobs
+  /// that must run (opening and closing files, creating and removing
+  /// stores), never for per-request work.
+  virtual void submit(job f) = 0;
 };
 
 /// An executor that runs nothing until told to: for tests on CAF's
@@ -37,6 +42,10 @@ public:
       return false;
     jobs_.push_back(std::move(f));
     return true;
+  }
+
+  void submit(job f) override {
+    jobs_.push_back(std::move(f));
   }
 
   /// Runs the oldest job; false when there was none.

@@ -27,6 +27,18 @@ bool io_pool::try_submit(job f) {
   return true;
 }
 
+void io_pool::submit(job f) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!stopping_) {
+      jobs_.push_back(std::move(f));
+      cv_.notify_one();
+      return;
+    }
+  }
+  f();
+}
+
 size_t io_pool::queued() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return jobs_.size();

@@ -41,6 +41,10 @@ public:
   /// the pool is stopping.
   bool try_submit(job f) override;
 
+  /// Queues `f` regardless of the bound. After `stop`, runs it inline: a
+  /// control job (closing a file) must never be lost.
+  void submit(job f) override;
+
   /// Number of jobs waiting to run.
   size_t queued() const;
 

@@ -1,0 +1,30 @@
+#pragma once
+
+#include "caf/type_id.hpp"
+
+/// The CAF type-ID block of cxesdb: the atoms its actors speak. Message types
+/// that cross the network get their IDs here as well (see the cluster work).
+CAF_BEGIN_TYPE_ID_BLOCK(cxesdb, caf::first_custom_type_id)
+
+  // supervision
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, children_atom, "children")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, gave_up_atom, "gave_up")
+
+  // stores
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, write_atom, "write")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, read_atom, "read")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, done_atom, "done")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, create_atom, "create")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, remove_atom, "remove")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, list_atom, "list")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, ready_atom, "ready")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, opened_atom, "opened")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, closed_atom, "closed")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, loaded_atom, "loaded")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, removed_atom, "removed")
+
+  // gateway
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, rpc_atom, "rpc")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, reply_atom, "reply")
+
+CAF_END_TYPE_ID_BLOCK(cxesdb)

@@ -1,0 +1,294 @@
+#include "gateway/gateway.hpp"
+
+#include <functional>
+#include <memory>
+
+#include "caf/actor_pool.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_execution_unit.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/type_ids.hpp"
+#include "gateway/uuid.hpp"
+#include "stores/messages.hpp"
+#include "stores/time_format.hpp"
+
+namespace cxesdb::gateway {
+
+using namespace cxesdb::actors;
+using nlohmann::json;
+using stores::errc;
+
+namespace {
+
+using done_fn = std::function<void(std::string)>;
+
+struct worker_state {
+  caf::actor manager;
+  gateway_config cfg;
+  std::unique_ptr<uuid_generator> uuids;
+
+  static inline const char* name = "gateway_worker";
+};
+
+using worker_actor = caf::stateful_actor<worker_state>;
+
+/// Maps an error from the store actors to the protocol. `write` says whether
+/// the call may have changed the store: then a lost answer means the outcome
+/// is unknown (timeout), not that it is safe to retry (unavailable).
+rpc_error from_caf(const caf::error& err, bool write) {
+  if (err.category() == caf::atom("cxesdb")) {
+    auto reason = static_cast<errc>(err.code());
+    std::string text = stores::to_reason(reason);
+    if (err.context().match_elements<std::string>())
+      text = err.context().get_as<std::string>(0);
+    auto e = make_rpc_error(reason, std::move(text));
+    if (reason == errc::not_found)
+      e.data["what"] = "store";
+    if (reason == errc::invalid_params)
+      e.data["field"] = "store";
+    return e;
+  }
+  if (err == caf::sec::request_timeout)
+    return make_rpc_error(errc::timeout, "no answer in time; the outcome is "
+                                         "unknown");
+  if (write)
+    return make_rpc_error(errc::timeout, "the store stopped before it "
+                                         "answered; the outcome is unknown");
+  return make_rpc_error(errc::unavailable, "the store is not available");
+}
+
+json store_info_json(const stores::store_info& info) {
+  return json{{"status", stores::to_string(info.status)},
+              {"config", config_json(info.config)}};
+}
+
+/// Runs one parsed call and hands its response text to `done`.
+void dispatch(worker_actor* self, parsed_call call, std::string id_text,
+              done_fn done) {
+  auto& st = self->state;
+  auto timeout = st.cfg.request_timeout;
+  auto ok = [id_text, done](const std::string& result) {
+    done(response(id_text, result));
+  };
+  auto fail = [id_text, done](const rpc_error& e) {
+    done(error_response(id_text, e));
+  };
+  auto on_error = [fail, m = call.m](const caf::error& err) {
+    fail(from_caf(err, is_write(m) || m == method::create_store
+                         || m == method::remove_store));
+  };
+  auto store = call.store;
+  switch (call.m) {
+    case method::health:
+      ok(json{{"status", "ok"}, {"node", st.cfg.node_name}}.dump());
+      return;
+    case method::list_stores:
+      self->request(st.manager, timeout, list_atom_v)
+        .then(
+          [ok](std::vector<stores::store_info>& infos) {
+            json stores_j = json::object();
+            for (auto& i : infos)
+              stores_j[i.config.id] = store_info_json(i);
+            ok(json{{"stores", std::move(stores_j)}}.dump());
+          },
+          on_error);
+      return;
+    case method::create_store:
+      self->request(st.manager, timeout, create_atom_v, std::move(call.config))
+        .then(
+          [ok](stores::store_info& info) {
+            ok(json{{"store", info.config.id},
+                    {"status", stores::to_string(info.status)},
+                    {"config", config_json(info.config)}}
+                 .dump());
+          },
+          on_error);
+      return;
+    case method::remove_store:
+      self->request(st.manager, timeout, remove_atom_v, store)
+        .then([ok](bool) { ok("{\"removed\":true}"); }, on_error);
+      return;
+    case method::get_store_status:
+    case method::get_store_config: {
+      bool status = call.m == method::get_store_status;
+      self->request(st.manager, timeout, caf::get_atom_v, store)
+        .then(
+          [ok, status](stores::store_info& info) {
+            if (status)
+              ok(json{{"status", stores::to_string(info.status)}}.dump());
+            else
+              ok(json{{"config", config_json(info.config)}}.dump());
+          },
+          on_error);
+      return;
+    }
+    default:
+      break;
+  }
+  auto shared = std::make_shared<parsed_call>(std::move(call));
+  if (is_write(shared->m)) {
+    self->request(st.manager, timeout, write_atom_v, store, shared->cmd)
+      .then(
+        [ok, fail, shared](stores::command_result& r) {
+          auto out = format_write(*shared, r);
+          if (auto text = std::get_if<std::string>(&out))
+            ok(*text);
+          else
+            fail(std::get<rpc_error>(out));
+        },
+        on_error);
+    return;
+  }
+  self->request(st.manager, timeout, read_atom_v, store, shared->q)
+    .then(
+      [ok, fail, shared](stores::query_result& r) {
+        auto out = format_read(*shared, r);
+        if (auto text = std::get_if<std::string>(&out))
+          ok(*text);
+        else
+          fail(std::get<rpc_error>(out));
+      },
+      on_error);
+}
+
+/// Handles one request object. Notifications (no id) get an empty response.
+void handle_request(worker_actor* self, const json& req, done_fn done) {
+  auto& st = self->state;
+  if (!req.is_object()) {
+    done(error_response("null", make_rpc_error(errc::invalid_request,
+                                               "a request must be an object")));
+    return;
+  }
+  auto id = req.find("id");
+  bool notification = id == req.end();
+  std::string id_text = "null";
+  if (!notification) {
+    if (!id->is_string() && !id->is_number() && !id->is_null()) {
+      done(error_response("null",
+                          make_rpc_error(errc::invalid_request,
+                                         "id must be a number or a string")));
+      return;
+    }
+    id_text = id->dump();
+  }
+  auto reply_error = [&](const rpc_error& e) {
+    done(notification ? std::string{} : error_response(id_text, e));
+  };
+  auto v = req.find("jsonrpc");
+  auto m = req.find("method");
+  if (v == req.end() || *v != "2.0" || m == req.end() || !m->is_string()) {
+    reply_error(make_rpc_error(errc::invalid_request,
+                               "a request needs \"jsonrpc\":\"2.0\" and a "
+                               "method name"));
+    return;
+  }
+  method which;
+  if (!find_method(m->get<std::string>(), which)) {
+    reply_error(make_rpc_error(errc::method_not_found,
+                               "unknown method " + m->get<std::string>()));
+    return;
+  }
+  static const json empty = json::object();
+  auto p = req.find("params");
+  const json& params = p == req.end() || p->is_null() ? empty : *p;
+  parse_context ctx{&st.cfg.limits, &st.cfg.default_store, st.uuids.get(),
+                    stores::now_epoch_us()};
+  auto parsed = parse_call(which, params, ctx);
+  if (auto err = std::get_if<rpc_error>(&parsed)) {
+    reply_error(*err);
+    return;
+  }
+  if (notification)
+    done = [done](std::string) { done(std::string{}); };
+  dispatch(self, std::move(std::get<parsed_call>(parsed)), id_text,
+           std::move(done));
+}
+
+/// The answers of a batch, sent as one array once all are in.
+struct batch_state {
+  caf::actor reply_to;
+  std::vector<std::string> parts;
+  size_t remaining = 0;
+};
+
+caf::behavior worker(worker_actor* self, caf::actor manager,
+                     gateway_config cfg, uint64_t seed) {
+  self->state.manager = std::move(manager);
+  self->state.cfg = std::move(cfg);
+  self->state.uuids = std::make_unique<uuid_generator>(seed);
+  return {
+    // A connection broker hands over one complete message. Parses it and
+    // starts every call in it; never blocks and never waits for a store.
+    [self](rpc_atom, std::string& line, caf::actor& reply_to) {
+      auto& st = self->state;
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_discarded()) {
+        self->send(reply_to, reply_atom_v,
+                   error_response("null", make_rpc_error(errc::parse_error,
+                                                         "invalid JSON")));
+        return;
+      }
+      if (!j.is_array()) {
+        handle_request(self, j, [self, reply_to](std::string resp) {
+          self->send(reply_to, reply_atom_v, std::move(resp));
+        });
+        return;
+      }
+      if (j.empty()) {
+        self->send(reply_to, reply_atom_v,
+                   error_response("null",
+                                  make_rpc_error(errc::invalid_request,
+                                                 "an empty batch")));
+        return;
+      }
+      if (j.size() > st.cfg.limits.batch_requests_max) {
+        auto e = make_rpc_error(errc::too_large,
+                                "a batch holds at most "
+                                  + std::to_string(
+                                    st.cfg.limits.batch_requests_max)
+                                  + " requests");
+        e.data["limit"] = st.cfg.limits.batch_requests_max;
+        self->send(reply_to, reply_atom_v, error_response("null", e));
+        return;
+      }
+      auto batch = std::make_shared<batch_state>();
+      batch->reply_to = reply_to;
+      batch->parts.resize(j.size());
+      batch->remaining = j.size();
+      for (size_t i = 0; i < j.size(); ++i) {
+        handle_request(self, j[i], [self, batch, i](std::string resp) {
+          batch->parts[i] = std::move(resp);
+          if (--batch->remaining > 0)
+            return;
+          std::string out;
+          for (auto& part : batch->parts) {
+            if (part.empty())
+              continue;
+            out += out.empty() ? '[' : ',';
+            out += part;
+          }
+          if (!out.empty())
+            out += ']';
+          self->send(batch->reply_to, reply_atom_v, std::move(out));
+        });
+      }
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_gateway(caf::actor_system& sys, caf::actor store_manager,
+                         gateway_config cfg) {
+  caf::scoped_execution_unit ctx{&sys};
+  auto n = cfg.workers;
+  auto seed = cfg.seed;
+  auto factory = [&sys, store_manager, cfg, seed, i = uint64_t{0}]() mutable {
+    return sys.spawn(worker, store_manager, cfg, seed + (++i) * 0x9e3779b97f4a7c15ull);
+  };
+  return caf::actor_pool::make(&ctx, n, factory, caf::actor_pool::round_robin());
+}
+
+} // namespace cxesdb::gateway

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "caf/fwd.hpp"
+
+#include "gateway/json_rpc.hpp"
+
+namespace cxesdb::gateway {
+
+/// How the gateway's workers run.
+struct gateway_config {
+  rpc_limits limits;
+  std::string default_store = "default";
+  std::string node_name = "node1";
+
+  /// Workers in the pool.
+  size_t workers = 4;
+  static constexpr size_t workers_default = 4;
+
+  /// How long a worker waits for a store's answer before it answers
+  /// `timeout`.
+  std::chrono::milliseconds request_timeout{10000};
+
+  /// Seeds the workers' event id generators.
+  uint64_t seed = 0;
+};
+
+/// Spawns the gateway: a round-robin pool of workers. A worker takes one
+/// NDJSON message, `(rpc_atom, std::string line, caf::actor reply_to)`,
+/// parses it (a request or a batch), sends each call to the store manager,
+/// and answers `(reply_atom, std::string response)` to `reply_to` once the
+/// whole message is answered; the response is empty when nothing is to be
+/// sent (notifications).
+caf::actor spawn_gateway(caf::actor_system& sys, caf::actor store_manager,
+                         gateway_config cfg);
+
+} // namespace cxesdb::gateway

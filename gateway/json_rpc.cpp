@@ -1,0 +1,733 @@
+#include "gateway/json_rpc.hpp"
+
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "gateway/uuid.hpp"
+#include "stores/time_format.hpp"
+
+namespace cxesdb::gateway {
+
+using nlohmann::json;
+using stores::errc;
+
+namespace {
+
+const std::unordered_map<std::string, method>& method_table() {
+  static const std::unordered_map<std::string, method> table{
+    {"create_store", method::create_store},
+    {"remove_store", method::remove_store},
+    {"list_stores", method::list_stores},
+    {"get_store_status", method::get_store_status},
+    {"get_store_config", method::get_store_config},
+    {"append_events", method::append_events},
+    {"get_events", method::get_events},
+    {"get_version", method::get_version},
+    {"get_streams", method::get_streams},
+    {"read_all", method::read_all},
+    {"record_snapshot", method::record_snapshot},
+    {"read_snapshot", method::read_snapshot},
+    {"delete_snapshot", method::delete_snapshot},
+    {"list_snapshots", method::list_snapshots},
+    {"health", method::health},
+  };
+  return table;
+}
+
+/// The params each method accepts besides `store`, which every method
+/// accepts (protocol section 3).
+const std::vector<std::string>& allowed_params(method m) {
+  static const std::unordered_map<int, std::vector<std::string>> table{
+    {static_cast<int>(method::create_store), {"config"}},
+    {static_cast<int>(method::append_events),
+     {"stream", "expected_version", "events"}},
+    {static_cast<int>(method::get_events),
+     {"stream", "start", "count", "direction"}},
+    {static_cast<int>(method::get_version), {"stream"}},
+    {static_cast<int>(method::get_streams), {"after", "limit"}},
+    {static_cast<int>(method::read_all),
+     {"from_position", "count", "direction"}},
+    {static_cast<int>(method::record_snapshot),
+     {"source_uuid", "stream_uuid", "version", "data", "metadata",
+      "source_type"}},
+    {static_cast<int>(method::read_snapshot),
+     {"source_uuid", "stream_uuid", "version"}},
+    {static_cast<int>(method::delete_snapshot),
+     {"source_uuid", "stream_uuid", "version"}},
+    {static_cast<int>(method::list_snapshots), {"source_uuid", "stream_uuid"}},
+  };
+  static const std::vector<std::string> none;
+  auto i = table.find(static_cast<int>(m));
+  return i == table.end() ? none : i->second;
+}
+
+std::string json_string(const std::string& s) {
+  return json(s).dump();
+}
+
+bool valid_stream_id(const std::string& s) {
+  if (s.empty() || s.size() > stores::limits::stream_id_bytes_max || s == "$all")
+    return false;
+  for (auto c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      return false;
+  }
+  return true;
+}
+
+bool valid_base64(const std::string& s) {
+  if (s.size() % 4 != 0)
+    return false;
+  size_t pad = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = s[i];
+    if (c == '=') {
+      ++pad;
+      continue;
+    }
+    if (pad > 0)
+      return false; // data after padding
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+          || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+      return false;
+  }
+  return pad <= 2;
+}
+
+/// Reads the params of one call, remembering the first problem.
+class param_reader {
+public:
+  explicit param_reader(const json& params) : p_(params) {
+  }
+
+  bool has(const char* key) const {
+    auto i = p_.find(key);
+    return i != p_.end() && !i->is_null();
+  }
+
+  const json& at(const char* key) const {
+    return p_.at(key);
+  }
+
+  /// A required or optional string; `max` bytes at most.
+  bool string(const char* key, std::string& out, bool required,
+              size_t max = SIZE_MAX) {
+    if (!has(key)) {
+      if (required)
+        return fail(key, std::string{"missing parameter "} + key);
+      return true;
+    }
+    auto& v = p_.at(key);
+    if (!v.is_string())
+      return fail(key, std::string{key} + " must be a string");
+    out = v.get<std::string>();
+    if (out.size() > max)
+      return fail(key, std::string{key} + " is longer than "
+                         + std::to_string(max) + " bytes");
+    return true;
+  }
+
+  /// An optional integer within [lo, hi].
+  bool integer(const char* key, int64_t& out, int64_t lo, int64_t hi,
+               bool required = false) {
+    if (!has(key)) {
+      if (required)
+        return fail(key, std::string{"missing parameter "} + key);
+      return true;
+    }
+    auto& v = p_.at(key);
+    if (!v.is_number_integer())
+      return fail(key, std::string{key} + " must be an integer");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
+      return fail(key, std::string{key} + " must be at most "
+                         + std::to_string(hi));
+    auto x = v.get<int64_t>();
+    if (x < lo || x > hi)
+      return fail(key, std::string{key} + " must be between "
+                         + std::to_string(lo) + " and " + std::to_string(hi));
+    out = x;
+    return true;
+  }
+
+  /// `direction`: forward (default) or backward.
+  bool direction(bool& backward) {
+    std::string d = "forward";
+    if (!string("direction", d, false))
+      return false;
+    if (d != "forward" && d != "backward")
+      return fail("direction", "direction must be \"forward\" or \"backward\"");
+    backward = d == "backward";
+    return true;
+  }
+
+  bool fail(const std::string& field, std::string message) {
+    if (!err_)
+      err_ = invalid_param(field, std::move(message));
+    return false;
+  }
+
+  bool fail(rpc_error e) {
+    if (!err_)
+      err_ = std::move(e);
+    return false;
+  }
+
+  rpc_error take_error() {
+    return err_ ? std::move(*err_) : make_rpc_error(errc::internal_error, "?");
+  }
+
+private:
+  const json& p_;
+  std::optional<rpc_error> err_;
+};
+
+bool parse_expected(param_reader& in, parsed_call& call,
+                    stores::expected_version& out) {
+  using ev = stores::expected_version;
+  out = ev{ev::any, -1};
+  call.expected_as_sent = "any";
+  if (!in.has("expected_version"))
+    return true;
+  auto& v = in.at("expected_version");
+  call.expected_as_sent = v;
+  if (v.is_string()) {
+    auto s = v.get<std::string>();
+    if (s == "any")
+      out.kind = ev::any;
+    else if (s == "no_stream")
+      out.kind = ev::no_stream;
+    else if (s == "stream_exists")
+      out.kind = ev::stream_exists;
+    else
+      return in.fail("expected_version",
+                     "expected_version must be \"any\", \"no_stream\", "
+                     "\"stream_exists\" or an integer >= -1");
+    return true;
+  }
+  if (v.is_number_integer() && !(v.is_number_unsigned()
+                                 && v.get<uint64_t>() > INT64_MAX)) {
+    auto x = v.get<int64_t>();
+    if (x < -1)
+      return in.fail("expected_version", "expected_version must be >= -1");
+    if (x == -1)
+      out.kind = ev::no_stream;
+    else
+      out = ev{ev::exact, x};
+    return true;
+  }
+  return in.fail("expected_version",
+                 "expected_version must be \"any\", \"no_stream\", "
+                 "\"stream_exists\" or an integer >= -1");
+}
+
+bool parse_events(param_reader& in, const parse_context& ctx,
+                  std::vector<stores::event_input>& out) {
+  if (!in.has("events"))
+    return in.fail("events", "missing parameter events");
+  auto& arr = in.at("events");
+  if (!arr.is_array())
+    return in.fail("events", "events must be an array");
+  if (arr.size() > stores::limits::batch_events_max) {
+    auto e = make_rpc_error(errc::too_large,
+                            "a batch holds at most "
+                              + std::to_string(stores::limits::batch_events_max)
+                              + " events");
+    e.data["limit"] = stores::limits::batch_events_max;
+    return in.fail(std::move(e));
+  }
+  std::set<std::string> ids;
+  out.reserve(arr.size());
+  auto epoch_ms = ctx.now_us / 1000;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    auto field = [&](const char* name) {
+      return "events[" + std::to_string(i) + "]" + (*name ? "." : "") + name;
+    };
+    auto& e = arr[i];
+    if (!e.is_object())
+      return in.fail(field(""), "an event must be an object");
+    for (auto& kv : e.items()) {
+      auto& k = kv.key();
+      if (k != "event_id" && k != "event_type" && k != "data"
+          && k != "metadata" && k != "content_type")
+        return in.fail(field(k.c_str()), "unknown event field " + k);
+    }
+    stores::event_input ev;
+    auto t = e.find("event_type");
+    if (t == e.end() || !t->is_string() || t->get_ref<const std::string&>().empty())
+      return in.fail(field("event_type"),
+                     "event_type must be a non-empty string");
+    ev.event_type = t->get<std::string>();
+    if (ev.event_type.size() > stores::limits::event_type_bytes_max)
+      return in.fail(field("event_type"), "event_type is longer than 255 bytes");
+    auto d = e.find("data");
+    if (d == e.end())
+      return in.fail(field("data"), "missing event data");
+    ev.content_type = "application/json";
+    auto ct = e.find("content_type");
+    if (ct != e.end() && !ct->is_null()) {
+      if (!ct->is_string()
+          || (*ct != "application/json" && *ct != "application/octet-stream"))
+        return in.fail(field("content_type"),
+                       "content_type must be \"application/json\" or "
+                       "\"application/octet-stream\"");
+      ev.content_type = ct->get<std::string>();
+    }
+    if (ev.content_type == "application/octet-stream"
+        && (!d->is_string() || !valid_base64(d->get<std::string>())))
+      return in.fail(field("data"),
+                     "binary data must be a base64 string");
+    ev.data = d->dump();
+    auto md = e.find("metadata");
+    ev.metadata = md == e.end() ? "null" : md->dump();
+    auto id = e.find("event_id");
+    if (id != e.end() && !id->is_null()) {
+      if (!id->is_string() || !valid_uuid(id->get<std::string>()))
+        return in.fail(field("event_id"), "event_id must be a UUID string");
+      ev.event_id = canonical_uuid(id->get<std::string>());
+    } else {
+      ev.event_id = ctx.uuids->next(epoch_ms);
+    }
+    if (!ids.insert(ev.event_id).second)
+      return in.fail("events", "event_id " + ev.event_id
+                                 + " appears twice in the batch");
+    auto size = ev.data.size() + ev.metadata.size() + ev.event_type.size()
+                + ev.event_id.size() + ev.content_type.size();
+    if (size > ctx.limits->event_bytes_max) {
+      auto err = make_rpc_error(errc::too_large,
+                                "event " + std::to_string(i) + " has "
+                                  + std::to_string(size)
+                                  + " bytes, more than the limit");
+      err.data["limit"] = ctx.limits->event_bytes_max;
+      err.data["field"] = field("");
+      return in.fail(std::move(err));
+    }
+    out.push_back(std::move(ev));
+  }
+  return true;
+}
+
+bool parse_config(param_reader& in, stores::store_config& cfg) {
+  if (!in.has("config"))
+    return true;
+  auto& c = in.at("config");
+  if (!c.is_object())
+    return in.fail("config", "config must be an object");
+  for (auto& kv : c.items()) {
+    auto& k = kv.key();
+    auto& v = kv.value();
+    auto field = "config." + k;
+    if (k == "timeout_ms") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1
+          || v.get<int64_t>() > stores::store_config::timeout_ms_max)
+        return in.fail(field, "timeout_ms must be an integer from 1 to "
+                                + std::to_string(
+                                  stores::store_config::timeout_ms_max));
+      cfg.timeout_ms = v.get<int64_t>();
+    } else if (k == "replication_factor") {
+      // One node: a replication factor above the cluster size is capped.
+      if (!v.is_number_integer() || v.get<int64_t>() < 1
+          || v.get<int64_t>() > 7)
+        return in.fail(field, "replication_factor must be an integer from 1 "
+                              "to 7");
+      cfg.replication_factor = 1;
+    } else if (k == "description") {
+      if (v.is_null())
+        continue;
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > 4096)
+        return in.fail(field, "description must be a string of at most 4096 "
+                              "bytes");
+      cfg.has_description = true;
+      cfg.description = v.get<std::string>();
+    } else if (k == "tags") {
+      if (!v.is_array() || v.size() > 64)
+        return in.fail(field, "tags must be an array of at most 64 strings");
+      for (auto& t : v) {
+        if (!t.is_string() || t.get_ref<const std::string&>().size() > 255)
+          return in.fail(field, "tags must be strings of at most 255 bytes");
+        cfg.tags.push_back(t.get<std::string>());
+      }
+    } else {
+      return in.fail(field, "unknown config key " + k);
+    }
+  }
+  return true;
+}
+
+bool parse_snapshot_key(param_reader& in, std::string& source,
+                        std::string& stream, bool required) {
+  constexpr auto max = stores::limits::snapshot_key_bytes_max;
+  if (!in.string("source_uuid", source, required, max)
+      || !in.string("stream_uuid", stream, required, max))
+    return false;
+  if (required && source.empty())
+    return in.fail("source_uuid", "source_uuid must not be empty");
+  if (required && stream.empty())
+    return in.fail("stream_uuid", "stream_uuid must not be empty");
+  return true;
+}
+
+} // namespace
+
+rpc_error make_rpc_error(errc reason, std::string message) {
+  rpc_error e;
+  e.reason = reason;
+  e.message = std::move(message);
+  return e;
+}
+
+rpc_error invalid_param(const std::string& field, std::string message) {
+  auto e = make_rpc_error(errc::invalid_params, std::move(message));
+  e.data["field"] = field;
+  return e;
+}
+
+bool find_method(const std::string& name, method& out) {
+  auto& t = method_table();
+  auto i = t.find(name);
+  if (i == t.end())
+    return false;
+  out = i->second;
+  return true;
+}
+
+bool is_write(method m) {
+  return m == method::append_events || m == method::record_snapshot
+         || m == method::delete_snapshot;
+}
+
+bool is_read(method m) {
+  return m == method::get_events || m == method::get_version
+         || m == method::get_streams || m == method::read_all
+         || m == method::read_snapshot || m == method::list_snapshots;
+}
+
+std::variant<parsed_call, rpc_error>
+parse_call(method m, const json& params, const parse_context& ctx) {
+  parsed_call call;
+  call.m = m;
+  if (!params.is_object())
+    return invalid_param("params", "params must be an object");
+  auto& allowed = allowed_params(m);
+  for (auto& kv : params.items()) {
+    auto& k = kv.key();
+    bool ok = k == "store";
+    for (auto& a : allowed)
+      ok = ok || k == a;
+    if (!ok)
+      return invalid_param(k, "unknown parameter " + k);
+  }
+  param_reader in{params};
+  call.store = *ctx.default_store;
+  if (!in.string("store", call.store, false))
+    return in.take_error();
+  if (!stores::valid_store_id(call.store))
+    return invalid_param("store", "invalid store id: must match "
+                                  "^[a-z][a-z0-9_]{0,62}$");
+  auto stream = [&](std::string& out) {
+    if (!in.string("stream", out, true))
+      return false;
+    if (!valid_stream_id(out))
+      return in.fail("stream", "stream must be a non-empty string of at most "
+                               "1024 bytes without control characters, and "
+                               "not $all");
+    return true;
+  };
+  switch (m) {
+    case method::create_store: {
+      call.config.id = call.store;
+      if (!params.contains("store"))
+        return invalid_param("store", "missing parameter store");
+      if (!parse_config(in, call.config))
+        return in.take_error();
+      break;
+    }
+    case method::append_events: {
+      stores::append_cmd cmd;
+      cmd.created_epoch_us = ctx.now_us;
+      if (!stream(cmd.stream) || !parse_expected(in, call, cmd.expected)
+          || !parse_events(in, ctx, cmd.events))
+        return in.take_error();
+      call.cmd = std::move(cmd);
+      break;
+    }
+    case method::get_events: {
+      stores::read_stream_query q;
+      if (!stream(q.stream) || !in.direction(q.backward)
+          || !in.integer("start", q.start, 0, INT64_MAX)
+          || !in.integer("count", q.count, 1, stores::limits::read_count_max))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    case method::get_version: {
+      stores::stream_version_query q;
+      if (!stream(q.stream))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    case method::get_streams: {
+      stores::list_streams_query q;
+      q.has_after = in.has("after");
+      if (!in.string("after", q.after, false, stores::limits::stream_id_bytes_max)
+          || !in.integer("limit", q.limit, 1, stores::limits::streams_page_max))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    case method::read_all: {
+      stores::read_all_query q;
+      if (!in.direction(q.backward)
+          || !in.integer("from_position", q.from, 0, INT64_MAX)
+          || !in.integer("count", q.count, 1, stores::limits::read_count_max))
+        return in.take_error();
+      call.q = q;
+      break;
+    }
+    case method::record_snapshot: {
+      stores::snapshot_record s;
+      if (!parse_snapshot_key(in, s.source_uuid, s.stream_uuid, true)
+          || !in.integer("version", s.version, 0, INT64_MAX, true))
+        return in.take_error();
+      if (!params.contains("data"))
+        return invalid_param("data", "missing parameter data");
+      s.data = params["data"].dump();
+      s.metadata = params.contains("metadata") ? params["metadata"].dump()
+                                               : "null";
+      s.source_type = "null";
+      if (in.has("source_type")) {
+        if (!params["source_type"].is_string())
+          return invalid_param("source_type", "source_type must be a string");
+        s.source_type = params["source_type"].dump();
+      }
+      auto size = s.data.size() + s.metadata.size() + s.source_type.size();
+      if (size > ctx.limits->event_bytes_max) {
+        auto e = make_rpc_error(errc::too_large,
+                                "the snapshot is larger than the limit");
+        e.data["limit"] = ctx.limits->event_bytes_max;
+        return e;
+      }
+      s.created_epoch_us = ctx.now_us;
+      call.cmd = stores::record_snapshot_cmd{std::move(s)};
+      break;
+    }
+    case method::read_snapshot: {
+      stores::read_snapshot_query q;
+      if (!parse_snapshot_key(in, q.source_uuid, q.stream_uuid, true)
+          || !in.integer("version", q.version, 0, INT64_MAX))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    case method::delete_snapshot: {
+      stores::delete_snapshot_cmd c;
+      if (!parse_snapshot_key(in, c.source_uuid, c.stream_uuid, true)
+          || !in.integer("version", c.version, 0, INT64_MAX, true))
+        return in.take_error();
+      call.cmd = std::move(c);
+      break;
+    }
+    case method::list_snapshots: {
+      stores::list_snapshots_query q;
+      if (!parse_snapshot_key(in, q.source_uuid, q.stream_uuid, false))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    default:
+      break;
+  }
+  return call;
+}
+
+// -- formatting ---------------------------------------------------------------
+
+void append_event_json(std::string& out, const stores::recorded_event& e) {
+  out += "{\"stream_id\":";
+  out += json_string(e.stream_id);
+  out += ",\"event_number\":";
+  out += std::to_string(e.event_number);
+  out += ",\"position\":";
+  out += std::to_string(e.position);
+  out += ",\"event_id\":\"";
+  out += e.event_id;
+  out += "\",\"event_type\":";
+  out += json_string(e.event_type);
+  out += ",\"data\":";
+  out += e.data; // JSON text as stored: no re-serialisation
+  out += ",\"metadata\":";
+  out += e.metadata;
+  out += ",\"content_type\":\"";
+  out += e.content_type;
+  out += "\",\"created\":\"";
+  out += stores::format_iso8601_us(e.created_epoch_us);
+  out += "\",\"created_epoch\":";
+  out += std::to_string(e.created_epoch_us);
+  out += '}';
+}
+
+namespace {
+
+void append_snapshot_json(std::string& out, const stores::snapshot_record& s) {
+  out += "{\"source_uuid\":";
+  out += json_string(s.source_uuid);
+  out += ",\"stream_uuid\":";
+  out += json_string(s.stream_uuid);
+  out += ",\"version\":";
+  out += std::to_string(s.version);
+  out += ",\"source_type\":";
+  out += s.source_type;
+  out += ",\"data\":";
+  out += s.data;
+  out += ",\"metadata\":";
+  out += s.metadata;
+  out += ",\"created\":\"";
+  out += stores::format_iso8601_us(s.created_epoch_us);
+  out += "\",\"created_epoch\":";
+  out += std::to_string(s.created_epoch_us);
+  out += '}';
+}
+
+std::string events_array(const std::vector<stores::recorded_event>& events) {
+  std::string out = "[";
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_event_json(out, events[i]);
+  }
+  out += ']';
+  return out;
+}
+
+rpc_error storage_error(const std::string& message) {
+  // Nothing was written: the client may retry.
+  return make_rpc_error(errc::unavailable, "storage failed: " + message);
+}
+
+} // namespace
+
+std::variant<std::string, rpc_error>
+format_write(const parsed_call& call, const stores::command_result& r) {
+  using stores::result_code;
+  switch (r.code) {
+    case result_code::ok:
+      break;
+    case result_code::wrong_expected_version: {
+      auto e = make_rpc_error(errc::wrong_expected_version,
+                              "expected version "
+                                + call.expected_as_sent.dump()
+                                + ", but the stream is at version "
+                                + std::to_string(r.current_version));
+      e.data["current_version"] = r.current_version;
+      e.data["expected_version"] = call.expected_as_sent;
+      return e;
+    }
+    case result_code::duplicate_event:
+      return make_rpc_error(errc::duplicate_event,
+                            "some, but not all, of the batch's event ids are "
+                            "already in the stream");
+    case result_code::not_found: {
+      auto e = make_rpc_error(errc::not_found, "no such snapshot");
+      e.data["what"] = "snapshot";
+      return e;
+    }
+    case result_code::storage_failed:
+      return storage_error(r.message);
+  }
+  switch (call.m) {
+    case method::append_events:
+      return "{\"version\":" + std::to_string(r.version) + ",\"position\":"
+             + (r.position < 0 ? std::string{"null"}
+                               : std::to_string(r.position))
+             + "}";
+    case method::record_snapshot:
+      return std::string{"{\"recorded\":true}"};
+    case method::delete_snapshot:
+      return std::string{"{\"deleted\":true}"};
+    default:
+      return make_rpc_error(errc::internal_error, "not a write");
+  }
+}
+
+std::variant<std::string, rpc_error>
+format_read(const parsed_call& call, const stores::query_result& r) {
+  using stores::result_code;
+  if (r.code == result_code::storage_failed)
+    return storage_error(r.message);
+  if (r.code == result_code::not_found) {
+    auto e = make_rpc_error(errc::not_found, "no such snapshot");
+    e.data["what"] = "snapshot";
+    return e;
+  }
+  switch (call.m) {
+    case method::get_events:
+      return "{\"events\":" + events_array(r.events) + "}";
+    case method::get_version:
+      return "{\"version\":" + std::to_string(r.version) + "}";
+    case method::get_streams: {
+      json streams = r.streams;
+      return "{\"streams\":" + streams.dump() + ",\"next_after\":"
+             + (r.has_next ? json_string(r.next_after) : std::string{"null"})
+             + "}";
+    }
+    case method::read_all:
+      return "{\"events\":" + events_array(r.events) + ",\"next_position\":"
+             + (r.has_next ? std::to_string(r.next_position)
+                           : std::string{"null"})
+             + "}";
+    case method::read_snapshot: {
+      std::string out = "{\"snapshot\":";
+      append_snapshot_json(out, r.snapshots.at(0));
+      out += '}';
+      return out;
+    }
+    case method::list_snapshots: {
+      std::string out = "{\"snapshots\":[";
+      for (size_t i = 0; i < r.snapshots.size(); ++i) {
+        if (i > 0)
+          out += ',';
+        append_snapshot_json(out, r.snapshots[i]);
+      }
+      out += "]}";
+      return out;
+    }
+    default:
+      return make_rpc_error(errc::internal_error, "not a read");
+  }
+}
+
+json config_json(const stores::store_config& cfg) {
+  json j{{"timeout_ms", cfg.timeout_ms},
+         {"replication_factor", cfg.replication_factor},
+         {"tags", cfg.tags},
+         {"data_dir", cfg.data_dir},
+         {"created_at", cfg.created_at}};
+  j["description"] = cfg.has_description ? json(cfg.description) : json(nullptr);
+  return j;
+}
+
+std::string response(const std::string& id_text, const std::string& result) {
+  std::string out;
+  out.reserve(result.size() + id_text.size() + 40);
+  out += "{\"jsonrpc\":\"2.0\",\"id\":";
+  out += id_text;
+  out += ",\"result\":";
+  out += result;
+  out += '}';
+  return out;
+}
+
+std::string error_response(const std::string& id_text, const rpc_error& err) {
+  json data = err.data;
+  data["reason"] = stores::to_reason(err.reason);
+  json e{{"code", stores::to_code(err.reason)},
+         {"message", err.message},
+         {"data", std::move(data)}};
+  return "{\"jsonrpc\":\"2.0\",\"id\":" + id_text + ",\"error\":" + e.dump()
+         + "}";
+}
+
+} // namespace cxesdb::gateway

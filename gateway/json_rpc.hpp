@@ -1,0 +1,122 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "stores/catalog.hpp"
+#include "stores/errc.hpp"
+#include "stores/types.hpp"
+
+namespace cxesdb::gateway {
+
+class uuid_generator;
+
+/// The limits the gateway checks requests against. Flags of cxesdb-node set
+/// them; each has a default.
+struct rpc_limits {
+  /// Longest message (one NDJSON line), flag --max-message-bytes.
+  size_t message_bytes_max = 16u << 20;
+  static constexpr size_t message_bytes_default = 16u << 20;
+
+  /// Largest encoded event, flag --max-event-bytes.
+  size_t event_bytes_max = stores::limits::event_bytes_default;
+
+  /// Most requests in one JSON-RPC batch, flag --max-batch-requests.
+  size_t batch_requests_max = 1000;
+  static constexpr size_t batch_requests_default = 1000;
+};
+
+/// A protocol error: a reason of section 2, a text, and extra `data` fields
+/// (`field`, `limit`, `current_version`, ...).
+struct rpc_error {
+  stores::errc reason = stores::errc::internal_error;
+  std::string message;
+  nlohmann::json data = nlohmann::json::object();
+};
+
+/// The methods of the protocol this node serves.
+enum class method {
+  create_store,
+  remove_store,
+  list_stores,
+  get_store_status,
+  get_store_config,
+  append_events,
+  get_events,
+  get_version,
+  get_streams,
+  read_all,
+  record_snapshot,
+  read_snapshot,
+  delete_snapshot,
+  list_snapshots,
+  health,
+};
+
+/// Finds a method by its protocol name.
+bool find_method(const std::string& name, method& out);
+
+/// What a call asks for once its params are checked: a command for a store's
+/// writer, a query for its reader, or a store-management operation.
+struct parsed_call {
+  method m = method::health;
+  std::string store;
+  stores::command cmd;
+  stores::query q;
+  stores::store_config config;
+  /// The expected_version as the client sent it, for error data.
+  nlohmann::json expected_as_sent;
+};
+
+/// Context a parse needs besides the params.
+struct parse_context {
+  const rpc_limits* limits = nullptr;
+  const std::string* default_store = nullptr;
+  uuid_generator* uuids = nullptr;
+  int64_t now_us = 0;
+};
+
+/// Checks `params` for method `m` and turns them into a parsed_call, or
+/// explains what is wrong. Touches nothing; pure.
+std::variant<parsed_call, rpc_error>
+parse_call(method m, const nlohmann::json& params, const parse_context& ctx);
+
+/// Whether a method changes a store (goes to its writer).
+bool is_write(method m);
+
+/// Whether a method reads a store (goes to its reader).
+bool is_read(method m);
+
+// -- results, as JSON text ----------------------------------------------------
+
+/// The result of a write, or the error its outcome maps to.
+std::variant<std::string, rpc_error>
+format_write(const parsed_call& call, const stores::command_result& r);
+
+/// The result of a read, or the error its outcome maps to.
+std::variant<std::string, rpc_error>
+format_read(const parsed_call& call, const stores::query_result& r);
+
+/// A store's config as the protocol shows it.
+nlohmann::json config_json(const stores::store_config& cfg);
+
+/// One event as the node returns it.
+void append_event_json(std::string& out, const stores::recorded_event& e);
+
+/// `{"jsonrpc":"2.0","id":<id_text>,"result":<result_text>}`.
+std::string response(const std::string& id_text, const std::string& result);
+
+/// `{"jsonrpc":"2.0","id":<id_text>,"error":{...}}`.
+std::string error_response(const std::string& id_text, const rpc_error& err);
+
+/// Makes an rpc_error.
+rpc_error make_rpc_error(stores::errc reason, std::string message);
+
+/// Makes an invalid_params error naming `field`.
+rpc_error invalid_param(const std::string& field, std::string message);
+
+} // namespace cxesdb::gateway

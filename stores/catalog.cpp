@@ -1,0 +1,109 @@
+#include "stores/catalog.hpp"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+namespace cxesdb::stores {
+
+bool valid_store_id(const std::string& id) {
+  if (id.empty() || id.size() > 63 || id[0] < 'a' || id[0] > 'z')
+    return false;
+  for (auto c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+const char* to_string(store_status x) {
+  switch (x) {
+    case store_status::starting:
+      return "starting";
+    case store_status::running:
+      return "running";
+    case store_status::stopping:
+      return "stopping";
+    case store_status::unavailable:
+      return "unavailable";
+  }
+  return "unavailable";
+}
+
+std::unique_ptr<store_files> store_files::open(const std::string& id,
+                                               const std::string& dir,
+                                               size_t reader_count) {
+  auto f = std::make_unique<store_files>();
+  f->id = id;
+  f->db_path = dir + "/store.db";
+  f->write_db = open_store_db(f->db_path);
+  f->machine = std::make_unique<state_machine>(*f->write_db);
+  for (size_t i = 0; i < reader_count; ++i) {
+    auto r = std::make_unique<reader>();
+    r->db = open_store_reader_db(f->db_path);
+    r->queries = std::make_unique<store_queries>(*r->db);
+    f->readers.push_back(std::move(r));
+  }
+  return f;
+}
+
+std::string to_json_text(const store_config& cfg) {
+  nlohmann::json j{{"timeout_ms", cfg.timeout_ms},
+                   {"replication_factor", cfg.replication_factor},
+                   {"tags", cfg.tags},
+                   {"data_dir", cfg.data_dir},
+                   {"created_at", cfg.created_at}};
+  j["description"] = cfg.has_description ? nlohmann::json(cfg.description)
+                                         : nlohmann::json(nullptr);
+  return j.dump();
+}
+
+store_config config_from_json_text(const std::string& id,
+                                   const std::string& text) {
+  auto j = nlohmann::json::parse(text);
+  store_config cfg;
+  cfg.id = id;
+  cfg.timeout_ms = j.at("timeout_ms").get<int64_t>();
+  cfg.replication_factor = j.at("replication_factor").get<int64_t>();
+  cfg.tags = j.at("tags").get<std::vector<std::string>>();
+  cfg.data_dir = j.at("data_dir").get<std::string>();
+  cfg.created_at = j.at("created_at").get<std::string>();
+  if (j.at("description").is_string()) {
+    cfg.has_description = true;
+    cfg.description = j["description"].get<std::string>();
+  }
+  return cfg;
+}
+
+catalog::catalog(const std::string& data_dir) {
+  auto dir = data_dir + "/_system";
+  std::filesystem::create_directories(dir);
+  db_ = std::make_unique<sqlite_db>(dir + "/catalog.db",
+                                    sqlite_db::mode::read_write_create);
+  db_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+            "CREATE TABLE IF NOT EXISTS stores(id TEXT PRIMARY KEY, "
+            "config TEXT NOT NULL) WITHOUT ROWID;");
+}
+
+std::vector<store_config> catalog::load() {
+  std::vector<store_config> result;
+  auto s = db_->prepare("SELECT id, config FROM stores ORDER BY id");
+  while (s.step())
+    result.push_back(config_from_json_text(s.text(0), s.text(1)));
+  return result;
+}
+
+void catalog::put(const store_config& cfg) {
+  auto s = db_->prepare("INSERT OR REPLACE INTO stores(id, config) "
+                        "VALUES (?1, ?2)");
+  auto text = to_json_text(cfg);
+  s.bind(1, cfg.id).bind(2, text);
+  s.run();
+}
+
+void catalog::erase(const std::string& id) {
+  auto s = db_->prepare("DELETE FROM stores WHERE id = ?1");
+  s.bind(1, id);
+  s.run();
+}
+
+} // namespace cxesdb::stores

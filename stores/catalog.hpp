@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "stores/sqlite.hpp"
+#include "stores/state_machine.hpp"
+
+namespace cxesdb::stores {
+
+/// Whether `id` is a valid store id: `^[a-z][a-z0-9_]{0,62}$`. Checked before
+/// anything touches the disk, so an id can never name a path outside the
+/// data directory.
+bool valid_store_id(const std::string& id);
+
+/// The configuration of one store, as create_store sets it.
+struct store_config {
+  std::string id;
+  int64_t timeout_ms = 10000;
+  int64_t replication_factor = 1;
+  bool has_description = false;
+  std::string description;
+  std::vector<std::string> tags;
+  std::string data_dir;   ///< absolute path of the store's directory
+  std::string created_at; ///< ISO 8601 UTC
+
+  static constexpr int64_t timeout_ms_default = 10000;
+  static constexpr int64_t timeout_ms_max = 600000;
+};
+
+/// The life cycle of a store on this node.
+enum class store_status : uint8_t { starting, running, stopping, unavailable };
+
+const char* to_string(store_status x);
+
+/// What list_stores and get_store_status report of a store.
+struct store_info {
+  store_config config;
+  store_status status = store_status::starting;
+};
+
+/// The open SQLite connections of one store: one writer and a few readers.
+///
+/// Every connection has its own mutex: a job on an IO thread holds it while
+/// it uses the connection, so that a restarted writer can never run a
+/// transaction beside a job of its predecessor. Opened and closed on IO
+/// threads only.
+struct store_files {
+  struct reader {
+    std::mutex mtx;
+    std::unique_ptr<sqlite_db> db;
+    std::unique_ptr<store_queries> queries;
+  };
+
+  /// Default number of read connections per store.
+  static constexpr size_t readers_default = 2;
+
+  std::string id;
+  std::string db_path;
+  std::mutex write_mtx;
+  std::unique_ptr<sqlite_db> write_db;
+  std::unique_ptr<state_machine> machine;
+  std::vector<std::unique_ptr<reader>> readers;
+
+  /// Opens (creating when missing) `<dir>/store.db`. Throws sqlite_error.
+  static std::unique_ptr<store_files> open(const std::string& id,
+                                           const std::string& dir,
+                                           size_t reader_count);
+};
+
+/// Renders the config as the JSON text the catalog keeps.
+std::string to_json_text(const store_config& cfg);
+
+/// Parses what `to_json_text` produced; throws on corrupt text.
+store_config config_from_json_text(const std::string& id,
+                                   const std::string& text);
+
+/// The node's list of stores, `<data_dir>/_system/catalog.db`: which stores
+/// exist and their config, so stores survive a restart. Used on IO threads.
+class catalog {
+public:
+  explicit catalog(const std::string& data_dir);
+
+  std::vector<store_config> load();
+
+  /// Adds or replaces a store's entry, durably.
+  void put(const store_config& cfg);
+
+  /// Removes a store's entry, durably.
+  void erase(const std::string& id);
+
+private:
+  std::unique_ptr<sqlite_db> db_;
+};
+
+} // namespace cxesdb::stores

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+
+namespace cxesdb::stores {
+
+/// The error reasons of the client protocol (section 2 of protocol.md), as
+/// the codes of `caf::error`s that actors return. The JSON gateway maps them
+/// to `data.reason` tags, the C++ client receives them as they are.
+enum class errc : uint8_t {
+  parse_error = 1,
+  invalid_request,
+  method_not_found,
+  invalid_params,
+  internal_error,
+  not_found,
+  already_exists,
+  wrong_expected_version,
+  unavailable,
+  timeout,
+  unauthorized,
+  forbidden,
+  too_large,
+  overloaded,
+  duplicate_event,
+};
+
+/// The stable tag of a reason, as `data.reason` carries it.
+const char* to_reason(errc x);
+
+/// The JSON-RPC error code of a reason.
+int to_code(errc x);
+
+} // namespace cxesdb::stores

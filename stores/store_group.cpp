@@ -1,0 +1,223 @@
+#include "stores/store_group.hpp"
+
+#include <deque>
+#include <exception>
+#include <unordered_map>
+
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/assert.hpp"
+#include "actors/executor.hpp"
+#include "actors/supervisor.hpp"
+#include "actors/type_ids.hpp"
+#include "stores/catalog.hpp"
+#include "stores/messages.hpp"
+
+namespace cxesdb::stores {
+
+using actors::done_atom;
+using actors::done_atom_v;
+using actors::read_atom;
+using actors::write_atom;
+
+namespace {
+
+// -- writer -------------------------------------------------------------------
+
+struct writer_state {
+  std::shared_ptr<store_files> files;
+  actors::executor* exec = nullptr;
+  store_group_limits limits;
+  std::deque<std::pair<command, caf::response_promise>> queue;
+  std::vector<caf::response_promise> in_flight;
+
+  static inline const char* name = "store_writer";
+};
+
+using writer_actor = caf::stateful_actor<writer_state>;
+
+/// Starts the next transaction with every command that waits (up to the
+/// batch bound): group commit. At most one transaction is in flight.
+void start_batch(writer_actor* self) {
+  auto& st = self->state;
+  if (!st.in_flight.empty() || st.queue.empty())
+    return;
+  auto n = std::min(st.queue.size(), st.limits.batch_commands_max);
+  auto batch = std::make_shared<std::vector<command>>();
+  batch->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    batch->push_back(std::move(st.queue.front().first));
+    st.in_flight.push_back(std::move(st.queue.front().second));
+    st.queue.pop_front();
+  }
+  auto files = st.files;
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto job = [files, batch, me] {
+    std::vector<command_result> results;
+    try {
+      std::lock_guard<std::mutex> guard{files->write_mtx};
+      auto first = files->machine->applied_index() + 1;
+      results = files->machine->apply_batch(first, *batch);
+    } catch (const std::exception& e) {
+      command_result failed;
+      failed.code = result_code::storage_failed;
+      failed.message = e.what();
+      results.assign(batch->size(), failed);
+    }
+    caf::anon_send(me, done_atom_v, std::move(results));
+  };
+  if (!st.exec->try_submit(std::move(job))) {
+    for (auto& rp : st.in_flight)
+      rp.deliver(make_error(errc::overloaded, "the node's IO queue is full"));
+    st.in_flight.clear();
+  }
+}
+
+caf::behavior store_writer(writer_actor* self,
+                           std::shared_ptr<store_files> files,
+                           actors::executor* exec, store_group_limits limits) {
+  self->state.files = std::move(files);
+  self->state.exec = exec;
+  self->state.limits = limits;
+  return {
+    // A gateway worker (through the store manager) asks to apply a command.
+    // Queues it for the next transaction; never touches SQLite itself.
+    [self](write_atom, command& cmd) -> caf::result<command_result> {
+      auto& st = self->state;
+      if (st.queue.size() >= st.limits.write_queue_max)
+        return make_error(errc::overloaded, "the store's write queue is full");
+      auto rp = self->make_response_promise();
+      st.queue.emplace_back(std::move(cmd), rp);
+      start_batch(self);
+      return caf::delegated<command_result>{};
+    },
+    // The IO job of the transaction in flight is done: answer every command
+    // of it, then start the next transaction.
+    [self](done_atom, std::vector<command_result>& results) {
+      auto& st = self->state;
+      CXESDB_ASSERT(results.size() == st.in_flight.size());
+      for (size_t i = 0; i < results.size(); ++i)
+        st.in_flight[i].deliver(std::move(results[i]));
+      st.in_flight.clear();
+      start_batch(self);
+    },
+  };
+}
+
+// -- reader -------------------------------------------------------------------
+
+struct reader_state {
+  std::shared_ptr<store_files> files;
+  actors::executor* exec = nullptr;
+  store_group_limits limits;
+  std::deque<std::pair<query, caf::response_promise>> queue;
+  std::vector<bool> busy; // per read connection
+  uint64_t next_id = 0;
+  std::unordered_map<uint64_t, caf::response_promise> in_flight;
+
+  static inline const char* name = "store_reader";
+};
+
+using reader_actor = caf::stateful_actor<reader_state>;
+
+/// Hands waiting queries to free read connections, one job each.
+void pump(reader_actor* self) {
+  auto& st = self->state;
+  for (size_t conn = 0; conn < st.busy.size() && !st.queue.empty(); ++conn) {
+    if (st.busy[conn])
+      continue;
+    auto q = std::make_shared<query>(std::move(st.queue.front().first));
+    auto rp = std::move(st.queue.front().second);
+    st.queue.pop_front();
+    auto id = st.next_id++;
+    auto files = st.files;
+    auto me = caf::actor_cast<caf::actor>(self);
+    auto job = [files, q, me, id, conn] {
+      query_result r;
+      try {
+        auto& rd = *files->readers[conn];
+        std::lock_guard<std::mutex> guard{rd.mtx};
+        r = rd.queries->run(*q);
+      } catch (const std::exception& e) {
+        r.code = result_code::storage_failed;
+        r.message = e.what();
+      }
+      caf::anon_send(me, done_atom_v, id, conn, std::move(r));
+    };
+    if (!st.exec->try_submit(std::move(job))) {
+      rp.deliver(make_error(errc::overloaded, "the node's IO queue is full"));
+      continue;
+    }
+    st.busy[conn] = true;
+    st.in_flight.emplace(id, std::move(rp));
+  }
+}
+
+caf::behavior store_reader(reader_actor* self,
+                           std::shared_ptr<store_files> files,
+                           actors::executor* exec, store_group_limits limits) {
+  auto& st = self->state;
+  st.busy.assign(files->readers.size(), false);
+  CXESDB_ASSERT(!st.busy.empty());
+  st.files = std::move(files);
+  st.exec = exec;
+  st.limits = limits;
+  return {
+    // A gateway worker (through the store manager) asks for a read. Queues
+    // it until a read connection is free; never touches SQLite itself.
+    [self](read_atom, query& q) -> caf::result<query_result> {
+      auto& st = self->state;
+      if (st.queue.size() >= st.limits.read_queue_max)
+        return make_error(errc::overloaded, "the store's read queue is full");
+      auto rp = self->make_response_promise();
+      st.queue.emplace_back(std::move(q), rp);
+      pump(self);
+      return caf::delegated<query_result>{};
+    },
+    // A read job is done: answer it and give its connection the next one.
+    [self](done_atom, uint64_t id, size_t conn, query_result& r) {
+      auto& st = self->state;
+      auto i = st.in_flight.find(id);
+      CXESDB_ASSERT(i != st.in_flight.end());
+      i->second.deliver(std::move(r));
+      st.in_flight.erase(i);
+      st.busy[conn] = false;
+      pump(self);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_store_writer(caf::actor_system& sys,
+                              std::shared_ptr<store_files> files,
+                              actors::executor& exec,
+                              store_group_limits limits) {
+  return sys.spawn(store_writer, std::move(files), &exec, limits);
+}
+
+caf::actor spawn_store_reader(caf::actor_system& sys,
+                              std::shared_ptr<store_files> files,
+                              actors::executor& exec,
+                              store_group_limits limits) {
+  return sys.spawn(store_reader, std::move(files), &exec, limits);
+}
+
+caf::actor spawn_store_group(caf::actor_system& sys,
+                             std::shared_ptr<store_files> files,
+                             actors::executor& exec, store_group_limits limits,
+                             caf::actor observer) {
+  actors::supervisor_config cfg;
+  cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
+    return spawn_store_writer(s, files, exec, limits);
+  });
+  cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
+    return spawn_store_reader(s, files, exec, limits);
+  });
+  return actors::spawn_supervisor(sys, std::move(cfg), std::move(observer));
+}
+
+} // namespace cxesdb::stores

@@ -1,0 +1,261 @@
+// cxesdb-node: one node of cxesdb. Opens the stores in its data directory,
+// creates the default store, and serves the JSON-RPC client protocol.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/scoped_actor.hpp"
+
+#include "actors/io_pool.hpp"
+#include "actors/log.hpp"
+#include "actors/type_ids.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/json_rpc_server.hpp"
+#include "stores/catalog.hpp"
+#include "stores/store_manager.hpp"
+
+using namespace cxesdb;
+
+namespace {
+
+/// Every flag, its default and what it means. The config file (--config)
+/// takes the same names without the dashes.
+struct flag {
+  const char* name;
+  const char* default_value;
+  const char* help;
+};
+
+const flag flags[] = {
+  {"data-dir", "./data", "directory of the stores and the catalog"},
+  {"bind", "127.0.0.1", "address the client port binds to"},
+  {"client-port", "7411", "JSON-RPC port (0 picks a free one)"},
+  {"default-store", "default", "store created at start-up, never removed"},
+  {"node-name", "node1", "this node's name in health and cluster status"},
+  {"max-message-bytes", "16777216", "longest JSON-RPC message"},
+  {"max-event-bytes", "1048576", "largest encoded event"},
+  {"max-batch-requests", "1000", "most requests in one JSON-RPC batch"},
+  {"max-connections", "1024", "most open client connections"},
+  {"max-inflight-per-connection", "1024",
+   "messages of one connection in work before it stops being read"},
+  {"max-stores", "10000", "most stores on this node"},
+  {"write-queue", "10000", "commands waiting per store before overloaded"},
+  {"batch-commands", "1000", "most commands per store transaction"},
+  {"read-queue", "10000", "reads waiting per store before overloaded"},
+  {"readers-per-store", "2", "read connections per store"},
+  {"io-threads", "4", "threads for SQLite and file work"},
+  {"io-queue", "65536", "IO jobs waiting before overloaded"},
+  {"workers", "4", "gateway workers"},
+  {"scheduler-threads", "2", "CAF scheduler threads"},
+  {"request-timeout-ms", "10000", "how long the gateway waits for a store"},
+  {"config", "", "JSON file with any of these flags (without dashes)"},
+};
+
+void usage(std::ostream& out) {
+  out << "usage: cxesdb-node [--flag value]...\n\n";
+  for (auto& f : flags) {
+    std::string name = std::string{"--"} + f.name;
+    out << "  " << name;
+    for (auto n = name.size(); n < 30; ++n)
+      out << ' ';
+    out << f.help;
+    if (*f.default_value)
+      out << " (default " << f.default_value << ")";
+    out << '\n';
+  }
+  out << "  --help                        this text\n";
+}
+
+[[noreturn]] void die(const std::string& text) {
+  std::cerr << "cxesdb-node: " << text << "\n";
+  std::exit(2);
+}
+
+bool known(const std::string& name) {
+  for (auto& f : flags)
+    if (name == f.name)
+      return true;
+  return false;
+}
+
+uint64_t number(const std::map<std::string, std::string>& opts,
+                const char* name, uint64_t min, uint64_t max) {
+  auto& text = opts.at(name);
+  size_t used = 0;
+  unsigned long long x = 0;
+  try {
+    x = std::stoull(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || text[0] == '-' || x < min || x > max)
+    die(std::string{"--"} + name + " must be a number from "
+        + std::to_string(min) + " to " + std::to_string(max) + ", not '"
+        + text + "'");
+  return x;
+}
+
+std::map<std::string, std::string> parse_args(int argc, char** argv) {
+  std::map<std::string, std::string> cli;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0)
+      die("unexpected argument '" + arg + "' (see --help)");
+    auto name = arg.substr(2);
+    std::string value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= argc)
+        die("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (!known(name))
+      die("unknown flag --" + name + " (see --help)");
+    cli[name] = value;
+  }
+  std::map<std::string, std::string> opts;
+  for (auto& f : flags)
+    opts[f.name] = f.default_value;
+  if (auto c = cli.find("config"); c != cli.end() && !c->second.empty()) {
+    std::ifstream in{c->second};
+    if (!in)
+      die("cannot read config file " + c->second);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_object())
+      die("config file " + c->second + " is not a JSON object");
+    for (auto& kv : j.items()) {
+      if (!known(kv.key()) || kv.key() == "config")
+        die("unknown key '" + kv.key() + "' in " + c->second);
+      opts[kv.key()] = kv.value().is_string() ? kv.value().get<std::string>()
+                                              : kv.value().dump();
+    }
+  }
+  for (auto& kv : cli)
+    opts[kv.first] = kv.second;
+  return opts;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opts = parse_args(argc, argv);
+  if (!stores::valid_store_id(opts["default-store"]))
+    die("--default-store must match ^[a-z][a-z0-9_]{0,62}$");
+  // Signals are taken by sigwait on this thread only: block them before any
+  // other thread starts, so that they inherit the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  cfg.add_message_types<caf::id_block::cxesdb>();
+  cfg.set("scheduler.max-threads",
+          number(opts, "scheduler-threads", 1, 64));
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  actors::io_pool pool{number(opts, "io-threads", 1, 256),
+                       number(opts, "io-queue", 1, 1u << 24)};
+
+  stores::store_manager_config mcfg;
+  mcfg.data_dir = opts["data-dir"];
+  mcfg.default_store = opts["default-store"];
+  mcfg.stores_max = number(opts, "max-stores", 1, 1000000);
+  mcfg.readers_per_store = number(opts, "readers-per-store", 1, 64);
+  mcfg.group_limits.write_queue_max = number(opts, "write-queue", 1, 1u << 24);
+  mcfg.group_limits.batch_commands_max
+    = number(opts, "batch-commands", 1, 100000);
+  mcfg.group_limits.read_queue_max = number(opts, "read-queue", 1, 1u << 24);
+  actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
+                   + mcfg.data_dir);
+  auto manager = stores::spawn_store_manager(sys, mcfg, pool);
+
+  caf::scoped_actor self{sys};
+  bool ready = false;
+  self->request(manager, caf::infinite, actors::ready_atom_v)
+    .receive([&](bool) { ready = true; },
+             [&](const caf::error& e) {
+               actors::log_error("start-up failed: " + sys.render(e));
+             });
+  if (!ready) {
+    self->send_exit(manager, caf::exit_reason::user_shutdown);
+    pool.stop();
+    return 1;
+  }
+
+  gateway::gateway_config gcfg;
+  gcfg.default_store = opts["default-store"];
+  gcfg.node_name = opts["node-name"];
+  gcfg.limits.message_bytes_max
+    = number(opts, "max-message-bytes", 64, 1u << 30);
+  gcfg.limits.event_bytes_max = number(opts, "max-event-bytes", 64, 1u << 30);
+  gcfg.limits.batch_requests_max
+    = number(opts, "max-batch-requests", 1, 100000);
+  gcfg.workers = number(opts, "workers", 1, 256);
+  gcfg.request_timeout
+    = std::chrono::milliseconds{number(opts, "request-timeout-ms", 1, 3600000)};
+  gcfg.seed = std::random_device{}();
+  auto gw = gateway::spawn_gateway(sys, manager, gcfg);
+
+  gateway::server_config scfg;
+  scfg.bind = opts["bind"];
+  scfg.port = static_cast<uint16_t>(number(opts, "client-port", 0, 65535));
+  scfg.message_bytes_max = gcfg.limits.message_bytes_max;
+  scfg.connections_max = number(opts, "max-connections", 1, 1000000);
+  scfg.inflight_per_connection_max
+    = number(opts, "max-inflight-per-connection", 1, 1000000);
+  caf::actor server;
+  std::string err;
+  auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err);
+  if (port == 0) {
+    actors::log_error("cannot listen on " + scfg.bind + ":"
+                      + std::to_string(scfg.port) + ": " + err);
+    self->send_exit(gw, caf::exit_reason::user_shutdown);
+    self->send_exit(manager, caf::exit_reason::user_shutdown);
+    pool.stop();
+    return 1;
+  }
+  actors::log_info("listening for clients on " + scfg.bind + ":"
+                   + std::to_string(port));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  actors::log_info(std::string{"shutting down on "}
+                   + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  self->send_exit(server, caf::exit_reason::user_shutdown);
+  self->send_exit(gw, caf::exit_reason::user_shutdown);
+  self->monitor(manager);
+  self->send_exit(manager, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {},
+                caf::after(std::chrono::seconds(10)) >> [] {
+                  actors::log_warning("the store manager did not stop in time");
+                });
+  // Close every store's files before the actor system goes away: jobs still
+  // queued run to the end (a transaction in flight commits or not; nothing
+  // half-written remains either way).
+  pool.stop();
+  actors::log_info("stopped");
+  return 0;
+}
