@@ -1,6 +1,7 @@
 #include "actors/io_pool.hpp"
 
 #include "actors/assert.hpp"
+#include "actors/io_thread.hpp"
 
 namespace cxesdb::actors {
 
@@ -36,6 +37,7 @@ void io_pool::submit(job f) {
       return;
     }
   }
+  io_thread::scope may_block;
   f();
 }
 
@@ -59,6 +61,7 @@ void io_pool::stop() {
 }
 
 void io_pool::run() {
+  io_thread::active = true;
   for (;;) {
     job f;
     {

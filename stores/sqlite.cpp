@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include "actors/assert.hpp"
+#include "actors/io_thread.hpp"
+
 namespace cxesdb::stores {
 
 namespace {
@@ -16,6 +19,7 @@ namespace {
 } // namespace
 
 sqlite_stmt::sqlite_stmt(sqlite3* db, std::string_view sql) : db_(db) {
+  CXESDB_ASSERT(actors::io_thread::may_block());
   auto rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
   if (rc != SQLITE_OK)
@@ -62,6 +66,8 @@ sqlite_stmt& sqlite_stmt::bind_null(int i) {
 }
 
 bool sqlite_stmt::step() {
+  // SQLite blocks on disk: never on a CAF scheduler thread.
+  CXESDB_ASSERT(actors::io_thread::may_block());
   auto rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW)
     return true;
@@ -98,6 +104,7 @@ void sqlite_stmt::reset() {
 }
 
 sqlite_db::sqlite_db(const std::string& path, mode m) {
+  CXESDB_ASSERT(actors::io_thread::may_block());
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= m == mode::read_only ? SQLITE_OPEN_READONLY
                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -115,6 +122,7 @@ sqlite_db::sqlite_db(const std::string& path, mode m) {
 }
 
 sqlite_db::~sqlite_db() {
+  CXESDB_ASSERT(actors::io_thread::may_block());
   sqlite3_close_v2(db_);
 }
 
@@ -123,6 +131,7 @@ int64_t sqlite_db::changes() const {
 }
 
 void sqlite_db::exec(const std::string& sql) {
+  CXESDB_ASSERT(actors::io_thread::may_block());
   char* err = nullptr;
   auto rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {

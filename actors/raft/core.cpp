@@ -29,6 +29,7 @@ const char* to_string(propose_status s) {
     case propose_status::transferring: return "transferring";
     case propose_status::conf_pending: return "conf_pending";
     case propose_status::invalid: return "invalid";
+    case propose_status::lagging: return "lagging";
   }
   return "?";
 }
@@ -297,6 +298,13 @@ propose_result core::propose_conf_change(const conf_change& cc) {
   if (cc.node == no_node || (cc.op == conf_op::remove && cc.node == cfg_.id)
       || !next.apply(cc) || next.voters.empty()) {
     res.status = propose_status::invalid;
+    return res;
+  }
+  if (cc.op == conf_op::add_voter && conf_.is_learner(cc.node)
+      && prs_.at(cc.node).match < commit_) {
+    // A learner votes only once it holds the committed log (thesis 4.2.1):
+    // otherwise it would weaken availability while catching up.
+    res.status = propose_status::lagging;
     return res;
   }
   if (last_index() - commit_ >= cfg_.max_pending_proposals) {
@@ -932,6 +940,7 @@ void core::apply_conf(const conf_change& cc) {
     pr.next = last_index() + 1;
     pr.recent_active = true;
     prs_[cc.node] = pr;
+    send_append(cc.node, true); // start catching it up now
   } else if (!conf_.is_member(cc.node)) {
     prs_.erase(cc.node);
     if (transferee_ == cc.node)

@@ -54,6 +54,7 @@ enum class propose_status : uint8_t {
   transferring, ///< a leadership transfer is in progress
   conf_pending, ///< another membership change is not applied yet
   invalid,      ///< a membership change that cannot be made
+  lagging,      ///< promoting a learner that has not caught up yet
 };
 
 const char* to_string(propose_status s);

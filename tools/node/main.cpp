@@ -19,6 +19,7 @@
 #include "caf/scoped_actor.hpp"
 
 #include "actors/io_pool.hpp"
+#include "actors/io_thread.hpp"
 #include "actors/log.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/gateway.hpp"
@@ -167,6 +168,9 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  // From here on, SQLite aborts the process when called off the IO threads.
+  actors::io_thread::enforced = true;
 
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
