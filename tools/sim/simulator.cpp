@@ -467,9 +467,9 @@ private:
   void faults() {
     if (!opts_.faults)
       return;
-    if (rng_.chance(0.03))
+    if (opts_.partitions && rng_.chance(0.03))
       change_partitions();
-    if (rng_.chance(crash_rate_)) {
+    if (opts_.crashes && rng_.chance(crash_rate_)) {
       std::vector<raft::node_id> alive;
       for (auto& [id, n] : nodes_)
         if (n.alive)

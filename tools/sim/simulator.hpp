@@ -25,6 +25,9 @@ struct options {
   bool faults = true;
   /// Message drop probability; negative picks 0..15% from the seed.
   double drop_rate = -1;
+  /// With faults: partitions (symmetric and asymmetric) and crashes.
+  bool partitions = true;
+  bool crashes = true;
   /// Adds learners, promotes them, removes voters.
   bool membership = true;
   /// Client proposals per tick (expected value, 0..1).
