@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/executor.hpp"
+#include "actors/raft/config.hpp"
+#include "actors/raft/core.hpp"
+#include "actors/raft/types.hpp"
+
+namespace cxesdb::actors::raft {
+
+/// Atoms of the consensus actor's interface.
+///
+/// - `(raft_msg_atom, std::string bytes)`: a peer's message (see codec.hpp).
+/// - `(propose_atom, std::string data)` -> `(uint64 status, uint64 index,
+///   uint64 term, uint64 leader)`: appends a command; `status` is a
+///   `propose_status`, `leader` a hint when not_leader.
+/// - `(read_index_atom)` -> `(uint64 index)`: a linearizable read may be
+///   served once the state machine applied `index`; an error when this
+///   node cannot confirm its leadership.
+/// - `(status_atom)` -> `(uint64 leader, uint64 term, uint64 commit,
+///   uint64 applied, uint64 role)`.
+/// - `(peers_atom, uint64 id, caf::actor handle)`: sets (or, with an
+///   invalid handle, removes) the address of peer `id`.
+using raft_msg_atom = caf::atom_constant<caf::atom("raft_msg")>;
+using propose_atom = caf::atom_constant<caf::atom("propose")>;
+using read_index_atom = caf::atom_constant<caf::atom("read_idx")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using raft_tick_atom = caf::atom_constant<caf::atom("raft_tick")>;
+using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+
+/// How a consensus actor runs.
+struct consensus_config {
+  /// The core's settings (id, timeouts, limits).
+  raft::config core;
+  /// The SQLite database holding the raft tables (usually the store's).
+  std::string db_path;
+  /// Voters of a new group; used only when the database is empty. Empty for
+  /// a node that joins an existing group.
+  std::vector<node_id> initial_voters;
+  /// Real time per tick.
+  uint64_t tick_interval_ms = 100;
+  /// Seed of the election-timeout randomness.
+  uint64_t seed = 1;
+  /// Receives committed entries in log order, exactly once per entry in
+  /// this process's life (the state machine skips what it already has).
+  std::function<void(const std::vector<entry>&)> apply;
+  /// Replaces the state machine with a snapshot received from the leader.
+  std::function<void(const snapshot&)> restore;
+};
+
+/// The state of a consensus actor.
+struct consensus_state {
+  consensus_config cfg;
+  executor* exec = nullptr;
+  std::unique_ptr<raft::core> core;
+  std::shared_ptr<class sqlite_storage> storage;
+  std::map<node_id, caf::actor> peers;
+  /// The batch being persisted, or a batch the executor refused.
+  std::shared_ptr<raft::ready> in_flight;
+  bool submitted = false;
+  uint64_t persist_seq = 0;
+  std::map<uint64_t, caf::response_promise> reads;
+  uint64_t next_read = 0;
+  /// Persist batches completed (for tests and metrics).
+  uint64_t persists = 0;
+  /// The load job's result, until the actor took it.
+  std::shared_ptr<void> load_slot;
+  static inline const char* name = "cxesdb.raft.consensus";
+};
+
+/// The actor that owns one consensus core: turns a timer into ticks,
+/// persists each ready batch through `exec` before sending its messages,
+/// hands committed entries to `cfg.apply`. Proposals that arrive while a
+/// batch is being persisted go into the next batch (group commit).
+caf::behavior consensus_actor(caf::stateful_actor<consensus_state>* self,
+                              consensus_config cfg, executor* exec,
+                              std::map<node_id, caf::actor> peers);
+
+} // namespace cxesdb::actors::raft
