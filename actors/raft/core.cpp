@@ -862,9 +862,14 @@ bool core::send_append(node_id to, bool send_if_empty) {
 }
 
 void core::broadcast_append() {
-  for (auto& [id, pr] : prs_)
-    if (id != cfg_.id)
-      send_append(id, true);
+  for (auto& [id, pr] : prs_) {
+    if (id == cfg_.id || !send_append(id, true))
+      continue;
+    // Pipelining: fill the window of a replicating follower.
+    for (size_t n = 1; n < cfg_.max_inflight_msgs; ++n)
+      if (!send_append(id, false))
+        break;
+  }
 }
 
 void core::broadcast_heartbeat(uint64_t context) {

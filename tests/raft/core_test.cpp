@@ -1,0 +1,289 @@
+// Unit tests of the pure consensus core, written as the paper's rules.
+
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "actors/raft/codec.hpp"
+#include "actors/raft/core.hpp"
+#include "tests/raft/interaction.hpp"
+
+namespace r = cxesdb::actors::raft;
+using cxesdb::tests::raft::interaction;
+
+namespace {
+
+r::node_id elect(interaction& env, size_t n, r::config tmpl = {}) {
+  env.add_nodes(n, tmpl);
+  env.run("campaign 1");
+  env.stabilize();
+  REQUIRE(env.leader() == 1);
+  return 1;
+}
+
+size_t count_to(const std::vector<r::message>& ms, r::node_id to,
+                r::message_type t) {
+  size_t n = 0;
+  for (auto& m : ms)
+    n += m.to == to && m.type == t ? 1 : 0;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a single voter elects itself and commits on its own") {
+  interaction env;
+  env.add_nodes(1, {});
+  env.run("campaign 1");
+  env.stabilize();
+  CHECK(env.core(1).role() == r::role::leader);
+  CHECK(env.run("propose 1 x") == "ok 3/2");
+  env.stabilize();
+  CHECK(env.core(1).commit_index() == 3);
+  CHECK(env.at(1).applied.back().data == "x");
+}
+
+TEST_CASE("an entry commits only once a majority persisted it") {
+  interaction env;
+  elect(env, 3);
+  env.run("propose 1 x");
+  env.process_ready(1);
+  env.deliver(2);
+  // Node 2 accepted the entry but has not persisted it: no answer yet.
+  env.deliver(1);
+  CHECK(env.core(1).commit_index() == 2);
+  env.process_ready(2);
+  env.deliver(1);
+  CHECK(env.core(1).commit_index() == 3);
+}
+
+TEST_CASE("a voter grants one vote per term, to an up-to-date log only") {
+  r::config cfg;
+  cfg.id = 2;
+  cfg.pre_vote = false;
+  r::initial_state init;
+  init.snap.meta = {1, 1, {{1, 2, 3}, {}}};
+  init.hard = {1, 0, 1};
+  r::core c{cfg, init, [] { return uint64_t{0}; }};
+  auto vote = [&](r::node_id from, uint64_t term, uint64_t li, uint64_t lt) {
+    r::message m;
+    m.type = r::message_type::vote;
+    m.from = from;
+    m.to = 2;
+    m.term = term;
+    m.index = li;
+    m.log_term = lt;
+    c.step(m);
+    auto rd = c.get_ready();
+    c.advance(rd);
+    REQUIRE(rd.messages.size() == 1);
+    return !rd.messages[0].reject;
+  };
+  CHECK(vote(1, 2, 1, 1));  // first come
+  CHECK(!vote(3, 2, 1, 1)); // same term: already voted for 1
+  CHECK(vote(1, 2, 1, 1));  // a repeated request of the same candidate
+  CHECK(!vote(3, 3, 0, 0)); // newer term, but a stale log
+  CHECK(c.term() == 3);
+  CHECK(vote(3, 4, 1, 1));
+}
+
+TEST_CASE("a pre-vote changes neither the term nor the vote of anyone") {
+  interaction env;
+  env.add_nodes(3, {});
+  env.run("isolate 1");
+  env.run("campaign 1");
+  env.stabilize();
+  CHECK(env.core(1).role() == r::role::pre_candidate);
+  CHECK(env.core(1).term() == 1);
+  CHECK(env.core(1).vote() == r::no_node);
+  CHECK(env.core(2).term() == 1);
+}
+
+TEST_CASE("limits: a leader refuses proposals beyond max_pending_proposals") {
+  interaction env;
+  r::config tmpl;
+  tmpl.max_pending_proposals = 10;
+  elect(env, 3, tmpl);
+  env.run("isolate 1");
+  int ok = 0;
+  for (int i = 0; i < 20; ++i)
+    if (env.core(1).propose("x").status == r::propose_status::ok)
+      ++ok;
+  CHECK(ok == 10);
+  CHECK(env.core(1).propose("x").status == r::propose_status::overloaded);
+}
+
+TEST_CASE("limits: entries per message and messages in flight are bounded") {
+  interaction env;
+  r::config tmpl;
+  tmpl.max_entries_per_msg = 4;
+  tmpl.max_inflight_msgs = 3;
+  elect(env, 3, tmpl);
+  // One more round so that the followers are in replicate state.
+  env.run("propose 1 warmup");
+  env.stabilize();
+  for (int i = 0; i < 100; ++i)
+    env.core(1).propose("e" + std::to_string(i));
+  env.mailbox().clear();
+  env.process_ready(1);
+  auto& ms = env.mailbox();
+  CHECK(count_to(ms, 2, r::message_type::append) == 3);
+  for (auto& m : ms)
+    CHECK(m.entries.size() <= 4);
+  // Every answer frees a slot; the group catches up.
+  env.stabilize();
+  CHECK(env.core(2).commit_index() == env.core(1).last_index());
+}
+
+TEST_CASE("figure 8: the checker catches a core that commits an older term's "
+          "entry by counting") {
+  const char* dir = std::getenv("RAFT_TESTDATA");
+  REQUIRE(dir != nullptr);
+  for (bool broken : {false, true}) {
+    std::ifstream in{std::string{dir} + "/figure8.txt"};
+    REQUIRE(in.good());
+    interaction env;
+    env.abort_on_violation = false;
+    std::string line;
+    bool expect_output = false;
+    while (std::getline(in, line)) {
+      if (line == "----") {
+        expect_output = true;
+        continue;
+      }
+      if (line.empty()) {
+        expect_output = false;
+        continue;
+      }
+      if (expect_output || line[0] == '#')
+        continue;
+      if (broken && line.rfind("add-nodes", 0) == 0)
+        line += " mutation=commit_old_term";
+      env.run(line);
+    }
+    if (broken) {
+      CHECK(!env.checker().ok());
+      MESSAGE("caught: " << env.checker().violation());
+    } else {
+      CHECK(env.checker().ok());
+    }
+  }
+}
+
+TEST_CASE("leadership transfer: refused to non-voters, blocks proposals") {
+  interaction env;
+  elect(env, 3);
+  CHECK(!env.core(1).transfer_leader(1));
+  CHECK(!env.core(1).transfer_leader(9));
+  CHECK(env.core(1).transfer_leader(2));
+  CHECK(env.core(1).propose("x").status == r::propose_status::transferring);
+  env.stabilize();
+  CHECK(env.leader() == 2);
+  CHECK(env.core(2).term() == 3);
+}
+
+TEST_CASE("leadership transfer: aborted after an election timeout") {
+  interaction env;
+  elect(env, 3);
+  env.run("isolate 2");
+  CHECK(env.core(1).transfer_leader(2));
+  env.tick(1, 10);
+  CHECK(env.core(1).transferee() == r::no_node);
+  CHECK(env.core(1).propose("x").status == r::propose_status::ok);
+}
+
+TEST_CASE("read index: refused until the leader committed in its term") {
+  interaction env;
+  env.add_nodes(3, {});
+  env.run("campaign 1");
+  // Elected, but the no-op is not committed yet.
+  for (int i = 0; i < 4; ++i) {
+    env.process_ready(1);
+    env.process_ready(2);
+    env.process_ready(3);
+    env.deliver(2);
+    env.deliver(3);
+    env.deliver(1);
+  }
+  REQUIRE(env.core(1).role() == r::role::leader);
+  CHECK(!env.core(1).read_index(1));
+  env.stabilize();
+  CHECK(env.core(1).read_index(1));
+  CHECK(!env.core(2).read_index(2));
+}
+
+TEST_CASE("a leader removed by a committed change steps down") {
+  interaction env;
+  elect(env, 3);
+  // The leader refuses to remove itself...
+  CHECK(env.core(1).propose_conf_change({r::conf_op::remove, 1}).status
+        == r::propose_status::invalid);
+  // ...but a removal proposed by an earlier leader still applies.
+  env.run("transfer-leader 1 2");
+  env.stabilize();
+  REQUIRE(env.leader() == 2);
+  CHECK(env.core(2).propose_conf_change({r::conf_op::remove, 1}).status
+        == r::propose_status::ok);
+  env.stabilize();
+  CHECK(env.core(2).conf().voters == std::vector<r::node_id>{2, 3});
+  CHECK(env.core(1).conf().voters == std::vector<r::node_id>{2, 3});
+  // Node 1 no longer campaigns.
+  env.tick(1, 100);
+  CHECK(env.core(1).role() == r::role::follower);
+}
+
+TEST_CASE("codec: messages round-trip, malformed bytes are rejected") {
+  r::message m;
+  m.type = r::message_type::snapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = 7;
+  m.index = 9;
+  m.log_term = 6;
+  m.commit = 5;
+  m.reject = true;
+  m.reject_hint = 4;
+  m.context = 3;
+  m.entries.push_back({10, 7, r::entry_type::normal, std::string("a\0b", 3)});
+  m.entries.push_back(
+    {11, 7, r::entry_type::conf_change,
+     r::encode_conf_change({r::conf_op::add_learner, 4})});
+  m.snap = r::snapshot{{9, 6, {{1, 2}, {4}}}, "image"};
+  auto bytes = r::encode(m);
+  auto back = r::decode_message(bytes);
+  REQUIRE(back.has_value());
+  CHECK(back->type == m.type);
+  CHECK(back->entries == m.entries);
+  CHECK(back->snap->meta.conf == m.snap->meta.conf);
+  CHECK(back->snap->data == "image");
+  CHECK(back->reject_hint == 4);
+  for (size_t n = 0; n < bytes.size(); ++n)
+    CHECK(!r::decode_message(bytes.substr(0, n)).has_value());
+  CHECK(!r::decode_message(bytes + "x").has_value());
+  auto cc = r::decode_conf_change(m.entries[1].data);
+  REQUIRE(cc.has_value());
+  CHECK(cc->node == 4);
+  CHECK(!r::decode_conf_change("junk").has_value());
+}
+
+TEST_CASE("restart: a core rebuilt from storage has the same term, vote and "
+          "log, and re-applies its committed entries") {
+  interaction env;
+  elect(env, 3);
+  env.run("propose 1 a");
+  env.run("propose 1 b");
+  env.stabilize();
+  auto term = env.core(2).term();
+  auto vote = env.core(2).vote();
+  auto last = env.core(2).last_index();
+  env.crash(2);
+  env.restart(2);
+  CHECK(env.core(2).term() == term);
+  CHECK(env.core(2).vote() == vote);
+  CHECK(env.core(2).last_index() == last);
+  env.process_ready(2);
+  CHECK(env.at(2).applied.back().data == "b");
+}
