@@ -92,7 +92,8 @@ struct temp_dir {
 /// SIGTERM.
 class node_process {
 public:
-  node_process() {
+  /// Starts the node with `extra_args` after the standard flags.
+  explicit node_process(std::vector<std::string> extra_args = {}) {
     auto exe = env_or_fail("CXESDB_NODE");
     auto data_dir = (dir_.path / "data").string();
     log_ = dir_.path / "node.log";
@@ -105,9 +106,15 @@ public:
         _exit(127);
       dup2(fd, STDERR_FILENO);
       dup2(fd, STDOUT_FILENO);
-      execl(exe.c_str(), exe.c_str(), "--data-dir", data_dir.c_str(),
-            "--bind", "127.0.0.1", "--client-port", "0",
-            static_cast<char*>(nullptr));
+      std::vector<std::string> args{exe,     "--data-dir",    data_dir,
+                                    "--bind", "127.0.0.1",     "--client-port",
+                                    "0"};
+      args.insert(args.end(), extra_args.begin(), extra_args.end());
+      std::vector<char*> argv;
+      for (auto& arg : args)
+        argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(exe.c_str(), argv.data());
       _exit(127);
     }
     auto deadline = std::chrono::steady_clock::now() + node_start_timeout;
@@ -397,4 +404,22 @@ TEST_CASE("an unreachable node exits 2") {
   CHECK(contains(r.err, "error: connection_failed: "));
   r = run_shell({"--port", std::to_string(unused_port())}, "health\n");
   CHECK(r.code == 2);
+}
+
+TEST_CASE("a too_large answer (id null) comes back at once") {
+  // The node answers an oversized message with id null; the shell must take
+  // that as the answer instead of waiting out --timeout-ms.
+  node_process small{{"--max-message-bytes", "1000"}};
+  auto big = nlohmann::json::array(
+    {{{"event_type", "T"}, {"data", std::string(2000, 'x')}}});
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_shell({"--port", std::to_string(small.port()), "--timeout-ms",
+                      "20000", "append", "big", "--file", "-"},
+                     big.dump());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "error: too_large: "));
+  CHECK(elapsed < 10s);
+  r = run_shell({"--port", std::to_string(small.port()), "health"});
+  CHECK(r.code == 0);
 }

@@ -34,8 +34,8 @@ void flatten(const std::string& prefix, const nlohmann::json& obj,
     auto name = prefix.empty() ? key : prefix + "." + key;
     if (value.is_object() && !value.empty())
       flatten(name, value, out);
-    else
-      out.emplace_back(name, cell_text(value));
+    else // unlike a table cell, say null: "position: null" after no events
+      out.emplace_back(name, value.is_null() ? "null" : cell_text(value));
   }
 }
 
@@ -111,7 +111,7 @@ void print_object(const nlohmann::json& obj, std::ostream& out,
   std::vector<std::pair<std::string, std::string>> pairs;
   for (auto& key : first_keys)
     if (auto i = obj.find(key); i != obj.end())
-      pairs.emplace_back(key, cell_text(*i));
+      pairs.emplace_back(key, i->is_null() ? "null" : cell_text(*i));
   auto rest = obj;
   for (auto& key : first_keys)
     rest.erase(key);
