@@ -123,7 +123,10 @@ public:
       if (auto pos = text.find(listening_marker); pos != std::string::npos) {
         auto digits = text.substr(pos + std::strlen(listening_marker));
         port_ = std::atoi(digits.c_str());
-        REQUIRE_MESSAGE(port_ > 0, "bad port in the node's log: " << text);
+        if (port_ <= 0) {
+          stop();
+          FAIL("bad port in the node's log: " << text);
+        }
         break;
       }
       int status = 0;
@@ -131,13 +134,20 @@ public:
         pid_ = -1;
         FAIL("the node exited during start-up; its log:\n" << text);
       }
-      if (std::chrono::steady_clock::now() >= deadline)
+      if (std::chrono::steady_clock::now() >= deadline) {
+        stop(); // FAIL throws: the destructor will not run
         FAIL("the node did not start in time; its log:\n" << text);
+      }
       std::this_thread::sleep_for(20ms);
     }
   }
 
   ~node_process() {
+    stop();
+  }
+
+  /// Sends SIGTERM and waits; SIGKILL after node_stop_timeout.
+  void stop() {
     if (pid_ <= 0)
       return;
     kill(pid_, SIGTERM);
@@ -145,6 +155,7 @@ public:
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    pid_ = -1;
   }
 
   int port() const noexcept {
@@ -174,6 +185,12 @@ struct shell_result {
   std::string out;
   std::string err;
 };
+
+std::ostream& operator<<(std::ostream& out, const shell_result& res) {
+  return out << "exit " << res.code << "\n--- stdout:\n"
+             << res.out << "--- stderr:\n"
+             << res.err;
+}
 
 /// Runs the shell with `args` and `input` on its stdin (a file, so not a
 /// terminal).
@@ -220,10 +237,7 @@ shell_result run_shell(const std::vector<std::string>& args,
 shell_result shell(std::vector<std::string> args,
                    const std::string& input = {}) {
   args.insert(args.begin(), {"--port", std::to_string(node().port())});
-  auto res = run_shell(args, input);
-  INFO("stdout: " << res.out);
-  INFO("stderr: " << res.err);
-  return res;
+  return run_shell(args, input);
 }
 
 bool contains(const std::string& text, const std::string& part) {
@@ -252,7 +266,9 @@ void prepare_shelltest() {
   if (done)
     return;
   done = true;
-  auto r = shell({"health"});
+  shell_result r;
+  INFO("last shell run: " << r); // stringified lazily, on failure
+  r = shell({"health"});
   CHECK(r.code == 0);
   CHECK(contains(r.out, "ok"));
 
@@ -284,6 +300,7 @@ void prepare_shelltest() {
 TEST_CASE("one-shot commands against a node") {
   prepare_shelltest();
   shell_result r;
+  INFO("last shell run: " << r);
 
   SUBCASE("read prints pretty JSON events") {
     r = shell({"--store", "shelltest", "read", "s-1"});
@@ -371,7 +388,9 @@ TEST_CASE("one-shot commands against a node") {
 }
 
 TEST_CASE("an interactive session reads commands from a pipe") {
-  auto r = shell({"create-store", "piped"});
+  shell_result r;
+  INFO("last shell run: " << r);
+  r = shell({"create-store", "piped"});
   REQUIRE(r.code == 0);
   r = shell({},
             "use piped\n"
@@ -399,7 +418,9 @@ TEST_CASE("an interactive session reads commands from a pipe") {
 }
 
 TEST_CASE("an unreachable node exits 2") {
-  auto r = run_shell({"--port", std::to_string(unused_port()), "health"});
+  shell_result r;
+  INFO("last shell run: " << r);
+  r = run_shell({"--port", std::to_string(unused_port()), "health"});
   CHECK(r.code == 2);
   CHECK(contains(r.err, "error: connection_failed: "));
   r = run_shell({"--port", std::to_string(unused_port())}, "health\n");
@@ -412,8 +433,10 @@ TEST_CASE("a too_large answer (id null) comes back at once") {
   node_process small{{"--max-message-bytes", "1000"}};
   auto big = nlohmann::json::array(
     {{{"event_type", "T"}, {"data", std::string(2000, 'x')}}});
+  shell_result r;
+  INFO("last shell run: " << r);
   auto start = std::chrono::steady_clock::now();
-  auto r = run_shell({"--port", std::to_string(small.port()), "--timeout-ms",
+  r = run_shell({"--port", std::to_string(small.port()), "--timeout-ms",
                       "20000", "append", "big", "--file", "-"},
                      big.dump());
   auto elapsed = std::chrono::steady_clock::now() - start;
