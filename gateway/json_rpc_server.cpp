@@ -1,6 +1,7 @@
 #include "gateway/json_rpc_server.hpp"
 
 #include <cstring>
+#include <set>
 
 #include "caf/actor_system.hpp"
 #include "caf/io/broker.hpp"
@@ -131,6 +132,7 @@ struct acceptor_state {
   server_config cfg;
   caf::actor gateway;
   size_t connections = 0;
+  std::set<caf::actor> children; ///< the connection brokers
 
   static inline const char* name = "json_rpc_server";
 };
@@ -141,8 +143,21 @@ caf::behavior acceptor(acceptor_broker* self, server_config cfg,
                        caf::actor gateway) {
   self->state.cfg = std::move(cfg);
   self->state.gateway = std::move(gateway);
-  self->set_down_handler([self](const caf::down_msg&) {
-    --self->state.connections;
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    auto& st = self->state;
+    for (auto i = st.children.begin(); i != st.children.end(); ++i) {
+      if (i->address() == msg.source) {
+        st.children.erase(i);
+        break;
+      }
+    }
+    st.connections = st.children.size();
+  });
+  // The node stops: close every client connection with the server.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    for (auto& c : self->state.children)
+      self->send_exit(c, msg.reason);
+    self->quit(msg.reason);
   });
   return {
     // The node's main thread opens the port once, at start-up.
@@ -168,7 +183,8 @@ caf::behavior acceptor(acceptor_broker* self, server_config cfg,
       }
       auto c = self->fork(connection, msg.handle, st.cfg, st.gateway);
       self->monitor(c);
-      ++st.connections;
+      st.children.insert(c);
+      st.connections = st.children.size();
     },
     [](const caf::io::connection_closed_msg&) {
       // a refused connection went away

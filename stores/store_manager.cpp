@@ -46,7 +46,7 @@ struct entry {
 struct manager_state {
   store_manager_config cfg;
   executor* exec = nullptr;
-  std::shared_ptr<catalog_box> cat = std::make_shared<catalog_box>();
+  std::shared_ptr<catalog_box> cat;
   std::map<std::string, entry> stores;
   std::unordered_map<caf::actor_addr, std::string> by_group;
   bool ready = false;
@@ -135,6 +135,10 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.exec = exec;
+  // The catalog's connection closes on an IO thread too, whoever lets go last.
+  st.cat = std::shared_ptr<catalog_box>(new catalog_box, [exec](catalog_box* p) {
+    exec->submit([p] { delete p; });
+  });
   // Stopping (node shutdown): stop every store group first.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& kv : self->state.stores)

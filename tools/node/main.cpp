@@ -2,6 +2,7 @@
 // creates the default store, and serves the JSON-RPC client protocol.
 
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -168,6 +169,13 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  // Every store keeps a few files open: take as many descriptors as allowed.
+  rlimit fds{};
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &fds);
+  }
 
   // From here on, SQLite aborts the process when called off the IO threads.
   actors::io_thread::enforced = true;
