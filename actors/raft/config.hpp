@@ -21,6 +21,12 @@ enum class mutation : uint8_t {
   commit_without_majority,
   /// Does not persist the vote (it is lost on a crash).
   forget_vote,
+  /// Persists only the first term it had (the term goes back on a crash).
+  forget_term,
+  /// Hands persisted but uncommitted entries to the state machine.
+  apply_uncommitted,
+  /// Followers take a heartbeat's commit index even when it is lower.
+  commit_from_heartbeat,
 };
 
 /// Tuning and limits of one core. Every queue and batch has a named limit.

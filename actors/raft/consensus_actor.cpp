@@ -52,6 +52,10 @@ void finish(self_ptr self, const ready& rd) {
     }
   }
   st.core->advance(rd);
+  auto& c = *st.core;
+  if (st.cfg.take_snapshot
+      && c.applied_index() >= c.snapshot_index() + st.cfg.compact_every_entries)
+    c.compact(st.cfg.take_snapshot()); // persisted with the next batch
 }
 
 /// Hands the in-flight batch to the executor; false when it is full.

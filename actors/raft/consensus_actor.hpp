@@ -56,6 +56,11 @@ struct consensus_config {
   std::function<void(const std::vector<entry>&)> apply;
   /// Replaces the state machine with a snapshot received from the leader.
   std::function<void(const snapshot&)> restore;
+  /// Returns an image of the state machine as of the last applied entry,
+  /// for log compaction; when empty, the log is never compacted.
+  std::function<std::string()> take_snapshot;
+  /// Applied entries kept in the log before it is compacted.
+  uint64_t compact_every_entries = 10000;
 };
 
 /// The state of a consensus actor.

@@ -61,7 +61,7 @@ core::core(const config& cfg, const initial_state& init, random_fn rnd)
   stable_ = last_index();
   term_ = init.hard.term;
   vote_ = init.hard.vote;
-  CXESDB_ASSERT(term_ >= last_term());
+  CXESDB_ASSERT(term_ >= last_term() || cfg_.mutation != mutation::none);
   persisted_hard_ = init.hard;
   commit_ = std::max(init.hard.commit, snap_index_);
   CXESDB_ASSERT(commit_ <= last_index());
@@ -366,6 +366,8 @@ void core::compact(std::string data) {
   if (applied_ <= snap_index_)
     return;
   auto t = term_at(applied_);
+  if (!t && cfg_.mutation != mutation::none)
+    return; // a deliberately broken core applied past its log
   CXESDB_ASSERT(t.has_value());
   snapshot_.meta.index = applied_;
   snapshot_.meta.term = *t;
@@ -617,6 +619,8 @@ void core::handle_append(const message& m) {
 // handle_heartbeat: called for heartbeats of the current term. The leader
 // sends commit = min(commit, our match), so it never exceeds our log.
 void core::handle_heartbeat(const message& m) {
+  if (cfg_.mutation == mutation::commit_from_heartbeat)
+    commit_ = std::min(m.commit, last_index());
   if (m.commit > commit_) {
     CXESDB_ASSERT(m.commit <= last_index() || cfg_.mutation != mutation::none);
     commit_ = std::min(m.commit, last_index());
@@ -902,6 +906,8 @@ bool core::maybe_commit() {
     return false;
   // Figure 8: only entries of the current term are committed by counting.
   auto t = term_at(n);
+  if (!t && cfg_.mutation != mutation::none)
+    return false;
   CXESDB_ASSERT(t.has_value());
   if (*t != term_ && cfg_.mutation != mutation::commit_old_term)
     return false;
@@ -963,6 +969,8 @@ hard_state core::current_hard() const {
   hard_state hs{term_, vote_, commit_};
   if (cfg_.mutation == mutation::forget_vote)
     hs.vote = no_node;
+  if (cfg_.mutation == mutation::forget_term && persisted_hard_.term != 0)
+    hs.term = persisted_hard_.term;
   return hs;
 }
 
@@ -974,6 +982,8 @@ bool core::has_ready() const {
     return true;
   if (current_hard() != persisted_hard_)
     return true;
+  if (cfg_.mutation == mutation::apply_uncommitted)
+    return applying_ < stable_;
   return applying_ < std::min(commit_, stable_);
 }
 
@@ -994,6 +1004,8 @@ ready core::get_ready() {
     rd.entries.push_back(entry_at(i));
   rd.messages.swap(msgs_);
   auto hi = std::min(commit_, stable_);
+  if (cfg_.mutation == mutation::apply_uncommitted)
+    hi = stable_;
   for (auto i = applying_ + 1;
        i <= hi && rd.committed.size() < cfg_.max_committed_per_ready; ++i)
     rd.committed.push_back(entry_at(i));

@@ -64,6 +64,8 @@ struct fixture {
     drive();
   }
 
+  uint64_t compact_every = 0;
+
   caf::actor spawn_node(raft::node_id id, std::vector<raft::node_id> voters) {
     raft::consensus_config c;
     c.core.id = id;
@@ -75,6 +77,10 @@ struct fixture {
     c.apply = [log](const std::vector<raft::entry>& es) {
       log->insert(log->end(), es.begin(), es.end());
     };
+    if (compact_every > 0) {
+      c.compact_every_entries = compact_every;
+      c.take_snapshot = [log] { return std::to_string(log->size()); };
+    }
     auto a = sys.spawn(raft::consensus_actor, c, &exec,
                        std::map<raft::node_id, caf::actor>{});
     actors[id] = a;
@@ -216,6 +222,7 @@ TEST_CASE("consensus actor: proposals during a persist share the next batch") {
   f.sched.run();
   f.drive();
   auto batches = f.state(1).persists - before;
+  MESSAGE("20 proposals persisted in " << batches << " batches");
   CHECK(batches >= 1);
   CHECK(batches <= 3);
   CHECK(f.applied_everywhere("cmd19", {1}));
@@ -337,4 +344,26 @@ TEST_CASE("consensus actor: a restarted actor resumes from its database") {
   REQUIRE(g.tick_until_leader(50) == 1);
   g.drive();
   CHECK(g.applied_everywhere("persisted", {1}));
+}
+
+TEST_CASE("consensus actor: the log is compacted into snapshots") {
+  fixture f;
+  f.compact_every = 5;
+  f.spawn_node(1, {1});
+  f.drive();
+  REQUIRE(f.tick_until_leader(50) == 1);
+  for (int i = 0; i < 12; ++i)
+    CHECK(f.propose(1, "c" + std::to_string(i))
+          == static_cast<uint64_t>(raft::propose_status::ok));
+  f.tick();
+  auto& c = *f.state(1).core;
+  CHECK(c.snapshot_index() >= 10);
+  CHECK(c.last_index() - c.snapshot_index() < 5);
+  raft::initial_state init;
+  std::string err;
+  auto s = raft::sqlite_storage::open(f.dir.path + "/node1.db", err);
+  REQUIRE(s != nullptr);
+  REQUIRE(!s->load(init));
+  CHECK(init.snap.meta.index == c.snapshot_index());
+  CHECK(init.snap.meta.index + init.entries.size() == c.last_index());
 }

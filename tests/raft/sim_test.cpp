@@ -91,4 +91,7 @@ TEST_CASE("simulation: the checker catches deliberately broken cores") {
   CHECK(first_caught(raft::mutation::vote_without_log_check, 500) != 0);
   CHECK(first_caught(raft::mutation::commit_without_majority, 500) != 0);
   CHECK(first_caught(raft::mutation::forget_vote, 2000) != 0);
+  CHECK(first_caught(raft::mutation::forget_term, 100) != 0);
+  CHECK(first_caught(raft::mutation::apply_uncommitted, 100) != 0);
+  CHECK(first_caught(raft::mutation::commit_from_heartbeat, 100) != 0);
 }

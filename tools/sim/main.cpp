@@ -28,6 +28,9 @@ bool parse_mutation(const std::string& name, raft::mutation& out) {
     {"vote_without_log_check", raft::mutation::vote_without_log_check},
     {"commit_without_majority", raft::mutation::commit_without_majority},
     {"forget_vote", raft::mutation::forget_vote},
+    {"forget_term", raft::mutation::forget_term},
+    {"apply_uncommitted", raft::mutation::apply_uncommitted},
+    {"commit_from_heartbeat", raft::mutation::commit_from_heartbeat},
   };
   for (auto& [n, m] : table)
     if (name == n) {
