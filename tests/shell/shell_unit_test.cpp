@@ -1,13 +1,22 @@
-// Unit tests of the shell's pure parts: tokenizer, argument parsing, tables,
-// error texts, request building and completion. No node needed.
+// Unit tests of the shell's parts: tokenizer, argument parsing, tables,
+// error texts, request building, completion, and the connection against a
+// scripted in-process server. No node needed.
 
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <chrono>
+#include <functional>
+#include <netinet/in.h>
 #include <sstream>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
 
 #include "tools/shell/command_args.hpp"
 #include "tools/shell/command_table.hpp"
+#include "tools/shell/connection.hpp"
 #include "tools/shell/flags.hpp"
 #include "tools/shell/line_editor.hpp"
 #include "tools/shell/render.hpp"
@@ -157,4 +166,124 @@ TEST_CASE("completion offers commands, options and store names") {
   CHECK(ed.complete({"read", "--store"}, "d") == strings{"default"});
   CHECK(ed.complete({"read"}, "--b") == strings{"--backward"});
   CHECK(ed.complete({"help"}, "ver") == strings{"version"});
+}
+
+namespace {
+
+/// A one-connection JSON-RPC server on 127.0.0.1 that answers each request
+/// line with the lines `script` returns for it.
+class scripted_server {
+public:
+  using script_fn = std::function<std::vector<std::string>(
+    const nlohmann::json& request)>;
+
+  explicit scripted_server(script_fn script) : script_(std::move(script)) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+            == 0);
+    socklen_t len = sizeof(addr);
+    REQUIRE(getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len)
+            == 0);
+    port_ = ntohs(addr.sin_port);
+    REQUIRE(listen(listener_, 4) == 0);
+    thread_ = std::thread{[this] { serve(); }};
+  }
+
+  ~scripted_server() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    thread_.join();
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+private:
+  void serve() {
+    for (;;) {
+      int fd = accept(listener_, nullptr, nullptr);
+      if (fd < 0)
+        return;
+      std::string buf;
+      char tmp[4096];
+      for (;;) {
+        auto n = recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0)
+          break;
+        buf.append(tmp, static_cast<size_t>(n));
+        size_t pos;
+        while ((pos = buf.find('\n')) != std::string::npos) {
+          auto req = nlohmann::json::parse(buf.substr(0, pos));
+          buf.erase(0, pos + 1);
+          for (auto& line : script_(req))
+            send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+        }
+      }
+      close(fd);
+    }
+  }
+
+  script_fn script_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+std::string answer(const nlohmann::json& id, nlohmann::json result) {
+  return nlohmann::json{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}}
+           .dump()
+         + "\n";
+}
+
+} // namespace
+
+TEST_CASE("connection matches answers by id and takes id-null errors") {
+  scripted_server srv{[](const nlohmann::json& req) {
+    auto method = req["method"].get<std::string>();
+    auto id = req["id"];
+    if (method == "noisy") // a notification and a stale answer first
+      return strings{
+        R"({"jsonrpc":"2.0","method":"event","params":{}})" "\n",
+        answer(-5, {{"stale", true}}), answer(id, {{"ok", 1}})};
+    if (method == "big") // as the node answers too_large
+      return strings{
+        R"({"jsonrpc":"2.0","id":null,"error":{"code":-32008,"message":"m",)"
+        R"("data":{"reason":"too_large","limit":10}}})" "\n"};
+    if (method == "huge") // longer than json_client::message_bytes_max
+      return strings{
+        std::string(cxesdb::gateway::json_client::message_bytes_max + 2, 'x')};
+    if (method == "silent")
+      return strings{};
+    return strings{answer(id, {{"method", method}})};
+  }};
+  connection conn{"127.0.0.1", srv.port(), 5000};
+  auto res = conn.call("noisy", nlohmann::json::object());
+  CHECK(res.status == call_status::ok);
+  CHECK(res.body == nlohmann::json{{"ok", 1}});
+  res = conn.call("big", nlohmann::json::object());
+  CHECK(res.status == call_status::error);
+  CHECK(res.body["data"]["reason"] == "too_large");
+  res = conn.call("silent", nlohmann::json::object(), 100);
+  CHECK(res.status == call_status::timeout);
+  auto start = std::chrono::steady_clock::now();
+  res = conn.call("huge", nlohmann::json::object(), 20000);
+  CHECK(res.status == call_status::error);
+  CHECK(res.body["data"]["reason"] == "too_large");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  // The next call reconnects and works.
+  res = conn.call("health", nlohmann::json::object());
+  CHECK(res.status == call_status::ok);
+  CHECK(res.body["method"] == "health");
+}
+
+TEST_CASE("connection reports a refused connection") {
+  connection conn{"127.0.0.1", 1, 1000};
+  auto res = conn.call("health", nlohmann::json::object());
+  CHECK(res.status == call_status::disconnected);
+  CHECK(res.text.find("cannot connect") != std::string::npos);
 }

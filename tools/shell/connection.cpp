@@ -9,6 +9,11 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+/// json_client's read_line may return a little before the deadline (it
+/// rounds each poll down to whole milliseconds). An empty read earlier than
+/// this before the deadline means it gave up for another reason.
+constexpr int early_return_margin_ms = 50;
+
 int remaining_ms(clock_type::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
     deadline - clock_type::now());
@@ -49,7 +54,24 @@ call_outcome connection::call(const std::string& method,
         return {call_status::disconnected, nullptr,
                 "connection to " + host_ + ":" + std::to_string(port_)
                   + " closed before the answer arrived"};
-      // A late answer may still arrive; its id tells it apart next time.
+      if (remaining_ms(deadline) > early_return_margin_ms) {
+        // json_client gave up early: the message outgrew its
+        // message_bytes_max. It keeps the half-read message buffered and
+        // would fail every later read, so start over on a new connection.
+        client_.close();
+        return {call_status::error,
+                nlohmann::json{
+                  {"code", -32008},
+                  {"message", "the answer is larger than the shell's limit; "
+                              "ask for less (e.g. --count)"},
+                  {"data",
+                   {{"reason", "too_large"},
+                    {"limit", gateway::json_client::message_bytes_max}}}},
+                {}};
+      }
+      // The answer may still come, but nobody waits for it any more; a new
+      // connection also leaves no half-read message behind.
+      client_.close();
       return {call_status::timeout, nullptr,
               "no answer from the node within " + std::to_string(timeout_ms)
                 + " ms; the outcome is unknown"};
@@ -61,7 +83,7 @@ call_outcome connection::call(const std::string& method,
     bool ours = msg_id == id;
     bool unattributed = msg_id.is_null() && msg.contains("error");
     if (!ours && !unattributed)
-      continue; // a late answer to an earlier request that timed out
+      continue; // an answer to another id: not ours
     if (msg.contains("error"))
       return {call_status::error, std::move(msg["error"]), {}};
     if (msg.contains("result"))

@@ -39,7 +39,9 @@ struct call_outcome {
 /// section 1): `call` takes such an error as the answer to its request, so
 /// the shell reports it at once instead of waiting for the timeout.
 /// Notifications (subscription events) that arrive meanwhile are dropped:
-/// the shell does not subscribe.
+/// the shell does not subscribe. An answer longer than
+/// `json_client::message_bytes_max` is reported as `too_large` and the
+/// connection is reopened at the next request.
 class connection {
 public:
   connection(std::string host, uint16_t port, int timeout_ms);
