@@ -9,7 +9,14 @@ namespace {
 
 constexpr uint8_t format_version = 1;
 
-enum tag : uint8_t { tag_append = 1, tag_record_snapshot, tag_delete_snapshot };
+enum tag : uint8_t {
+  tag_append = 1,
+  tag_record_snapshot,
+  tag_delete_snapshot,
+  tag_save_subscription,
+  tag_checkpoint,
+  tag_remove_subscription,
+};
 
 class writer {
 public:
@@ -115,12 +122,28 @@ std::string encode(const command& cmd) {
   } else if (auto y = std::get_if<record_snapshot_cmd>(&cmd)) {
     w.u8(tag_record_snapshot);
     put(w, y->snapshot);
-  } else {
-    auto& z = std::get<delete_snapshot_cmd>(cmd);
+  } else if (auto z = std::get_if<delete_snapshot_cmd>(&cmd)) {
     w.u8(tag_delete_snapshot);
-    w.str(z.source_uuid);
-    w.str(z.stream_uuid);
-    w.i64(z.version);
+    w.str(z->source_uuid);
+    w.str(z->stream_uuid);
+    w.i64(z->version);
+  } else if (auto a = std::get_if<save_subscription_cmd>(&cmd)) {
+    w.u8(tag_save_subscription);
+    w.str(a->name);
+    w.str(a->type);
+    w.str(a->selector);
+    w.u8(a->start.kind);
+    w.i64(a->start.value);
+  } else if (auto b = std::get_if<checkpoint_cmd>(&cmd)) {
+    w.u8(tag_checkpoint);
+    w.str(b->name);
+    w.i64(b->checkpoint);
+  } else {
+    auto& c = std::get<remove_subscription_cmd>(cmd);
+    w.u8(tag_remove_subscription);
+    w.str(c.name);
+    w.str(c.type);
+    w.str(c.selector);
   }
   return w.take();
 }
@@ -163,6 +186,28 @@ std::optional<command> decode(const std::string& bytes) {
           || !r.done())
         return std::nullopt;
       return command{std::move(z)};
+    }
+    case tag_save_subscription: {
+      save_subscription_cmd a;
+      uint8_t kind = 0;
+      if (!r.str(a.name) || !r.str(a.type) || !r.str(a.selector)
+          || !r.u8(kind) || kind > start_from::position
+          || !r.i64(a.start.value) || !r.done())
+        return std::nullopt;
+      a.start.kind = static_cast<start_from::kind_t>(kind);
+      return command{std::move(a)};
+    }
+    case tag_checkpoint: {
+      checkpoint_cmd b;
+      if (!r.str(b.name) || !r.i64(b.checkpoint) || !r.done())
+        return std::nullopt;
+      return command{std::move(b)};
+    }
+    case tag_remove_subscription: {
+      remove_subscription_cmd c;
+      if (!r.str(c.name) || !r.str(c.type) || !r.str(c.selector) || !r.done())
+        return std::nullopt;
+      return command{std::move(c)};
     }
     default:
       return std::nullopt;

@@ -148,6 +148,16 @@ state_machine::state_machine(sqlite_db& db) : db_(db) {
   delete_snapshot_ = db_.prepare(
     "DELETE FROM snapshots WHERE source_uuid = ?1 AND stream_uuid = ?2 AND "
     "version = ?3");
+  get_subscription_ = db_.prepare(
+    "SELECT type, selector, checkpoint FROM subscriptions WHERE name = ?1");
+  insert_subscription_ = db_.prepare(
+    "INSERT INTO subscriptions(name, type, selector, checkpoint) "
+    "VALUES (?1, ?2, ?3, ?4)");
+  set_checkpoint_ = db_.prepare(
+    "UPDATE subscriptions SET checkpoint = MAX(checkpoint, ?2) WHERE name = ?1");
+  delete_subscription_ = db_.prepare(
+    "DELETE FROM subscriptions WHERE name = ?1 AND type = ?2 AND "
+    "selector = ?3");
   auto q = db_.prepare("SELECT idx FROM applied WHERE id = 0");
   CXESDB_ASSERT(q.step());
   applied_index_ = static_cast<uint64_t>(q.int64(0));
@@ -303,6 +313,62 @@ command_result state_machine::apply(const delete_snapshot_cmd& cmd) {
   return r;
 }
 
+command_result state_machine::apply(const save_subscription_cmd& cmd) {
+  command_result r;
+  get_subscription_.bind(1, cmd.name);
+  if (get_subscription_.step()) {
+    auto same = get_subscription_.text(0) == cmd.type
+                && get_subscription_.text(1) == cmd.selector;
+    r.checkpoint = get_subscription_.int64(2);
+    get_subscription_.reset();
+    if (!same)
+      r.code = result_code::already_exists;
+    return r;
+  }
+  get_subscription_.reset();
+  switch (cmd.start.kind) {
+    case start_from::origin:
+      r.checkpoint = -1;
+      break;
+    case start_from::current:
+      r.checkpoint = next_position_ - 1;
+      break;
+    case start_from::position:
+      r.checkpoint = cmd.start.value - 1;
+      break;
+  }
+  insert_subscription_.bind(1, cmd.name)
+    .bind(2, cmd.type)
+    .bind(3, cmd.selector)
+    .bind(4, r.checkpoint);
+  insert_subscription_.run();
+  return r;
+}
+
+command_result state_machine::apply(const checkpoint_cmd& cmd) {
+  command_result r;
+  set_checkpoint_.bind(1, cmd.name).bind(2, cmd.checkpoint);
+  set_checkpoint_.run();
+  if (db_.changes() == 0) {
+    r.code = result_code::not_found;
+    return r;
+  }
+  get_subscription_.bind(1, cmd.name);
+  CXESDB_ASSERT(get_subscription_.step());
+  r.checkpoint = get_subscription_.int64(2);
+  get_subscription_.reset();
+  return r;
+}
+
+command_result state_machine::apply(const remove_subscription_cmd& cmd) {
+  command_result r;
+  delete_subscription_.bind(1, cmd.name).bind(2, cmd.type).bind(3, cmd.selector);
+  delete_subscription_.run();
+  if (db_.changes() == 0)
+    r.code = result_code::not_found;
+  return r;
+}
+
 // -- store_queries ------------------------------------------------------------
 
 store_queries::store_queries(sqlite_db& db) : db_(db) {
@@ -322,6 +388,11 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
   all_bwd_ = db_.prepare(sql_with_columns(
     "SELECT ", " FROM events WHERE position <= ?1 ORDER BY position DESC "
                "LIMIT ?2"));
+  // Within one stream, positions grow with event numbers: the stream's index
+  // serves this scan in position order.
+  stream_from_position_ = db_.prepare(sql_with_columns(
+    "SELECT ", " FROM events WHERE stream_id = ?1 AND position >= ?2 "
+               "ORDER BY event_number ASC LIMIT ?3"));
   last_position_ = db_.prepare("SELECT COALESCE(MAX(position), -1) FROM events");
   streams_first_ = db_.prepare(
     "SELECT stream_id FROM streams ORDER BY stream_id ASC LIMIT ?1");
@@ -340,6 +411,8 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
     std::string{snap_cols}
     + "WHERE (?1 = '' OR source_uuid = ?1) AND (?2 = '' OR stream_uuid = ?2) "
       "ORDER BY source_uuid, stream_uuid, version LIMIT 100000");
+  subscriptions_list_ = db_.prepare(
+    "SELECT name, type, selector, checkpoint FROM subscriptions ORDER BY name");
 }
 
 query_result store_queries::run(const query& q) {
@@ -400,21 +473,25 @@ query_result store_queries::run_one(const list_streams_query& q) {
 query_result store_queries::run_one(const read_all_query& q) {
   CXESDB_ASSERT(q.count >= 1 && q.count <= limits::read_count_max);
   query_result r;
+  CXESDB_ASSERT(last_position_.step());
+  r.head_position = last_position_.int64(0);
+  last_position_.reset();
   int64_t from = q.from;
-  if (from < 0) {
-    if (q.backward) {
-      CXESDB_ASSERT(last_position_.step());
-      from = last_position_.int64(0);
-      last_position_.reset();
-    } else {
-      from = 0;
-    }
+  if (from < 0)
+    from = q.backward ? r.head_position : 0;
+  if (!q.stream.empty()) {
+    CXESDB_ASSERT(!q.backward);
+    stream_from_position_.bind(1, q.stream).bind(2, from).bind(3, q.count);
+    while (stream_from_position_.step())
+      r.events.push_back(read_event(stream_from_position_));
+    stream_from_position_.reset();
+  } else {
+    auto& s = q.backward ? all_bwd_ : all_fwd_;
+    s.bind(1, from).bind(2, q.count);
+    while (s.step())
+      r.events.push_back(read_event(s));
+    s.reset();
   }
-  auto& s = q.backward ? all_bwd_ : all_fwd_;
-  s.bind(1, from).bind(2, q.count);
-  while (s.step())
-    r.events.push_back(read_event(s));
-  s.reset();
   if (!q.backward) {
     r.has_next = true;
     r.next_position = r.events.empty() ? from : r.events.back().position + 1;
@@ -436,6 +513,16 @@ query_result store_queries::run_one(const read_snapshot_query& q) {
   else
     r.code = result_code::not_found;
   s.reset();
+  return r;
+}
+
+query_result store_queries::run_one(const list_subscriptions_query&) {
+  query_result r;
+  while (subscriptions_list_.step())
+    r.subscriptions.push_back(subscription_record{
+      subscriptions_list_.text(0), subscriptions_list_.text(1),
+      subscriptions_list_.text(2), subscriptions_list_.int64(3)});
+  subscriptions_list_.reset();
   return r;
 }
 

@@ -55,6 +55,9 @@ private:
   command_result apply(const append_cmd& cmd);
   command_result apply(const record_snapshot_cmd& cmd);
   command_result apply(const delete_snapshot_cmd& cmd);
+  command_result apply(const save_subscription_cmd& cmd);
+  command_result apply(const checkpoint_cmd& cmd);
+  command_result apply(const remove_subscription_cmd& cmd);
 
   int64_t stream_version(const std::string& stream);
 
@@ -74,6 +77,10 @@ private:
   sqlite_stmt upsert_stream_;
   sqlite_stmt upsert_snapshot_;
   sqlite_stmt delete_snapshot_;
+  sqlite_stmt get_subscription_;
+  sqlite_stmt insert_subscription_;
+  sqlite_stmt set_checkpoint_;
+  sqlite_stmt delete_subscription_;
 };
 
 /// The reads of one store, on a connection of its own (a read-only one in
@@ -93,6 +100,7 @@ private:
   query_result run_one(const read_all_query& q);
   query_result run_one(const read_snapshot_query& q);
   query_result run_one(const list_snapshots_query& q);
+  query_result run_one(const list_subscriptions_query& q);
 
   sqlite_db& db_;
   sqlite_stmt begin_;
@@ -102,12 +110,14 @@ private:
   sqlite_stmt stream_bwd_;
   sqlite_stmt all_fwd_;
   sqlite_stmt all_bwd_;
+  sqlite_stmt stream_from_position_;
   sqlite_stmt last_position_;
   sqlite_stmt streams_first_;
   sqlite_stmt streams_after_;
   sqlite_stmt snapshot_at_;
   sqlite_stmt snapshot_latest_;
   sqlite_stmt snapshots_list_;
+  sqlite_stmt subscriptions_list_;
 };
 
 } // namespace cxesdb::stores

@@ -98,10 +98,42 @@ struct delete_snapshot_cmd {
   int64_t version = 0;
 };
 
+/// Where a new subscription starts.
+struct start_from {
+  enum kind_t : uint8_t { origin, current, position };
+  kind_t kind = current;
+  int64_t value = 0; ///< the first position for `position`
+};
+
+/// Creates a persistent subscription, or finds it: an existing one with the
+/// same name, type and selector is returned as it is (with its checkpoint);
+/// one with the same name and another type or selector is `already_exists`.
+/// `current` is decided when the command is applied, so every replica agrees.
+struct save_subscription_cmd {
+  std::string name;
+  std::string type;     ///< by_stream, by_event_type, ...
+  std::string selector; ///< JSON text
+  start_from start;
+};
+
+/// Moves a persistent subscription's checkpoint forward (never back).
+struct checkpoint_cmd {
+  std::string name;
+  int64_t checkpoint = -1; ///< the last position acknowledged in order
+};
+
+/// Removes a persistent subscription with that name, type and selector.
+struct remove_subscription_cmd {
+  std::string name;
+  std::string type;
+  std::string selector;
+};
+
 /// A change to a store. Commands are applied one at a time, in log order, and
 /// their outcome depends only on the store's state and the command itself.
 using command = std::variant<append_cmd, record_snapshot_cmd,
-                             delete_snapshot_cmd>;
+                             delete_snapshot_cmd, save_subscription_cmd,
+                             checkpoint_cmd, remove_subscription_cmd>;
 
 /// The domain outcome of applying a command.
 enum class result_code : uint8_t {
@@ -109,6 +141,7 @@ enum class result_code : uint8_t {
   wrong_expected_version,
   duplicate_event,
   not_found,
+  already_exists,
   /// Storage failed (disk full, I/O error): nothing of the command was
   /// written; safe to retry.
   storage_failed,
@@ -120,6 +153,7 @@ struct command_result {
   int64_t version = -1;         ///< the stream's version after an append
   int64_t position = -1;        ///< last appended position, -1 = none
   int64_t current_version = -1; ///< with wrong_expected_version
+  int64_t checkpoint = -1;      ///< a subscription's, after subscription commands
   std::string message;          ///< with storage_failed
 };
 
@@ -150,6 +184,7 @@ struct read_all_query {
   int64_t from = -1; ///< -1: 0 forward, the last position backward
   int64_t count = limits::read_count_default;
   bool backward = false;
+  std::string stream; ///< only this stream's events when not empty
 };
 
 /// One snapshot; version -1 reads the latest.
@@ -165,10 +200,22 @@ struct list_snapshots_query {
   std::string stream_uuid;
 };
 
+/// The persistent subscriptions of a store.
+struct list_subscriptions_query {};
+
+/// A persistent subscription as the store keeps it.
+struct subscription_record {
+  std::string name;
+  std::string type;
+  std::string selector; ///< JSON text
+  int64_t checkpoint = -1;
+};
+
 /// A read of a store.
 using query = std::variant<read_stream_query, stream_version_query,
                            list_streams_query, read_all_query,
-                           read_snapshot_query, list_snapshots_query>;
+                           read_snapshot_query, list_snapshots_query,
+                           list_subscriptions_query>;
 
 /// What a query produced. Which fields are set depends on the query.
 struct query_result {
@@ -176,7 +223,9 @@ struct query_result {
   std::vector<recorded_event> events;
   std::vector<std::string> streams;
   std::vector<snapshot_record> snapshots;
+  std::vector<subscription_record> subscriptions;
   int64_t version = -1;
+  int64_t head_position = -1; ///< the store's last position (read_all)
   bool has_next = false;  ///< next_position / next_after is not null
   int64_t next_position = -1;
   std::string next_after;

@@ -45,3 +45,22 @@ TEST_CASE("corrupt entries are refused, not misread") {
   wrong_version[0] = 9;
   CHECK_FALSE(decode(wrong_version));
 }
+
+TEST_CASE("subscription commands round-trip through their encoding") {
+  std::vector<command> cmds{
+    save_subscription_cmd{"billing", "by_event_payload", "{\"a\":1}",
+                          {start_from::position, 42}},
+    checkpoint_cmd{"billing", 99},
+    remove_subscription_cmd{"billing", "by_stream", "\"$all\""},
+  };
+  for (auto& cmd : cmds) {
+    auto bytes = encode(cmd);
+    auto back = decode(bytes);
+    REQUIRE(back);
+    CHECK(back->index() == cmd.index());
+    CHECK(encode(*back) == bytes);
+  }
+  auto s = std::get<save_subscription_cmd>(*decode(encode(cmds[0])));
+  CHECK(s.start.kind == start_from::position);
+  CHECK(s.start.value == 42);
+}

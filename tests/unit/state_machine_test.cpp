@@ -64,7 +64,7 @@ struct fixture {
 
   std::vector<recorded_event> read_all(int64_t from, int64_t count,
                                        bool backward = false) {
-    auto r = q.run(read_all_query{from, count, backward});
+    auto r = q.run(read_all_query{from, count, backward, ""});
     REQUIRE(r.code == result_code::ok);
     return r.events;
   }
@@ -242,21 +242,21 @@ TEST_CASE_FIXTURE(fixture, "events keep what the client wrote") {
 TEST_CASE_FIXTURE(fixture, "read_all pages and its next position") {
   for (int i = 0; i < 5; ++i)
     append("s" + std::to_string(i % 2), any(), {ev(i)});
-  auto r = q.run(read_all_query{0, 2, false});
+  auto r = q.run(read_all_query{0, 2, false, ""});
   CHECK(r.events.size() == 2);
   CHECK(r.next_position == 2);
-  r = q.run(read_all_query{4, 10, false});
+  r = q.run(read_all_query{4, 10, false, ""});
   CHECK(r.events.size() == 1);
   CHECK(r.next_position == 5);
-  r = q.run(read_all_query{5, 10, false});
+  r = q.run(read_all_query{5, 10, false, ""});
   CHECK(r.events.empty());
   CHECK(r.has_next);
   CHECK(r.next_position == 5);
-  r = q.run(read_all_query{-1, 2, true});
+  r = q.run(read_all_query{-1, 2, true, ""});
   REQUIRE(r.events.size() == 2);
   CHECK(r.events[0].position == 4);
   CHECK(r.next_position == 2);
-  r = q.run(read_all_query{1, 5, true});
+  r = q.run(read_all_query{1, 5, true, ""});
   CHECK(r.events.size() == 2);
   CHECK_FALSE(r.has_next);
 }
@@ -331,4 +331,49 @@ TEST_CASE("a reopened store resumes its positions and applied index") {
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
   rmdir(tmpl);
+}
+
+TEST_CASE_FIXTURE(fixture, "persistent subscriptions: create, find, checkpoint, remove") {
+  append("s", any(), {ev(1), ev(2)});
+  auto save = [&](const std::string& name, const std::string& selector,
+                  start_from from) {
+    return apply(save_subscription_cmd{name, "by_stream", selector, from});
+  };
+  // current: the checkpoint is the last position when the command applies
+  auto r = save("a", "\"$all\"", {start_from::current, 0});
+  CHECK(r.code == result_code::ok);
+  CHECK(r.checkpoint == 1);
+  CHECK(save("b", "\"$all\"", {start_from::origin, 0}).checkpoint == -1);
+  CHECK(save("c", "\"$all\"", {start_from::position, 7}).checkpoint == 6);
+  // the same definition again finds it, with its checkpoint
+  r = save("a", "\"$all\"", {start_from::origin, 0});
+  CHECK(r.code == result_code::ok);
+  CHECK(r.checkpoint == 1);
+  // the same name with another selector is refused
+  CHECK(save("a", "\"s\"", {start_from::origin, 0}).code
+        == result_code::already_exists);
+  // checkpoints only move forward
+  CHECK(apply(checkpoint_cmd{"b", 5}).checkpoint == 5);
+  CHECK(apply(checkpoint_cmd{"b", 3}).checkpoint == 5);
+  CHECK(apply(checkpoint_cmd{"zz", 3}).code == result_code::not_found);
+  auto list = q.run(list_subscriptions_query{});
+  REQUIRE(list.subscriptions.size() == 3);
+  CHECK(list.subscriptions[1].name == "b");
+  CHECK(list.subscriptions[1].checkpoint == 5);
+  CHECK(apply(remove_subscription_cmd{"b", "by_stream", "\"s\""}).code
+        == result_code::not_found);
+  CHECK(apply(remove_subscription_cmd{"b", "by_stream", "\"$all\""}).code
+        == result_code::ok);
+  CHECK(q.run(list_subscriptions_query{}).subscriptions.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "read_all of one stream from a position") {
+  append("a", any(), {ev(1)});
+  append("b", any(), {ev(2)});
+  append("a", any(), {ev(3), ev(4)});
+  auto r = q.run(read_all_query{1, 10, false, "a"});
+  REQUIRE(r.events.size() == 2);
+  CHECK(r.events[0].position == 2);
+  CHECK(r.events[1].position == 3);
+  CHECK(r.head_position == 3);
 }
