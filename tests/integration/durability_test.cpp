@@ -285,7 +285,7 @@ TEST_CASE("SIGKILL during appends loses no acknowledged event") {
                                    {"events", make_events(3)}});
   CHECK(r == json({{"version", 2},
                    {"position", static_cast<int64_t>(all.size()) + 2}}));
-  CHECK(node.stop() == 0);
+  CHECK(stop_node(node) == 0);
 }
 
 TEST_CASE("a clean SIGTERM restart keeps stores, events and snapshots") {
@@ -330,7 +330,7 @@ TEST_CASE("a clean SIGTERM restart keeps stores, events and snapshots") {
   for (int restart = 0; restart < 2; ++restart) {
     CAPTURE(restart);
     if (restart == 0) {
-      CHECK(node.stop() == 0); // SIGTERM: clean exit
+      CHECK(stop_node(node) == 0); // SIGTERM: clean exit
     } else {
       // SIGINT is a clean shutdown, too.
       REQUIRE(node.running());
@@ -369,7 +369,7 @@ TEST_CASE("a clean SIGTERM restart keeps stores, events and snapshots") {
   auto r = ok(c, "append_events",
               {{"store", "kept"}, {"stream", "s1"}, {"events", make_events(1)}});
   CHECK(r["position"] == kept_before.size());
-  CHECK(node.stop() == 0);
+  CHECK(stop_node(node) == 0);
 }
 
 TEST_CASE("the default store is created when missing and cannot be removed") {
@@ -421,5 +421,36 @@ TEST_CASE("the default store is created when missing and cannot be removed") {
           ["version"]
         == 0);
   err(c, "remove_store", {{"store", "default"}}, "forbidden");
-  CHECK(node.stop() == 0);
+  CHECK(stop_node(node) == 0);
+}
+
+TEST_CASE("SIGTERM with open client connections exits 0 promptly") {
+  node_process node;
+  auto idle = node.connect();
+  expect_alive(idle);
+  auto busy = node.connect();
+  // A connection with a request in flight and half a request buffered.
+  REQUIRE(busy.send_raw(
+    json({{"jsonrpc", "2.0"},
+          {"id", 1},
+          {"method", "append_events"},
+          {"params", {{"stream", "s"}, {"events", make_events(100)}}}})
+      .dump()
+    + "\n{\"jsonrpc\":\"2.0\",\"id\":2,"));
+  node.options().stop_timeout = std::chrono::seconds{10};
+  auto started = std::chrono::steady_clock::now();
+  CHECK(stop_node(node) == 0);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - started)
+              .count();
+  MESSAGE("SIGTERM to exit: " << ms << " ms");
+  // The clients see the connection closed.
+  CHECK(!idle.read_line(5000).has_value());
+  // And the data dir opens again.
+  node.start();
+  auto c = node.connect();
+  auto v = ok(c, "get_version", {{"stream", "s"}})["version"];
+  CHECK((v == -1 || v == 99)); // the in-flight batch: all or nothing
+  c.close();
+  CHECK(stop_node(node) == 0);
 }

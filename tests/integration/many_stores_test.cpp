@@ -128,7 +128,7 @@ TEST_CASE("200 stores: create, use, list, remove, restart") {
   c.close();
 
   // A clean restart: all stores are listed again and hold their events.
-  CHECK(node.stop() == 0);
+  CHECK(stop_node(node) == 0);
   node.start();
   c = node.connect();
   stores = ok(c, "list_stores")["stores"];
@@ -176,5 +176,5 @@ TEST_CASE("200 stores: create, use, list, remove, restart") {
   CHECK(ok(c, "get_version", {{"store", store_name(0)}, {"stream", "s"}})
           ["version"]
         == -1);
-  CHECK(node.stop() == 0);
+  CHECK(stop_node(node) == 0);
 }

@@ -142,6 +142,18 @@ inline void expect_alive(json_client& c) {
   CHECK(r.value("status", "") == "ok");
 }
 
+/// Stops `node` with SIGTERM and returns its exit status, or -1 when it did
+/// not exit within its stop timeout (it was then killed with SIGKILL). Logs
+/// the node's log tail when the status is not 0.
+inline int stop_node(node_process& node) {
+  auto status = node.stop().value_or(-1);
+  if (status != 0)
+    MESSAGE("node exit status " << status << " (-1: no exit after SIGTERM);"
+                                << " log tail:\n"
+                                << node.log_tail(2000));
+  return status;
+}
+
 /// A random UUID (version 4) in 8-4-4-4-12 lower-case hex form.
 inline std::string uuid4() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
