@@ -27,6 +27,8 @@ enum class mutation : uint8_t {
   apply_uncommitted,
   /// Followers take a heartbeat's commit index even when it is lower.
   commit_from_heartbeat,
+  /// Serves read-index requests without confirming leadership.
+  read_without_quorum,
 };
 
 /// Tuning and limits of one core. Every queue and batch has a named limit.

@@ -350,7 +350,7 @@ bool core::read_index(uint64_t request) {
     return false;
   if (pending_reads_.size() >= cfg_.max_pending_reads)
     return false;
-  if (quorum() == 1) {
+  if (quorum() == 1 || cfg_.mutation == mutation::read_without_quorum) {
     reads_.push_back(read_state{commit_, request});
     return true;
   }

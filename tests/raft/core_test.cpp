@@ -173,6 +173,45 @@ TEST_CASE("figure 8: the checker catches a core that commits an older term's "
   }
 }
 
+TEST_CASE("a candidate that counts a vote of an older term is caught as a "
+          "second leader") {
+  for (bool broken : {false, true}) {
+    interaction env;
+    env.abort_on_violation = false;
+    std::string opts = broken ? " mutation=count_stale_votes" : "";
+    for (auto line : {
+           "add-nodes 3 pre-vote=false check-quorum=false" + opts,
+           // Node 2 grants node 1 a vote in term 2; the answer is delayed.
+           std::string{"campaign 1"}, std::string{"process-ready 1"},
+           std::string{"drop-msgs 3"}, std::string{"deliver-msgs 2"},
+           std::string{"process-ready 2"},
+           // Node 1 campaigns again in term 3; its requests are lost.
+           std::string{"campaign 1"}, std::string{"process-ready 1"},
+           std::string{"drop-msgs 2"}, std::string{"drop-msgs 3"},
+           // Node 3 wins term 3 with node 2's vote.
+           std::string{"campaign 3"}, std::string{"process-ready 3"},
+           std::string{"drop-msgs 2"}, std::string{"campaign 3"},
+           std::string{"process-ready 3"}, std::string{"drop-msgs 1 3"},
+           std::string{"deliver-msgs 2"}, std::string{"process-ready 2"},
+           std::string{"deliver-msgs 3"},
+           // The stale grant of term 2 finally reaches node 1.
+           std::string{"deliver-msgs 1"}, std::string{"process-ready 1"}}) {
+      auto out = env.run(line);
+      if (std::getenv("RAFT_DEBUG"))
+        MESSAGE(line << "\n" << out);
+    }
+    REQUIRE(env.core(3).role() == r::role::leader);
+    REQUIRE(env.core(3).term() == 3);
+    if (broken) {
+      CHECK(!env.checker().ok());
+      MESSAGE("caught: " << env.checker().violation());
+    } else {
+      CHECK(env.checker().ok());
+      CHECK(env.core(1).role() == r::role::candidate);
+    }
+  }
+}
+
 TEST_CASE("leadership transfer: refused to non-voters, blocks proposals") {
   interaction env;
   elect(env, 3);

@@ -266,6 +266,8 @@ std::string interaction::run(const std::string& line) {
         t.check_quorum = false;
       else if (w[i] == "mutation=commit_old_term")
         t.mutation = r::mutation::commit_old_term;
+      else if (w[i] == "mutation=count_stale_votes")
+        t.mutation = r::mutation::count_stale_votes;
       else if (w[i].rfind("max-entries=", 0) == 0)
         t.max_entries_per_msg = std::stoull(w[i].substr(12));
       else if (w[i].rfind("max-inflight=", 0) == 0)

@@ -5,7 +5,7 @@
 //   cxesdb-sim --seed X --trace           replays one seed with a trace
 //
 // Other flags: --nodes K, --ticks T (fault ticks), --liveness T,
-// --drop R (0..1), --no-faults, --no-membership, --mutate NAME.
+// --drop R (0..1), --entries-per-msg K, --no-faults, --no-membership, --mutate NAME.
 
 #include <chrono>
 #include <cstdlib>
@@ -31,6 +31,7 @@ bool parse_mutation(const std::string& name, raft::mutation& out) {
     {"forget_term", raft::mutation::forget_term},
     {"apply_uncommitted", raft::mutation::apply_uncommitted},
     {"commit_from_heartbeat", raft::mutation::commit_from_heartbeat},
+    {"read_without_quorum", raft::mutation::read_without_quorum},
   };
   for (auto& [n, m] : table)
     if (name == n) {
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
       base.liveness_ticks = std::stoull(next());
     } else if (a == "--drop") {
       base.drop_rate = std::stod(next());
+    } else if (a == "--entries-per-msg") {
+      base.entries_per_msg = std::stoull(next());
     } else if (a == "--no-faults") {
       base.faults = false;
     } else if (a == "--no-membership") {
@@ -115,6 +118,8 @@ int main(int argc, char** argv) {
     total.crashes += r.crashes;
     total.conf_changes += r.conf_changes;
     total.snapshots_installed += r.snapshots_installed;
+    total.reads += r.reads;
+    total.transfers += r.transfers;
     if (!r.ok) {
       if (failures == 0)
         first_failure = s;
@@ -139,7 +144,9 @@ int main(int argc, char** argv) {
             << total.elections << ", proposals " << total.proposals
             << " (acked " << total.acked << "), crashes " << total.crashes
             << ", membership changes " << total.conf_changes
-            << ", snapshots installed " << total.snapshots_installed << "; "
+            << ", snapshots installed " << total.snapshots_installed
+            << ", reads " << total.reads << ", leader transfers "
+            << total.transfers << "; "
             << secs << " s\n";
   return failures == 0 ? 0 : 1;
 }

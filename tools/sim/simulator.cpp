@@ -197,7 +197,7 @@ private:
       auto delay = 1 + rng_.below(max_delay_steps_);
       // Now and then a message is stuck for much longer than an election
       // timeout, so it arrives in a later term.
-      if (faulty && rng_.chance(0.01))
+      if (faulty && rng_.chance(slow_rate_))
         delay += rng_.below(slow_delay_steps);
       net_.push(in_flight{now_ + delay, ++seq_, m});
     }
@@ -256,6 +256,23 @@ private:
       }
       for (auto& e : rd.committed)
         apply(n, e);
+      for (auto& rs : rd.reads) {
+        // Linearizable: a read sees every write acknowledged before it
+        // started.
+        auto it = reads_.find(rs.request);
+        if (it == reads_.end())
+          continue;
+        ++res_.reads;
+        if (rs.index < it->second)
+          fail("read " + std::to_string(rs.request) + " at index "
+               + std::to_string(rs.index) + " misses the write acknowledged "
+               + "at " + std::to_string(it->second));
+        log(std::to_string(n.id) + " read " + std::to_string(rs.request)
+            + " at " + std::to_string(rs.index));
+        reads_.erase(it);
+      }
+      for (auto req : rd.failed_reads)
+        reads_.erase(req);
       c.advance(rd);
       checker_.check(c);
       if (c.applied_index() >= c.snapshot_index() + compact_every_entries) {
@@ -358,6 +375,37 @@ private:
     if (r.status == raft::propose_status::ok)
       pending_[r.index] = proposal{r.index, r.term, target, n.incarnation,
                                    tick_};
+    after_input(n);
+  }
+
+  void client_read() {
+    auto lid = find_leader();
+    if (lid == raft::no_node)
+      return;
+    auto& n = nodes_.at(lid);
+    uint64_t acked_max = 0;
+    for (auto& a : acked_)
+      acked_max = std::max(acked_max, a.index);
+    auto req = ++read_seq_;
+    if (n.core->read_index(req)) {
+      reads_[req] = acked_max;
+      log("read " + std::to_string(req) + " at leader " + std::to_string(lid));
+      after_input(n);
+    }
+  }
+
+  void transfer_leadership() {
+    auto lid = find_leader();
+    if (lid == raft::no_node)
+      return;
+    auto& n = nodes_.at(lid);
+    auto& voters = n.core->conf().voters;
+    auto to = voters[rng_.below(voters.size())];
+    bool ok = n.core->transfer_leader(to);
+    log("transfer leadership " + std::to_string(lid) + " -> "
+        + std::to_string(to) + (ok ? "" : " refused"));
+    if (ok)
+      ++res_.transfers;
     after_input(n);
   }
 
@@ -479,6 +527,8 @@ private:
     }
     if (opts_.membership && rng_.chance(0.02))
       membership_change();
+    if (rng_.chance(0.005))
+      transfer_leadership();
   }
 
   bool settled() {
@@ -515,6 +565,8 @@ private:
   std::map<uint64_t, proposal> pending_;
   std::vector<proposal> acked_;
   std::set<raft::node_id> removed_;
+  std::map<uint64_t, uint64_t> reads_;
+  uint64_t read_seq_ = 0;
   uint64_t tick_ = 0;
   uint64_t now_ = 0;
   uint64_t seq_ = 0;
@@ -522,6 +574,7 @@ private:
   raft::node_id next_id_ = 1;
   double drop_rate_ = 0;
   double crash_rate_ = 0.01;
+  double slow_rate_ = 0.01;
   uint64_t max_delay_steps_ = max_delay_steps;
   size_t inflight_ = 4;
   size_t entries_per_msg_ = 8;
@@ -543,7 +596,10 @@ result simulation::run() {
   check_quorum_ = !rng_.chance(0.25);
   inflight_ = 2 + rng_.below(7);
   entries_per_msg_ = 2 + rng_.below(15);
+  if (opts_.entries_per_msg != 0)
+    entries_per_msg_ = opts_.entries_per_msg;
   max_delay_steps_ = 5 + rng_.below(max_delay_steps + 20);
+  slow_rate_ = 0.005 * static_cast<double>(rng_.below(7));
   crash_rate_ = opts_.faults ? 0.002 * static_cast<double>(1 + rng_.below(20))
                              : 0.0;
   // Bootstrap: every initial voter starts from the same snapshot at 1/1
@@ -606,6 +662,8 @@ result simulation::run() {
     retire_removed();
     if (in_fault_phase()) {
       client_propose();
+      if (rng_.chance(0.1))
+        client_read();
       faults();
     } else if (settled()) {
       break;

@@ -32,6 +32,8 @@ struct options {
   bool membership = true;
   /// Client proposals per tick (expected value, 0..1).
   double propose_rate = 0.5;
+  /// Entries per AppendEntries; 0 picks 2..16 from the seed.
+  size_t entries_per_msg = 0;
   /// A deliberate bug in every core (checker validation).
   actors::raft::mutation mutation = actors::raft::mutation::none;
 };
@@ -53,6 +55,8 @@ struct result {
   uint64_t crashes = 0;
   uint64_t conf_changes = 0;
   uint64_t snapshots_installed = 0;
+  uint64_t reads = 0;
+  uint64_t transfers = 0;
   /// Ticks from the first proposal to its commit on a no-fault run.
   uint64_t first_commit_ticks = 0;
 };
