@@ -27,15 +27,15 @@ connection::connection(std::string host, uint16_t port, int timeout_ms)
   // nop
 }
 
-std::optional<std::string> connection::ensure_connected() {
+std::optional<std::string> connection::ensure_connected(int timeout_ms) {
   if (client_.connected())
     return std::nullopt;
-  return client_.connect(host_, port_, timeout_ms_);
+  return client_.connect(host_, port_, timeout_ms);
 }
 
 call_outcome connection::call(const std::string& method,
                               nlohmann::json params, int timeout_ms) {
-  if (auto err = ensure_connected())
+  if (auto err = ensure_connected(timeout_ms))
     return {call_status::disconnected, nullptr, *err};
   auto id = next_id_++;
   nlohmann::json req{{"jsonrpc", "2.0"},

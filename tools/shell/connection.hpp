@@ -46,14 +46,21 @@ class connection {
 public:
   connection(std::string host, uint16_t port, int timeout_ms);
 
-  /// Connects unless connected. Returns an error text, or nothing.
-  std::optional<std::string> ensure_connected();
+  /// Connects unless connected, waiting at most `timeout_ms`. Returns an
+  /// error text, or nothing.
+  std::optional<std::string> ensure_connected(int timeout_ms);
+
+  /// Connects unless connected, with the default timeout.
+  std::optional<std::string> ensure_connected() {
+    return ensure_connected(timeout_ms_);
+  }
 
   bool connected() const noexcept {
     return client_.connected();
   }
 
-  /// Sends one request and waits for its answer, at most `timeout_ms`.
+  /// Sends one request (connecting first if needed) and waits for its
+  /// answer; connecting and waiting take at most `timeout_ms` each.
   call_outcome call(const std::string& method, nlohmann::json params,
                     int timeout_ms);
 

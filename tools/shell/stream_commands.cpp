@@ -113,9 +113,25 @@ request build_read(const parsed_args& args, const command_context&) {
   return req;
 }
 
-void render_events(const nlohmann::json& result, const request&,
+/// The node's default for get_events' `count` (protocol section 5).
+constexpr int64_t read_count_default = 100;
+
+/// Prints the events, then a hint when the page is full: more may follow.
+void render_events(const nlohmann::json& result, const request& req,
                    std::ostream& out) {
-  print_events(result.value("events", nlohmann::json::array()), out);
+  auto events = result.value("events", nlohmann::json::array());
+  print_events(events, out);
+  auto count = req.params.value("count", read_count_default);
+  if (!events.is_array() || events.empty()
+      || static_cast<int64_t>(events.size()) < count)
+    return;
+  auto last = events.back().value("event_number", int64_t{-1});
+  auto backward = req.params.value("direction", "") == "backward";
+  auto next = backward ? last - 1 : last + 1;
+  if (last < 0 || next < 0)
+    return;
+  out << '(' << events.size() << (events.size() == 1 ? " event" : " events")
+      << "; more may follow: --start " << next << ")\n";
 }
 
 request build_version(const parsed_args& args, const command_context&) {
