@@ -20,6 +20,7 @@
 #include "tools/shell/flags.hpp"
 #include "tools/shell/line_editor.hpp"
 #include "tools/shell/render.hpp"
+#include "tools/shell/session.hpp"
 #include "tools/shell/table_printer.hpp"
 #include "tools/shell/tokenizer.hpp"
 
@@ -286,4 +287,24 @@ TEST_CASE("connection reports a refused connection") {
   auto res = conn.call("health", nlohmann::json::object());
   CHECK(res.status == call_status::disconnected);
   CHECK(res.text.find("cannot connect") != std::string::npos);
+}
+
+TEST_CASE("session sorts failures into exit codes before connecting") {
+  session_options opts;
+  opts.port = 1; // nothing listens there
+  opts.timeout_ms = 1000;
+  std::ostringstream out, err;
+  std::istringstream in;
+  session sess{opts, out, err, in};
+  CHECK(sess.run({"frob"}) == exit_code::usage);
+  CHECK(sess.run({"append", "s", "--type", "\xff", "1"}) == exit_code::usage);
+  CHECK(err.str().find("not valid UTF-8") != std::string::npos);
+  CHECK(sess.run({"read", "s", "--count", "x"}) == exit_code::usage);
+  CHECK(sess.run({"use", "x"}) == exit_code::usage); // one-shot mode
+  CHECK(sess.run({"append", "s", "--file", "/nonexistent/f.json"})
+        == exit_code::failed);
+  CHECK(sess.run({"help", "read"}) == exit_code::ok);
+  CHECK(out.str().find("usage: read STREAM") != std::string::npos);
+  CHECK(sess.run({"health"}) == exit_code::connection);
+  CHECK(err.str().find("error: connection_failed: ") != std::string::npos);
 }

@@ -98,9 +98,8 @@ int run_script(session& sess) {
   return to_int(result);
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+/// Parses the flags and runs the command or the session.
+int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   shell_flags flags;
   try {
@@ -120,4 +119,17 @@ int main(int argc, char** argv) {
   if (isatty(STDIN_FILENO))
     return run_terminal(sess);
   return run_script(sess);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Commands report their failures themselves; this is the last resort
+  // (a bug, or out of memory), so that a script sees exit 1, not an abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal_error: " << e.what() << '\n';
+    return to_int(exit_code::failed);
+  }
 }

@@ -7,6 +7,20 @@
 
 namespace cxesdb::shell {
 
+namespace {
+
+/// Throws usage_error when a string in `params` is not valid UTF-8: JSON
+/// cannot carry it (nlohmann::json would throw while sending).
+void check_utf8(const nlohmann::json& params) {
+  try {
+    static_cast<void>(params.dump());
+  } catch (const nlohmann::json::type_error&) {
+    throw usage_error("an argument is not valid UTF-8");
+  }
+}
+
+} // namespace
+
 session::session(session_options opts, std::ostream& out, std::ostream& err,
                  std::istream& in)
   : opts_(std::move(opts)),
@@ -47,6 +61,7 @@ exit_code session::run(const std::vector<std::string>& words) {
     req = cmd->build(args, ctx);
     if (cmd->store_scoped && ctx.store && !req.params.contains("store"))
       req.params["store"] = *ctx.store;
+    check_utf8(req.params);
   } catch (const usage_error& e) {
     err_ << "error: " << e.what() << "\nusage: " << cmd->syntax << '\n';
     return exit_code::usage;
@@ -132,6 +147,7 @@ exit_code session::run_use(const parsed_args& args) {
   // Switch only to a store that exists: a typo should fail here, not at the
   // next append.
   auto& id = args.positional[0];
+  check_utf8(id);
   auto res = conn_.call("get_store_status", {{"store", id}});
   if (res.status != call_status::ok)
     return report(res);
