@@ -1484,6 +1484,17 @@ TEST_CASE("a message over --max-message-bytes is too_large and skipped") {
   auto resp = read_json(c);
   CHECK(resp["id"] == "small");
   CHECK(resp.contains("result"));
+  // Exactly the limit is served; one byte more is not.
+  // (It is answered as a request: its event is over --max-event-bytes.)
+  REQUIRE(c.send_raw(big_request(4096, "exact") + "\n"));
+  resp = read_json(c);
+  CHECK(resp["id"] == "exact");
+  CHECK(check_error(resp, "too_large")["limit"] == 2048);
+  REQUIRE(c.send_raw(big_request(4097, "over") + "\n"));
+  resp = read_json(c);
+  CHECK(check_error(resp, "too_large")["limit"] == 4096);
+  CHECK(resp["id"].is_null());
+  expect_alive(c);
   // Over the limit: too_large with id null and the limit.
   for (size_t size : {5000u, 100000u}) {
     CAPTURE(size);
