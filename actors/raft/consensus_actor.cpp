@@ -242,6 +242,8 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       pump(self);
       return rp;
     },
+    // Sent by the store group, the registry or tests; a read of the core's
+    // state without side effects.
     [=](status_atom) {
       auto& st = self->state;
       if (!st.core)

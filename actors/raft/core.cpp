@@ -692,6 +692,10 @@ void core::step_leader(const message& m) {
   }
 }
 
+// handle_append_resp: called from step_leader for answers to appends and
+// snapshots. Moves the follower's progress (probe -> replicate, back-off on
+// rejection), commits what a majority holds, keeps the pipeline full. Must
+// ignore stale answers rather than move `next` backwards past `match`.
 void core::handle_append_resp(const message& m, progress& pr) {
   if (m.reject) {
     if (pr.state == progress_state::replicate) {
@@ -754,6 +758,10 @@ void core::handle_append_resp(const message& m, progress& pr) {
   }
 }
 
+// handle_heartbeat_resp: called from step_leader. Unpauses a probing
+// follower, resends what it lacks, and counts the answer towards pending
+// read-index rounds. Must not move `match`: a heartbeat proves nothing
+// about the follower's log.
 void core::handle_heartbeat_resp(const message& m, progress& pr) {
   pr.probe_sent = false;
   // A lost append could leave the window full forever: free one slot so

@@ -12,7 +12,7 @@ namespace raft = cxesdb::actors::raft;
 namespace {
 
 /// Seeds run by the test suite; cxesdb-sim runs many more.
-constexpr uint64_t suite_seeds = 400;
+constexpr uint64_t suite_seeds = 1000;
 
 } // namespace
 

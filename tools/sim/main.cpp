@@ -5,7 +5,8 @@
 //   cxesdb-sim --seed X --trace           replays one seed with a trace
 //
 // Other flags: --nodes K, --ticks T (fault ticks), --liveness T,
-// --drop R (0..1), --entries-per-msg K, --no-faults, --no-membership, --mutate NAME.
+// --drop R (0..1), --entries-per-msg K, --no-faults, --no-membership,
+// --no-reads, --mutate NAME, --stop-at-first.
 
 #include <chrono>
 #include <cstdlib>
@@ -44,7 +45,8 @@ bool parse_mutation(const std::string& name, raft::mutation& out) {
 int usage() {
   std::cerr << "usage: cxesdb-sim [--seeds N] [--start S] [--seed X --trace]\n"
                "                  [--nodes K] [--ticks T] [--liveness T]\n"
-               "                  [--drop R] [--no-faults] [--no-membership]\n"
+               "                  [--drop R] [--entries-per-msg K] [--no-faults]\n"
+               "                  [--no-membership] [--no-reads]\n"
                "                  [--mutate NAME] [--stop-at-first]\n";
   return 2;
 }
@@ -86,6 +88,8 @@ int main(int argc, char** argv) {
       base.entries_per_msg = std::stoull(next());
     } else if (a == "--no-faults") {
       base.faults = false;
+    } else if (a == "--no-reads") {
+      base.reads = false;
     } else if (a == "--no-membership") {
       base.membership = false;
     } else if (a == "--stop-at-first") {

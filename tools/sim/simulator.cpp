@@ -662,7 +662,7 @@ result simulation::run() {
     retire_removed();
     if (in_fault_phase()) {
       client_propose();
-      if (rng_.chance(0.1))
+      if (rng_.chance(0.1) && opts_.reads)
         client_read();
       faults();
     } else if (settled()) {

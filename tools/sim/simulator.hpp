@@ -30,6 +30,8 @@ struct options {
   bool crashes = true;
   /// Adds learners, promotes them, removes voters.
   bool membership = true;
+  /// Clients also start read-index rounds (checked for linearizability).
+  bool reads = true;
   /// Client proposals per tick (expected value, 0..1).
   double propose_rate = 0.5;
   /// Entries per AppendEntries; 0 picks 2..16 from the seed.
