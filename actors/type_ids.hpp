@@ -22,6 +22,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(cxesdb, caf::first_custom_type_id)
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, closed_atom, "closed")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, loaded_atom, "loaded")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, removed_atom, "removed")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, wire_atom, "wire")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, appended_atom, "appended")
+
+  // subscriptions
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, event_atom, "event")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, credit_atom, "credit")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, ack_atom, "ack")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, dropped_atom, "dropped")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, activate_atom, "activate")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, info_atom, "info")
 
   // gateway
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, rpc_atom, "rpc")

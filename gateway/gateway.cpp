@@ -22,7 +22,10 @@ using stores::errc;
 
 namespace {
 
-using done_fn = std::function<void(std::string)>;
+/// Receives a call's response text and, optionally, a message for the
+/// connection broker to act on right after it wrote the response (starting
+/// or stopping a subscription's delivery).
+using done_fn = std::function<void(std::string, caf::message)>;
 
 struct worker_state {
   caf::actor manager;
@@ -41,11 +44,16 @@ rpc_error from_caf(const caf::error& err, bool write) {
   if (err.category() == caf::atom("cxesdb")) {
     auto reason = static_cast<errc>(err.code());
     std::string text = stores::to_reason(reason);
-    if (err.context().match_elements<std::string>())
+    std::string what = "store";
+    if (err.context().match_elements<std::string>()) {
       text = err.context().get_as<std::string>(0);
+    } else if (err.context().match_elements<std::string, std::string>()) {
+      text = err.context().get_as<std::string>(0);
+      what = err.context().get_as<std::string>(1);
+    }
     auto e = make_rpc_error(reason, std::move(text));
     if (reason == errc::not_found)
-      e.data["what"] = "store";
+      e.data["what"] = what;
     if (reason == errc::invalid_params)
       e.data["field"] = "store";
     return e;
@@ -64,21 +72,98 @@ json store_info_json(const stores::store_info& info) {
               {"config", config_json(info.config)}};
 }
 
+/// Runs a subscription call: through the store manager to the store's hub.
+/// The connection broker (`conn`) is the subscriber.
+void dispatch_subscription(worker_actor* self, parsed_call& call,
+                           const caf::actor& conn,
+                           std::function<void(const std::string&,
+                                              caf::message)> ok,
+                           std::function<void(const caf::error&)> on_error) {
+  auto& st = self->state;
+  auto timeout = st.cfg.request_timeout;
+  auto store = call.store;
+  switch (call.m) {
+    case method::save_subscription:
+      self
+        ->request(st.manager, timeout, caf::subscribe_atom_v, store,
+                  call.subscribe, conn)
+        .then(
+          [ok, store](stores::subscribe_reply& rep, caf::actor& emitter) {
+            ok(json{{"subscription", rep.subscription},
+                    {"checkpoint", rep.checkpoint}}
+                 .dump(),
+               caf::make_message(activate_atom_v, store, rep.subscription,
+                                 emitter, rep.max_in_flight, rep.persistent));
+          },
+          on_error);
+      return;
+    case method::unsubscribe: {
+      auto sub = call.subscription;
+      self
+        ->request(st.manager, timeout, caf::unsubscribe_atom_v, store, sub,
+                  conn)
+        .then(
+          [ok, store, sub](bool) {
+            ok("{\"unsubscribed\":true}",
+               caf::make_message(caf::leave_atom_v, store, sub));
+          },
+          on_error);
+      return;
+    }
+    case method::ack_event:
+      self
+        ->request(st.manager, timeout, ack_atom_v, store, call.subscription,
+                  call.position, conn)
+        .then(
+          [ok](int64_t checkpoint) {
+            ok(json{{"checkpoint", checkpoint}}.dump(), caf::message{});
+          },
+          on_error);
+      return;
+    case method::remove_subscription:
+      self
+        ->request(st.manager, timeout, remove_atom_v, store, call.subscription,
+                  call.sub_type, call.sub_selector)
+        .then([ok](bool) { ok("{\"removed\":true}", caf::message{}); },
+              on_error);
+      return;
+    case method::get_subscriptions:
+      self->request(st.manager, timeout, list_atom_v, store)
+        .then(
+          [ok](std::vector<stores::subscription_info>& infos) {
+            ok(format_subscriptions(infos), caf::message{});
+          },
+          on_error);
+      return;
+    default:
+      return;
+  }
+}
+
 /// Runs one parsed call and hands its response text to `done`.
 void dispatch(worker_actor* self, parsed_call call, std::string id_text,
-              done_fn done) {
+              const caf::actor& conn, done_fn done) {
   auto& st = self->state;
   auto timeout = st.cfg.request_timeout;
   auto ok = [id_text, done](const std::string& result) {
-    done(response(id_text, result));
+    done(response(id_text, result), caf::message{});
   };
   auto fail = [id_text, done](const rpc_error& e) {
-    done(error_response(id_text, e));
+    done(error_response(id_text, e), caf::message{});
   };
   auto on_error = [fail, m = call.m](const caf::error& err) {
     fail(from_caf(err, is_write(m) || m == method::create_store
                          || m == method::remove_store));
   };
+  if (is_subscription(call.m)) {
+    dispatch_subscription(
+      self, call, conn,
+      [id_text, done](const std::string& result, caf::message after) {
+        done(response(id_text, result), std::move(after));
+      },
+      on_error);
+    return;
+  }
   auto store = call.store;
   switch (call.m) {
     case method::health:
@@ -154,11 +239,13 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
 }
 
 /// Handles one request object. Notifications (no id) get an empty response.
-void handle_request(worker_actor* self, const json& req, done_fn done) {
+void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
+                    done_fn done) {
   auto& st = self->state;
   if (!req.is_object()) {
     done(error_response("null", make_rpc_error(errc::invalid_request,
-                                               "a request must be an object")));
+                                               "a request must be an object")),
+         caf::message{});
     return;
   }
   auto id = req.find("id");
@@ -168,13 +255,15 @@ void handle_request(worker_actor* self, const json& req, done_fn done) {
     if (!id->is_string() && !id->is_number() && !id->is_null()) {
       done(error_response("null",
                           make_rpc_error(errc::invalid_request,
-                                         "id must be a number or a string")));
+                                         "id must be a number or a string")),
+           caf::message{});
       return;
     }
     id_text = id->dump();
   }
   auto reply_error = [&](const rpc_error& e) {
-    done(notification ? std::string{} : error_response(id_text, e));
+    done(notification ? std::string{} : error_response(id_text, e),
+         caf::message{});
   };
   auto v = req.find("jsonrpc");
   auto m = req.find("method");
@@ -201,8 +290,10 @@ void handle_request(worker_actor* self, const json& req, done_fn done) {
     return;
   }
   if (notification)
-    done = [done](std::string) { done(std::string{}); };
-  dispatch(self, std::move(std::get<parsed_call>(parsed)), id_text,
+    done = [done](std::string, caf::message after) {
+      done(std::string{}, std::move(after));
+    };
+  dispatch(self, std::move(std::get<parsed_call>(parsed)), id_text, conn,
            std::move(done));
 }
 
@@ -210,8 +301,17 @@ void handle_request(worker_actor* self, const json& req, done_fn done) {
 struct batch_state {
   caf::actor reply_to;
   std::vector<std::string> parts;
+  std::vector<caf::message> after;
   size_t remaining = 0;
 };
+
+/// Sends a response and then what the broker must do after writing it.
+void send_reply(worker_actor* self, const caf::actor& to, std::string resp,
+                caf::message after) {
+  self->send(to, reply_atom_v, std::move(resp));
+  if (!after.empty())
+    self->send(to, std::move(after));
+}
 
 caf::behavior worker(worker_actor* self, caf::actor manager,
                      gateway_config cfg, uint64_t seed) {
@@ -231,9 +331,11 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
         return;
       }
       if (!j.is_array()) {
-        handle_request(self, j, [self, reply_to](std::string resp) {
-          self->send(reply_to, reply_atom_v, std::move(resp));
-        });
+        handle_request(self, j, reply_to,
+                       [self, reply_to](std::string resp, caf::message after) {
+                         send_reply(self, reply_to, std::move(resp),
+                                    std::move(after));
+                       });
         return;
       }
       if (j.empty()) {
@@ -258,8 +360,11 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
       batch->parts.resize(j.size());
       batch->remaining = j.size();
       for (size_t i = 0; i < j.size(); ++i) {
-        handle_request(self, j[i], [self, batch, i](std::string resp) {
+        handle_request(self, j[i], reply_to,
+                       [self, batch, i](std::string resp, caf::message after) {
           batch->parts[i] = std::move(resp);
+          if (!after.empty())
+            batch->after.push_back(std::move(after));
           if (--batch->remaining > 0)
             return;
           std::string out;
@@ -272,6 +377,8 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
           if (!out.empty())
             out += ']';
           self->send(batch->reply_to, reply_atom_v, std::move(out));
+          for (auto& msg : batch->after)
+            self->send(batch->reply_to, std::move(msg));
         });
       }
     },

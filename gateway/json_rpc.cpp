@@ -1,5 +1,6 @@
 #include "gateway/json_rpc.hpp"
 
+#include <cctype>
 #include <initializer_list>
 #include <optional>
 #include <set>
@@ -31,6 +32,11 @@ const std::unordered_map<std::string, method>& method_table() {
     {"read_snapshot", method::read_snapshot},
     {"delete_snapshot", method::delete_snapshot},
     {"list_snapshots", method::list_snapshots},
+    {"save_subscription", method::save_subscription},
+    {"unsubscribe", method::unsubscribe},
+    {"remove_subscription", method::remove_subscription},
+    {"get_subscriptions", method::get_subscriptions},
+    {"ack_event", method::ack_event},
     {"health", method::health},
   };
   return table;
@@ -57,6 +63,12 @@ const std::vector<std::string>& allowed_params(method m) {
     {static_cast<int>(method::delete_snapshot),
      {"source_uuid", "stream_uuid", "version"}},
     {static_cast<int>(method::list_snapshots), {"source_uuid", "stream_uuid"}},
+    {static_cast<int>(method::save_subscription),
+     {"type", "selector", "name", "start_from", "max_in_flight"}},
+    {static_cast<int>(method::unsubscribe), {"subscription"}},
+    {static_cast<int>(method::remove_subscription),
+     {"type", "selector", "name"}},
+    {static_cast<int>(method::ack_event), {"subscription", "position"}},
   };
   static const std::vector<std::string> none;
   auto i = table.find(static_cast<int>(m));
@@ -369,6 +381,53 @@ bool parse_snapshot_key(param_reader& in, std::string& source,
   return true;
 }
 
+bool parse_filter(param_reader& in, const std::string& type,
+                  stores::subscription_filter& out) {
+  if (!in.has("selector"))
+    return in.fail("selector", "missing parameter selector");
+  std::string err;
+  if (!stores::subscription_filter::parse(type, in.at("selector"), out, err))
+    return in.fail(err.rfind("type", 0) == 0 ? "type" : "selector", err);
+  return true;
+}
+
+/// A subscription name: "transient" (the default) or a persistent name of
+/// letters, digits, '_', '-', '.' and ':', at most 255 bytes.
+bool parse_name(param_reader& in, std::string& name, bool persistent_only) {
+  if (!in.string("name", name, persistent_only, 255))
+    return false;
+  if (name.empty())
+    name = "transient";
+  for (auto c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-'
+        && c != '.' && c != ':')
+      return in.fail("name", "name may hold letters, digits, '_', '-', '.' "
+                             "and ':' only");
+  if (persistent_only && name == "transient")
+    return in.fail("name", "transient subscriptions end with their "
+                           "connection; unsubscribe instead");
+  return true;
+}
+
+bool parse_start(param_reader& in, stores::start_from& out) {
+  out = stores::start_from{stores::start_from::current, 0};
+  if (!in.has("start_from"))
+    return true;
+  auto& v = in.at("start_from");
+  if (v == "origin") {
+    out.kind = stores::start_from::origin;
+  } else if (v == "current") {
+    out.kind = stores::start_from::current;
+  } else if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+    out.kind = stores::start_from::position;
+    out.value = v.get<int64_t>();
+  } else {
+    return in.fail("start_from", "start_from must be \"origin\", "
+                                 "\"current\" or a position >= 0");
+  }
+  return true;
+}
+
 } // namespace
 
 rpc_error make_rpc_error(errc reason, std::string message) {
@@ -396,6 +455,12 @@ bool find_method(const std::string& name, method& out) {
 bool is_write(method m) {
   return m == method::append_events || m == method::record_snapshot
          || m == method::delete_snapshot;
+}
+
+bool is_subscription(method m) {
+  return m == method::save_subscription || m == method::unsubscribe
+         || m == method::remove_subscription || m == method::get_subscriptions
+         || m == method::ack_event;
 }
 
 bool is_read(method m) {
@@ -537,6 +602,35 @@ parse_call(method m, const json& params, const parse_context& ctx) {
       call.q = std::move(q);
       break;
     }
+    case method::save_subscription: {
+      auto& req = call.subscribe;
+      req.store = call.store;
+      std::string type;
+      if (!in.string("type", type, true) || !parse_filter(in, type, req.filter)
+          || !parse_name(in, req.name, false) || !parse_start(in, req.start)
+          || !in.integer("max_in_flight", req.max_in_flight, 1,
+                         stores::subscription_limits::max_in_flight_max))
+        return in.take_error();
+      break;
+    }
+    case method::remove_subscription: {
+      stores::subscription_filter f;
+      if (!in.string("type", call.sub_type, true)
+          || !parse_filter(in, call.sub_type, f)
+          || !parse_name(in, call.subscription, true))
+        return in.take_error();
+      call.sub_selector = f.selector_text();
+      break;
+    }
+    case method::unsubscribe:
+      if (!in.string("subscription", call.subscription, true, 255))
+        return in.take_error();
+      break;
+    case method::ack_event:
+      if (!in.string("subscription", call.subscription, true, 255)
+          || !in.integer("position", call.position, 0, INT64_MAX, true))
+        return in.take_error();
+      break;
     default:
       break;
   }
@@ -634,6 +728,8 @@ format_write(const parsed_call& call, const stores::command_result& r) {
       e.data["what"] = "snapshot";
       return e;
     }
+    case result_code::already_exists:
+      return make_rpc_error(errc::already_exists, "already exists");
     case result_code::storage_failed:
       return storage_error(r.message);
   }
@@ -707,6 +803,47 @@ json config_json(const stores::store_config& cfg) {
          {"created_at", cfg.created_at}};
   j["description"] = cfg.has_description ? json(cfg.description) : json(nullptr);
   return j;
+}
+
+std::string event_notification(const std::string& store,
+                               const std::string& subscription,
+                               const stores::recorded_event& e) {
+  std::string out;
+  out.reserve(e.data.size() + e.metadata.size() + 400);
+  out += R"({"jsonrpc":"2.0","method":"event","params":{"store":")";
+  out += store; // store ids need no escaping
+  out += R"(","subscription":)";
+  out += json_string(subscription);
+  out += R"(,"event":)";
+  append_event_json(out, e);
+  out += "}}";
+  return out;
+}
+
+std::string dropped_notification(const std::string& store,
+                                 const std::string& subscription,
+                                 const std::string& reason) {
+  json n{{"jsonrpc", "2.0"},
+         {"method", "subscription_dropped"},
+         {"params",
+          {{"store", store}, {"subscription", subscription}, {"reason", reason}}}};
+  return n.dump();
+}
+
+std::string format_subscriptions(
+  const std::vector<stores::subscription_info>& infos) {
+  json arr = json::array();
+  for (auto& i : infos) {
+    arr.push_back(json{{"subscription", i.subscription},
+                       {"name", i.name},
+                       {"type", i.type},
+                       {"selector", json::parse(i.selector, nullptr, false)},
+                       {"persistent", i.persistent},
+                       {"checkpoint", i.checkpoint},
+                       {"subscribers", i.subscribers},
+                       {"lag", i.lag}});
+  }
+  return json{{"subscriptions", std::move(arr)}}.dump();
 }
 
 std::string response(const std::string& id_text, const std::string& result) {

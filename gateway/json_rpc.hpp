@@ -9,6 +9,7 @@
 
 #include "stores/catalog.hpp"
 #include "stores/errc.hpp"
+#include "stores/subscriptions.hpp"
 #include "stores/types.hpp"
 
 namespace cxesdb::gateway {
@@ -54,6 +55,11 @@ enum class method {
   read_snapshot,
   delete_snapshot,
   list_snapshots,
+  save_subscription,
+  unsubscribe,
+  remove_subscription,
+  get_subscriptions,
+  ack_event,
   health,
 };
 
@@ -70,6 +76,15 @@ struct parsed_call {
   stores::store_config config;
   /// The expected_version as the client sent it, for error data.
   nlohmann::json expected_as_sent;
+  /// save_subscription
+  stores::subscribe_request subscribe;
+  /// unsubscribe, ack_event: the subscription id; remove_subscription: name
+  std::string subscription;
+  /// ack_event
+  int64_t position = -1;
+  /// remove_subscription
+  std::string sub_type;
+  std::string sub_selector;
 };
 
 /// Context a parse needs besides the params.
@@ -90,6 +105,23 @@ bool is_write(method m);
 
 /// Whether a method reads a store (goes to its reader).
 bool is_read(method m);
+
+/// Whether a method is about subscriptions (goes to the store's hub).
+bool is_subscription(method m);
+
+/// A subscription event as a JSON-RPC notification.
+std::string event_notification(const std::string& store,
+                               const std::string& subscription,
+                               const stores::recorded_event& e);
+
+/// The notification that a subscription ended without being asked to.
+std::string dropped_notification(const std::string& store,
+                                 const std::string& subscription,
+                                 const std::string& reason);
+
+/// get_subscriptions' result.
+std::string format_subscriptions(
+  const std::vector<stores::subscription_info>& infos);
 
 // -- results, as JSON text ----------------------------------------------------
 

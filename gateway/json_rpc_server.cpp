@@ -1,6 +1,7 @@
 #include "gateway/json_rpc_server.hpp"
 
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "caf/actor_system.hpp"
@@ -12,6 +13,7 @@
 #include "actors/log.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/json_rpc.hpp"
+#include "stores/messages.hpp"
 
 namespace cxesdb::gateway {
 
@@ -22,6 +24,13 @@ namespace {
 
 // -- one connection -------------------------------------------------------------
 
+/// A subscription this connection receives events of.
+struct active_subscription {
+  std::string store;
+  caf::actor emitter;
+  bool persistent = false;
+};
+
 struct connection_state {
   server_config cfg;
   caf::actor gateway;
@@ -30,6 +39,12 @@ struct connection_state {
   bool skipping = false; ///< dropping the rest of an over-long message
   size_t inflight = 0;
   bool halted = false;
+  /// By subscription id.
+  std::map<std::string, active_subscription> subs;
+  /// Written but not yet sent to the client, as the last write ack said,
+  /// plus what was written since.
+  uint64_t unsent_bytes = 0;
+  bool acking_writes = false;
 
   static inline const char* name = "json_rpc_connection";
 };
@@ -40,6 +55,25 @@ void write_line(connection_broker* self, std::string& line) {
   line.push_back('\n');
   self->write(self->state.hdl, line.size(), line.data());
   self->flush(self->state.hdl);
+  self->state.unsent_bytes += line.size();
+}
+
+/// A client that does not read its events: drop its transient subscriptions
+/// (persistent ones are bounded by their max_in_flight and stay).
+void drop_slow_subscriptions(connection_broker* self) {
+  auto& st = self->state;
+  for (auto i = st.subs.begin(); i != st.subs.end();) {
+    if (i->second.persistent) {
+      ++i;
+      continue;
+    }
+    self->send(i->second.emitter, caf::leave_atom_v,
+               caf::actor_cast<caf::actor>(self));
+    auto line = dropped_notification(i->second.store, i->first,
+                                     "slow_consumer");
+    write_line(self, line);
+    i = st.subs.erase(i);
+  }
 }
 
 void too_large(connection_broker* self) {
@@ -123,6 +157,60 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
       }
     },
     [self](const caf::io::connection_closed_msg&) { self->quit(); },
+    // A gateway worker wrote a save_subscription answer: start delivery by
+    // granting the emitter credit.
+    [self](activate_atom, std::string& store, std::string& id,
+           caf::actor& emitter, int64_t max_in_flight, bool persistent) {
+      auto& st = self->state;
+      st.subs[id] = active_subscription{store, emitter, persistent};
+      if (!persistent && !st.acking_writes) {
+        self->ack_writes(st.hdl, true);
+        st.acking_writes = true;
+      }
+      self->send(emitter, credit_atom_v, id, max_in_flight,
+                 caf::actor_cast<caf::actor>(self));
+    },
+    // unsubscribe was answered: events still on their way are not written.
+    [self](caf::leave_atom, std::string&, std::string& id) {
+      self->state.subs.erase(id);
+    },
+    // Events of a subscription: one notification each.
+    [self](event_atom, std::string& store, std::string& id,
+           std::vector<stores::recorded_event>& events) {
+      auto& st = self->state;
+      auto i = st.subs.find(id);
+      if (i == st.subs.end())
+        return; // unsubscribed meanwhile
+      std::string out;
+      for (auto& e : events) {
+        out += event_notification(store, id, e);
+        out += '\n';
+      }
+      self->write(st.hdl, out.size(), out.data());
+      self->flush(st.hdl);
+      st.unsent_bytes += out.size();
+      if (!i->second.persistent) {
+        if (st.unsent_bytes > st.cfg.subscriber_buffer_bytes_max) {
+          drop_slow_subscriptions(self);
+          return;
+        }
+        self->send(i->second.emitter, credit_atom_v, id,
+                   static_cast<int64_t>(events.size()),
+                   caf::actor_cast<caf::actor>(self));
+      }
+    },
+    // A subscription ended without being asked to.
+    [self](dropped_atom, std::string& store, std::string& id,
+           std::string& reason) {
+      if (self->state.subs.erase(id) == 0)
+        return;
+      auto line = dropped_notification(store, id, reason);
+      write_line(self, line);
+    },
+    // How much of what we wrote is still waiting for the client.
+    [self](const caf::io::data_transferred_msg& msg) {
+      self->state.unsent_bytes = msg.remaining;
+    },
   };
 }
 

@@ -26,6 +26,11 @@ struct server_config {
   /// (backpressure instead of unbounded queues).
   size_t inflight_per_connection_max = 1024;
   static constexpr size_t inflight_per_connection_default = 1024;
+
+  /// Bytes written to a connection that the client has not read yet, above
+  /// which its transient subscriptions are dropped (slow consumer).
+  size_t subscriber_buffer_bytes_max = 8u << 20;
+  static constexpr size_t subscriber_buffer_bytes_default = 8u << 20;
 };
 
 /// Spawns the JSON-RPC server, an `io::broker` that accepts TCP connections

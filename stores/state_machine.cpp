@@ -286,6 +286,7 @@ command_result state_machine::apply(const append_cmd& cmd) {
   upsert_stream_.run();
   r.version = number;
   r.position = next_position_ - 1;
+  r.appended = static_cast<int64_t>(cmd.events.size());
   return r;
 }
 

@@ -15,13 +15,11 @@
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
 #include "stores/messages.hpp"
+#include "stores/subscriptions.hpp"
 
 namespace cxesdb::stores {
 
-using actors::done_atom;
-using actors::done_atom_v;
-using actors::read_atom;
-using actors::write_atom;
+using namespace cxesdb::actors;
 
 namespace {
 
@@ -29,6 +27,7 @@ namespace {
 
 struct writer_state {
   std::shared_ptr<store_files> files;
+  caf::actor hub; ///< hears of every committed event
   actors::executor* exec = nullptr;
   store_group_limits limits;
   std::deque<std::pair<command, caf::response_promise>> queue;
@@ -38,6 +37,30 @@ struct writer_state {
 };
 
 using writer_actor = caf::stateful_actor<writer_state>;
+
+/// The events a transaction wrote, as subscribers receive them (built on the
+/// IO thread, from the commands and their results).
+event_batch committed_events(const std::vector<command>& cmds,
+                             const std::vector<command_result>& results) {
+  auto out = std::make_shared<std::vector<recorded_event>>();
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    auto a = std::get_if<append_cmd>(&cmds[i]);
+    auto& r = results[i];
+    if (a == nullptr || r.code != result_code::ok || r.appended == 0)
+      continue;
+    CXESDB_ASSERT(r.appended == static_cast<int64_t>(a->events.size()));
+    auto first_position = r.position - r.appended + 1;
+    auto first_number = r.version - r.appended + 1;
+    for (int64_t k = 0; k < r.appended; ++k) {
+      auto& in = a->events[static_cast<size_t>(k)];
+      out->push_back(recorded_event{a->stream, first_number + k,
+                                    first_position + k, in.event_id,
+                                    in.event_type, in.data, in.metadata,
+                                    in.content_type, a->created_epoch_us});
+    }
+  }
+  return out;
+}
 
 /// Starts the next transaction with every command that waits (up to the
 /// batch bound): group commit. At most one transaction is in flight.
@@ -55,7 +78,8 @@ void start_batch(writer_actor* self) {
   }
   auto files = st.files;
   auto me = caf::actor_cast<caf::actor>(self);
-  auto job = [files, batch, me] {
+  bool publish = static_cast<bool>(st.hub);
+  auto job = [files, batch, me, publish] {
     std::vector<command_result> results;
     try {
       std::lock_guard<std::mutex> guard{files->write_mtx};
@@ -67,7 +91,10 @@ void start_batch(writer_actor* self) {
       failed.message = e.what();
       results.assign(batch->size(), failed);
     }
-    caf::anon_send(me, done_atom_v, std::move(results));
+    event_batch events;
+    if (publish)
+      events = committed_events(*batch, results);
+    caf::anon_send(me, done_atom_v, std::move(results), std::move(events));
   };
   if (!st.exec->try_submit(std::move(job))) {
     for (auto& rp : st.in_flight)
@@ -96,14 +123,19 @@ caf::behavior store_writer(writer_actor* self,
     },
     // The IO job of the transaction in flight is done: answer every command
     // of it, then start the next transaction.
-    [self](done_atom, std::vector<command_result>& results) {
+    [self](done_atom, std::vector<command_result>& results,
+           event_batch& events) {
       auto& st = self->state;
       CXESDB_ASSERT(results.size() == st.in_flight.size());
       for (size_t i = 0; i < results.size(); ++i)
         st.in_flight[i].deliver(std::move(results[i]));
       st.in_flight.clear();
+      if (st.hub && events && !events->empty())
+        self->send(st.hub, appended_atom_v, std::move(events));
       start_batch(self);
     },
+    // The store manager tells us the subscription hub after each start.
+    [self](wire_atom, caf::actor& hub) { self->state.hub = std::move(hub); },
   };
 }
 
@@ -209,6 +241,7 @@ caf::actor spawn_store_reader(caf::actor_system& sys,
 caf::actor spawn_store_group(caf::actor_system& sys,
                              std::shared_ptr<store_files> files,
                              actors::executor& exec, store_group_limits limits,
+                             subscription_limits sub_limits,
                              caf::actor observer) {
   actors::supervisor_config cfg;
   cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
@@ -216,6 +249,9 @@ caf::actor spawn_store_group(caf::actor_system& sys,
   });
   cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
     return spawn_store_reader(s, files, exec, limits);
+  });
+  cfg.children.emplace_back([sub_limits](caf::actor_system& s) {
+    return spawn_subscription_hub(s, sub_limits);
   });
   return actors::spawn_supervisor(sys, std::move(cfg), std::move(observer));
 }

@@ -12,6 +12,7 @@ class executor;
 namespace cxesdb::stores {
 
 struct store_files;
+struct subscription_limits;
 
 /// The bounds of one store's actors.
 struct store_group_limits {
@@ -29,10 +30,11 @@ struct store_group_limits {
 
 /// Spawns the actors of one store under a one-for-all supervisor and returns
 /// the supervisor: a writer, which applies commands in group-committed
-/// transactions, and a reader, which serves queries from the store's read
-/// connections. SQLite runs only in jobs on `exec`.
+/// transactions, a reader, which serves queries from the store's read
+/// connections, and the subscription hub. SQLite runs only in jobs on `exec`.
 ///
-/// `observer` receives the supervisor's `(children_atom, [writer, reader])`
+/// `observer` receives the supervisor's `(children_atom, [writer, reader,
+/// hub])`
 /// after each (re)start and `(gave_up_atom)` when it stops restarting.
 ///
 /// The writer answers `(write_atom, command) -> command_result`, the reader
@@ -41,6 +43,7 @@ struct store_group_limits {
 caf::actor spawn_store_group(caf::actor_system& sys,
                              std::shared_ptr<store_files> files,
                              actors::executor& exec, store_group_limits limits,
+                             subscription_limits sub_limits,
                              caf::actor observer);
 
 /// The writer alone, for tests.

@@ -38,6 +38,7 @@ struct entry {
   caf::actor group;
   caf::actor writer;
   caf::actor reader;
+  caf::actor hub;
   bool is_new = false;
   /// create_store or remove_store requests waiting for this store.
   std::vector<caf::response_promise> waiters;
@@ -128,6 +129,20 @@ void begin_create(manager_actor* self, store_config cfg) {
   e.info.status = store_status::starting;
   e.is_new = true;
   open_store(self, cfg, true);
+}
+
+/// Finds the running store `id`'s hub, or says why there is none.
+caf::error route_to_hub(manager_actor* self, const std::string& id,
+                        caf::actor& hub) {
+  auto& st = self->state;
+  auto i = st.stores.find(id);
+  if (i == st.stores.end())
+    return make_error(errc::not_found, "store " + id + " does not exist");
+  if (i->second.info.status != store_status::running || !i->second.hub)
+    return make_error(errc::unavailable,
+                      "store " + id + " is " + to_string(i->second.info.status));
+  hub = i->second.hub;
+  return caf::none;
 }
 
 caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
@@ -226,7 +241,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       }
       e.files = std::move(files);
       e.group = spawn_store_group(self->system(), e.files, *st.exec,
-                                  st.cfg.group_limits,
+                                  st.cfg.group_limits, st.cfg.sub_limits,
                                   caf::actor_cast<caf::actor>(self));
       st.by_group.emplace(e.group.address(), id);
     },
@@ -237,9 +252,12 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (g == st.by_group.end())
         return; // a group being removed
       auto& e = st.stores[g->second];
-      CXESDB_ASSERT(kids.size() == 2);
+      CXESDB_ASSERT(kids.size() == 3);
       e.writer = kids[0];
       e.reader = kids[1];
+      e.hub = kids[2];
+      self->send(e.writer, wire_atom_v, e.hub);
+      self->send(e.hub, wire_atom_v, e.writer, e.reader);
       if (e.info.status != store_status::starting) {
         log_warning("store " + g->second + " restarted its actors");
         return;
@@ -264,7 +282,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       log_error("store " + g->second + " is unavailable: its actors kept failing");
       auto& e = st.stores[g->second];
       e.info.status = store_status::unavailable;
-      e.writer = e.reader = e.group = nullptr;
+      e.writer = e.reader = e.hub = e.group = nullptr;
       st.by_group.erase(g);
     },
     // create_store from a gateway worker; the config is already validated.
@@ -304,7 +322,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         st.by_group.erase(e.group.address());
         self->send_exit(e.group, caf::exit_reason::user_shutdown);
       }
-      e.group = e.writer = e.reader = nullptr;
+      e.group = e.writer = e.reader = e.hub = nullptr;
       e.files.reset(); // closes once the group's actors and jobs let go
       return caf::delegated<bool>{};
     },
@@ -373,6 +391,53 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       auto rp = self->make_response_promise();
       rp.delegate(i->second.writer, write_atom_v, std::move(cmd));
       return caf::delegated<command_result>{};
+    },
+    // Subscriptions: routed to the store's hub.
+    [self](caf::subscribe_atom, std::string& id, subscribe_request& req,
+           caf::actor& who) -> caf::result<subscribe_reply, caf::actor> {
+      caf::actor hub;
+      if (auto err = route_to_hub(self, id, hub))
+        return err;
+      auto rp = self->make_response_promise();
+      rp.delegate(hub, caf::subscribe_atom_v, std::move(req), std::move(who));
+      return caf::delegated<subscribe_reply, caf::actor>{};
+    },
+    [self](caf::unsubscribe_atom, std::string& id, std::string& sub,
+           caf::actor& who) -> caf::result<bool> {
+      caf::actor hub;
+      if (auto err = route_to_hub(self, id, hub))
+        return err;
+      auto rp = self->make_response_promise();
+      rp.delegate(hub, caf::unsubscribe_atom_v, std::move(sub), std::move(who));
+      return caf::delegated<bool>{};
+    },
+    [self](ack_atom, std::string& id, std::string& sub, int64_t position,
+           caf::actor& who) -> caf::result<int64_t> {
+      caf::actor hub;
+      if (auto err = route_to_hub(self, id, hub))
+        return err;
+      auto rp = self->make_response_promise();
+      rp.delegate(hub, ack_atom_v, std::move(sub), position, std::move(who));
+      return caf::delegated<int64_t>{};
+    },
+    [self](remove_atom, std::string& id, std::string& name, std::string& type,
+           std::string& selector) -> caf::result<bool> {
+      caf::actor hub;
+      if (auto err = route_to_hub(self, id, hub))
+        return err;
+      auto rp = self->make_response_promise();
+      rp.delegate(hub, remove_atom_v, std::move(name), std::move(type),
+                  std::move(selector));
+      return caf::delegated<bool>{};
+    },
+    [self](list_atom, std::string& id)
+      -> caf::result<std::vector<subscription_info>> {
+      caf::actor hub;
+      if (auto err = route_to_hub(self, id, hub))
+        return err;
+      auto rp = self->make_response_promise();
+      rp.delegate(hub, list_atom_v);
+      return caf::delegated<std::vector<subscription_info>>{};
     },
     [self](read_atom, std::string& id, query& q) -> caf::result<query_result> {
       auto& st = self->state;

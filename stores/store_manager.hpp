@@ -6,6 +6,7 @@
 #include "caf/fwd.hpp"
 
 #include "stores/store_group.hpp"
+#include "stores/subscriptions.hpp"
 
 namespace cxesdb::actors {
 class executor;
@@ -29,6 +30,8 @@ struct store_manager_config {
   size_t readers_per_store = 2;
 
   store_group_limits group_limits;
+
+  subscription_limits sub_limits;
 };
 
 /// Spawns the store manager: the actor that creates, removes, lists and
@@ -45,6 +48,12 @@ struct store_manager_config {
 /// - `(get_atom, std::string id) -> store_info`, error not_found.
 /// - `(write_atom, std::string id, command) -> command_result`.
 /// - `(read_atom, std::string id, query) -> query_result`.
+/// - subscriptions, routed to the store's hub (see subscriptions.hpp):
+///   `(subscribe_atom, id, subscribe_request, caf::actor subscriber)`,
+///   `(unsubscribe_atom, id, std::string sub, caf::actor subscriber)`,
+///   `(ack_atom, id, std::string sub, int64_t position, caf::actor
+///   subscriber)`, `(remove_atom, id, name, type, selector)`,
+///   `(list_atom, id)`.
 caf::actor spawn_store_manager(caf::actor_system& sys,
                                store_manager_config cfg,
                                actors::executor& exec);

@@ -154,6 +154,7 @@ struct command_result {
   int64_t position = -1;        ///< last appended position, -1 = none
   int64_t current_version = -1; ///< with wrong_expected_version
   int64_t checkpoint = -1;      ///< a subscription's, after subscription commands
+  int64_t appended = 0;         ///< events this append wrote (0 for a retry)
   std::string message;          ///< with storage_failed
 };
 

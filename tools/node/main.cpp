@@ -53,6 +53,8 @@ const flag flags[] = {
   {"max-inflight-per-connection", "1024",
    "messages of one connection in work before it stops being read"},
   {"max-stores", "10000", "most stores on this node"},
+  {"max-subscriber-buffer-bytes", "8388608",
+   "unread bytes before a connection's transient subscriptions are dropped"},
   {"write-queue", "10000", "commands waiting per store before overloaded"},
   {"batch-commands", "1000", "most commands per store transaction"},
   {"read-queue", "10000", "reads waiting per store before overloaded"},
@@ -238,6 +240,8 @@ int main(int argc, char** argv) {
   scfg.connections_max = number(opts, "max-connections", 1, 1000000);
   scfg.inflight_per_connection_max
     = number(opts, "max-inflight-per-connection", 1, 1000000);
+  scfg.subscriber_buffer_bytes_max
+    = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
   caf::actor server;
   std::string err;
   auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err);
