@@ -55,6 +55,9 @@ struct config {
   size_t max_pending_proposals = 4096;
   /// Read-index requests waiting for a quorum.
   size_t max_pending_reads = 1024;
+  /// Messages waiting for the next ready batch; beyond, new messages are
+  /// dropped (Raft tolerates loss) so a stalled disk cannot grow memory.
+  size_t max_outbox_msgs = 4096;
   /// Committed entries handed out in one ready batch.
   size_t max_committed_per_ready = 1024;
   /// The state machine's applied index at start; 0 means the snapshot's.

@@ -44,6 +44,7 @@ core::core(const config& cfg, const initial_state& init, random_fn rnd)
   CXESDB_ASSERT(cfg_.max_entries_per_msg >= 1);
   CXESDB_ASSERT(cfg_.max_pending_proposals >= 1);
   CXESDB_ASSERT(cfg_.max_committed_per_ready >= 1);
+  CXESDB_ASSERT(cfg_.max_outbox_msgs >= 1);
   CXESDB_ASSERT(rnd_ != nullptr);
   snapshot_ = init.snap;
   snap_index_ = init.snap.meta.index;
@@ -938,6 +939,10 @@ void core::abort_transfer() {
 }
 
 void core::send(message m) {
+  if (msgs_.size() >= cfg_.max_outbox_msgs) {
+    ++dropped_msgs_;
+    return;
+  }
   m.from = cfg_.id;
   if (m.term == 0)
     m.term = term_;

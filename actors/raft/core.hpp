@@ -151,6 +151,8 @@ public:
   /// Number of times this core became leader.
   uint64_t elections_won() const noexcept { return elections_won_; }
   bool ready_outstanding() const noexcept { return ready_outstanding_; }
+  /// Messages dropped because the outbox was full (max_outbox_msgs).
+  uint64_t dropped_msgs() const noexcept { return dropped_msgs_; }
 
 private:
   // -- roles ------------------------------------------------------------------
@@ -241,6 +243,7 @@ private:
 
   bool ready_outstanding_ = false;
   uint64_t elections_won_ = 0;
+  uint64_t dropped_msgs_ = 0;
 };
 
 } // namespace cxesdb::actors::raft

@@ -138,6 +138,19 @@ TEST_CASE("limits: entries per message and messages in flight are bounded") {
   CHECK(env.core(2).commit_index() == env.core(1).last_index());
 }
 
+TEST_CASE("limits: the outbox drops messages beyond max_outbox_msgs") {
+  interaction env;
+  r::config tmpl;
+  tmpl.max_outbox_msgs = 5;
+  elect(env, 3, tmpl);
+  // Heartbeats pile up while nobody takes a ready batch.
+  env.tick(1, 20);
+  auto rd = env.core(1).get_ready();
+  CHECK(rd.messages.size() == 5);
+  CHECK(env.core(1).dropped_msgs() > 0);
+  env.core(1).advance(rd);
+}
+
 TEST_CASE("figure 8: the checker catches a core that commits an older term's "
           "entry by counting") {
   const char* dir = std::getenv("RAFT_TESTDATA");
