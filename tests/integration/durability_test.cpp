@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -452,5 +453,46 @@ TEST_CASE("SIGTERM with open client connections exits 0 promptly") {
   auto v = ok(c, "get_version", {{"stream", "s"}})["version"];
   CHECK((v == -1 || v == 99)); // the in-flight batch: all or nothing
   c.close();
+  CHECK(stop_node(node) == 0);
+}
+
+// May fail: a SIGKILL between making a store's directory and committing the
+// store to the catalog leaves the directory behind, and the node does not
+// remove it at start-up; reported. (create_store over it starts empty.)
+TEST_CASE("after SIGKILL during create_store no orphan store directory remains"
+          * doctest::may_fail()) {
+  node_process node;
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    ledger book;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t)
+      threads.emplace_back([&, t] {
+        creator_loop(node, book, "o" + std::to_string(round) + std::to_string(t),
+                     stop);
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds{500 + 150 * round});
+    node.kill9();
+    stop = true;
+    for (auto& t : threads)
+      t.join();
+    node.start();
+    auto c = node.connect();
+    auto listed = ok(c, "list_stores")["stores"];
+    for (auto& s : book.stores)
+      if (s.acked)
+        CHECK_MESSAGE(listed.contains(s.store), "acknowledged " << s.store);
+    static const std::regex store_re{"^[a-z][a-z0-9_]{0,62}$"};
+    for (auto& entry : std::filesystem::directory_iterator(node.data_dir())) {
+      auto name = entry.path().filename().string();
+      if (entry.is_directory() && std::regex_match(name, store_re))
+        CHECK_MESSAGE(listed.contains(name),
+                      "directory " << name << " of no listed store");
+    }
+    for (auto& [id, _] : listed.items())
+      CHECK_MESSAGE(is_directory(node.data_dir() + "/" + id),
+                    "listed store " << id << " has no directory");
+  }
   CHECK(stop_node(node) == 0);
 }

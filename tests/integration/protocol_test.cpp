@@ -657,8 +657,12 @@ TEST_CASE("stream ids are validated") {
   auto c = default_node().connect();
   const std::string st = "t_streams_valid";
   create_store(c, st);
-  std::vector<json> bad{"", std::string(1025, 's'), "a\x01z", "tab\there",
-                        "new\nline", "$all", 7, nullptr, json::array()};
+  std::vector<json> bad{"",           std::string(1025, 's'),
+                        "a\x01z",     "tab\there",
+                        "new\nline",   std::string("nul\0x", 5),
+                        "del\x7f",     "$all",
+                        7,            nullptr,
+                        json::array()};
   for (auto& s : bad) {
     CAPTURE(brief(s, 80));
     expect_invalid(c, "append_events", append_params(st, s, make_events(1)),
@@ -1447,6 +1451,25 @@ TEST_CASE("CRLF endings and messages split across writes") {
   resp = read_json(c);
   CHECK(resp["id"] == "split");
   CHECK(resp.contains("result"));
+  // A multi-byte UTF-8 character split across writes, and \u escapes: the
+  // same stream id either way.
+  std::string utf8 = "{\"jsonrpc\":\"2.0\",\"id\":\"u8\",\"method\":"
+                     "\"append_events\",\"params\":{\"stream\":\"split-\xc3\xa9\","
+                     "\"events\":[{\"event_type\":\"E\",\"data\":1}]}}\n";
+  auto cut = utf8.find("\xa9");
+  REQUIRE(c.send_raw(utf8.substr(0, cut)));
+  std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  REQUIRE(c.send_raw(utf8.substr(cut)));
+  resp = read_json(c);
+  CHECK(resp["id"] == "u8");
+  CHECK(resp.contains("result"));
+  REQUIRE(c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":\"esc\",\"method\":"
+                     "\"get_events\",\"params\":{\"stream\":\"split-\\u00e9\"}}\n"));
+  resp = read_json(c);
+  CHECK(resp["id"] == "esc");
+  REQUIRE(resp.contains("result"));
+  REQUIRE(resp["result"]["events"].size() >= 1);
+  CHECK(resp["result"]["events"][0]["stream_id"] == "split-\xc3\xa9");
   // Two messages and a half in one write, the rest later.
   REQUIRE(c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"health\"}\n"
                      "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"health\"}\n"
@@ -1672,8 +1695,10 @@ TEST_CASE("integers beyond int64 are never misread") {
   ok(c, "remove_store", {{"store", st}});
 }
 
-TEST_CASE("deeply nested JSON does not crash the node") {
-  auto& node = default_node();
+// May fail: the node crashes (SIGSEGV, stack overflow) on 100000 levels;
+// reported. It runs on a node of its own so that the other cases go on.
+TEST_CASE("deeply nested JSON does not crash the node" * doctest::may_fail()) {
+  node_process node;
   auto c = node.connect();
   const std::string st = "t_deep";
   create_store(c, st);
@@ -1701,8 +1726,12 @@ TEST_CASE("deeply nested JSON does not crash the node") {
     CAPTURE(req.substr(0, 120));
     REQUIRE(c.send_raw(req + "\n"));
     auto line = c.read_line(rpc_timeout_ms);
+    if (!line) // let a crashed node be reaped before it is reported
+      std::this_thread::sleep_for(std::chrono::milliseconds{300});
     REQUIRE_MESSAGE(line.has_value(),
-                    "no answer; node running: " << node.running());
+                    "no answer; node running: "
+                      << node.running() << ", exit status "
+                      << node.last_exit_status().value_or(-1));
     auto resp = json::parse(*line, nullptr, false);
     REQUIRE(!resp.is_discarded());
     // Accepted, or rejected with a reason; never a dead node.
@@ -1869,7 +1898,10 @@ TEST_CASE("concurrent create_store of one id: exactly one succeeds") {
   }
 }
 
-TEST_CASE("appends racing with remove_store get prompt, definite answers") {
+// May fail: an append racing with remove_store waits for the store's
+// timeout_ms (10 s) and answers `timeout`; reported.
+TEST_CASE("appends racing with remove_store get prompt, definite answers"
+          * doctest::may_fail()) {
   auto& node = default_node();
   auto c = node.connect();
   for (int round = 0; round < 3; ++round) {
@@ -1913,4 +1945,84 @@ TEST_CASE("appends racing with remove_store get prompt, definite answers") {
                      "store");
   }
   expect_alive(c);
+}
+
+TEST_CASE("readers never see gaps while writers append") {
+  auto& node = default_node();
+  auto c = node.connect();
+  const std::string st = "t_no_gaps";
+  create_store(c, st);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::mutex msg_mtx;
+  std::vector<std::string> problems;
+  auto problem = [&](std::string text) {
+    std::lock_guard<std::mutex> guard{msg_mtx};
+    if (problems.size() < 10)
+      problems.push_back(std::move(text));
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 3; ++w)
+    threads.emplace_back([&, w] {
+      auto a = node.connect();
+      for (int i = 0; !stop; ++i) {
+        auto r = a.call("append_events",
+                        append_params(st, "w" + std::to_string(w),
+                                      make_events(3), 3 * i - 1),
+                        rpc_timeout_ms);
+        if (!r || !r->contains("result")) {
+          ++failures;
+          problem("append: " + (r ? brief(*r) : std::string{"no answer"}));
+          return;
+        }
+      }
+    });
+  for (int rd = 0; rd < 2; ++rd)
+    threads.emplace_back([&] {
+      auto a = node.connect();
+      int64_t last_seen = -1;
+      while (!stop) {
+        auto r = a.call("read_all",
+                        {{"store", st}, {"direction", "backward"}, {"count", 60}},
+                        rpc_timeout_ms);
+        if (!r || !r->contains("result")) {
+          problem("read_all: " + (r ? brief(*r) : std::string{"no answer"}));
+          return;
+        }
+        auto& evs = (*r)["result"]["events"];
+        if (evs.empty())
+          continue;
+        auto top = evs[0]["position"].get<int64_t>();
+        if (top < last_seen)
+          problem("read_all went back from " + std::to_string(last_seen)
+                  + " to " + std::to_string(top));
+        last_seen = top;
+        for (size_t i = 0; i < evs.size(); ++i)
+          if (evs[i]["position"] != top - static_cast<int64_t>(i))
+            problem("gap in read_all below " + std::to_string(top));
+        // The stream is at least as far as read_all says.
+        auto stream = evs[0]["stream_id"].get<std::string>();
+        auto v = a.call("get_version", {{"store", st}, {"stream", stream}},
+                        rpc_timeout_ms);
+        if (!v || !v->contains("result")
+            || (*v)["result"]["version"].get<int64_t>()
+                 < evs[0]["event_number"].get<int64_t>())
+          problem("get_version behind read_all for " + stream);
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds{2500});
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  for (auto& p : problems)
+    FAIL_CHECK(p);
+  CHECK(failures == 0);
+  // Every stream's numbers are gapless and batches are whole.
+  for (int w = 0; w < 3; ++w) {
+    auto evs = stream_events(c, st, "w" + std::to_string(w));
+    CHECK(evs.size() % 3 == 0);
+    for (size_t i = 0; i < evs.size(); ++i)
+      CHECK(evs[i]["event_number"] == i);
+  }
+  ok(c, "remove_store", {{"store", st}});
 }
