@@ -6,8 +6,13 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
 #include <atomic>
 #include <ctime>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -560,6 +565,22 @@ TEST_CASE("idempotent appends and duplicate_event") {
   auto evs = ok(c, "get_events", {{"store", st}, {"stream", "s"}})["events"];
   CHECK(append(c, st, "s", batch2, 2) == second);
   // The retry changed nothing, not even the creation times.
+  CHECK(ok(c, "get_events", {{"store", st}, {"stream", "s"}})["events"] == evs);
+
+  // Decisions (docs/protocol.md): a run of consecutive written ids answers
+  // with the version and position of its last event; the same ids in another
+  // order are duplicate_event; an id is the event, whatever the rest says.
+  CHECK(append(c, st, "s", json::array({batch[1]}))
+        == json({{"version", 1}, {"position", 1}}));
+  CHECK(append(c, st, "s", json::array({batch[1], batch[2]}))
+        == json({{"version", 2}, {"position", 2}}));
+  err(c, "append_events",
+      append_params(st, "s", json::array({batch[1], batch[0]})),
+      "duplicate_event");
+  auto changed = batch[0];
+  changed["data"] = "something else";
+  CHECK(append(c, st, "s", json::array({changed}))
+        == json({{"version", 0}, {"position", 0}}));
   CHECK(ok(c, "get_events", {{"store", st}, {"stream", "s"}})["events"] == evs);
 
   // The same ids in another stream are other events.
@@ -2024,5 +2045,69 @@ TEST_CASE("readers never see gaps while writers append") {
     for (size_t i = 0; i < evs.size(); ++i)
       CHECK(evs[i]["event_number"] == i);
   }
+  ok(c, "remove_store", {{"store", st}});
+}
+
+// May fail: the node closes the connection without answering when the client
+// shuts down its sending side (as `printf ... | nc -N` does), although it
+// executes the requests; reported.
+TEST_CASE("a client that half-closes after its requests gets every answer"
+          * doctest::may_fail()) {
+  auto& node = default_node();
+  const std::string st = "t_half_close";
+  {
+    auto c = node.connect();
+    create_store(c, st);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(node.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  std::string wire;
+  for (int i = 0; i < 3; ++i)
+    wire += json({{"jsonrpc", "2.0"},
+                  {"id", i},
+                  {"method", "append_events"},
+                  {"params", append_params(st, "s", make_events(1))}})
+              .dump()
+            + "\n";
+  wire += "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"health\"}\n";
+  REQUIRE(::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL)
+          == static_cast<ssize_t>(wire.size()));
+  REQUIRE(::shutdown(fd, SHUT_WR) == 0);
+  // Read until the node closes its side (or 10 s pass).
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+    if (left <= 0)
+      break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+      break;
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0)
+      break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  std::set<int> ids;
+  size_t start = 0;
+  for (auto pos = got.find('\n'); pos != std::string::npos;
+       start = pos + 1, pos = got.find('\n', start)) {
+    auto resp = json::parse(got.substr(start, pos - start), nullptr, false);
+    if (resp.is_object() && resp.contains("result") && resp["id"].is_number())
+      ids.insert(resp["id"].get<int>());
+  }
+  INFO("received: " << got);
+  CHECK(ids == std::set<int>{0, 1, 2, 3});
+  auto c = node.connect();
+  CHECK(ok(c, "get_version", {{"store", st}, {"stream", "s"}})["version"] == 2);
   ok(c, "remove_store", {{"store", st}});
 }
