@@ -8,6 +8,7 @@ const std::vector<command_spec>& command_table() {
     add_store_commands(res);
     add_stream_commands(res);
     add_snapshot_commands(res);
+    add_subscription_commands(res);
     add_misc_commands(res);
     return res;
   }();

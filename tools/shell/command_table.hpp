@@ -77,6 +77,9 @@ void add_stream_commands(std::vector<command_spec>& table);
 /// Adds the snapshot commands.
 void add_snapshot_commands(std::vector<command_spec>& table);
 
+/// Adds the subscription listing.
+void add_subscription_commands(std::vector<command_spec>& table);
+
 /// Adds health, raw and the local commands (use, help, quit, exit).
 void add_misc_commands(std::vector<command_spec>& table);
 
