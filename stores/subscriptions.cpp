@@ -102,6 +102,14 @@ void answer_ack_waiters(emitter_actor* self) {
 
 void pump(emitter_actor* self);
 
+/// Tells every subscriber that the subscription ended, and why.
+void drop_all(emitter_actor* self, const std::string& why) {
+  auto& st = self->state;
+  for (auto& s : st.subs)
+    self->send(s.handle, dropped_atom_v, st.store, st.id, why);
+  st.subs.clear();
+}
+
 /// Persistent: writes the checkpoint when it moved, one write at a time
 /// (acks that arrive meanwhile are covered by the next one).
 void write_checkpoint(emitter_actor* self) {
@@ -125,8 +133,11 @@ void write_checkpoint(emitter_actor* self) {
         st.writing_checkpoint = false;
         if (r.code == result_code::ok)
           st.durable_checkpoint = std::max(st.durable_checkpoint, r.checkpoint);
-        else if (r.code == result_code::not_found)
+        else if (r.code == result_code::not_found) {
+          drop_all(self, "removed");
           self->quit(make_error(errc::not_found, "subscription removed"));
+          return;
+        }
         write_checkpoint(self);
       },
       [self](caf::error& err) {
@@ -230,6 +241,7 @@ void pump(emitter_actor* self) {
         auto& st = self->state;
         st.reading = false;
         if (r.code != result_code::ok) {
+          drop_all(self, "unavailable");
           self->quit(make_error(errc::unavailable, r.message));
           return;
         }
@@ -246,7 +258,10 @@ void pump(emitter_actor* self) {
         if (st.persistent)
           write_checkpoint(self);
       },
-      [self](caf::error& err) { self->quit(err); });
+      [self](caf::error& err) {
+        drop_all(self, "unavailable");
+        self->quit(err);
+      });
 }
 
 /// Puts a leaving subscriber's unacknowledged events back in front, for the
@@ -314,19 +329,18 @@ caf::behavior emitter(emitter_actor* self, std::string store, std::string id,
   }
   if (st.persistent)
     st.cursor = checkpoint + 1;
-  // Subscribers are told when the subscription ends without being asked to.
-  self->attach_functor([self](const caf::error& reason) {
-    if (!reason || reason == caf::exit_reason::normal)
+  // Told to stop (the store stops, the subscription was removed): tell the
+  // subscribers why, then stop.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    if (msg.reason == caf::exit_reason::normal)
       return;
-    auto& st = self->state;
     std::string why = "store_stopped";
-    if (reason.category() == caf::atom("cxesdb")
-        && static_cast<errc>(reason.code()) == errc::not_found)
-      why = "removed";
-    else if (reason.category() == caf::atom("cxesdb"))
-      why = "unavailable";
-    for (auto& s : st.subs)
-      caf::anon_send(s.handle, dropped_atom_v, st.store, st.id, why);
+    if (msg.reason.category() == caf::atom("cxesdb"))
+      why = static_cast<errc>(msg.reason.code()) == errc::not_found
+              ? "removed"
+              : "unavailable";
+    drop_all(self, why);
+    self->quit(msg.reason);
   });
   self->set_down_handler([self](const caf::down_msg& msg) {
     remove_sub(self, caf::actor_cast<caf::actor>(msg.source));
@@ -450,13 +464,12 @@ caf::behavior hub(hub_actor* self, subscription_limits limits) {
       }
     }
   });
-  // However the hub ends (stopped by its supervisor, or failing), its
-  // emitters end with it and tell their subscribers.
-  self->attach_functor([self](const caf::error& reason) {
-    auto why = reason ? reason : caf::error{caf::exit_reason::user_shutdown};
+  // Stopped by the supervisor: the emitters stop with the hub and tell
+  // their subscribers.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& kv : self->state.emitters)
-      caf::anon_send(caf::actor_cast<caf::actor>(kv.second),
-                     caf::exit_msg{self->address(), why});
+      self->send_exit(kv.second, msg.reason);
+    self->quit(msg.reason);
   });
   return {
     // The store manager tells us the writer and reader after each start.
