@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -39,11 +40,20 @@ struct store_record {
   bool acked = false;
 };
 
+/// Snapshots one thread recorded and deleted (source_uuid = `source`).
+struct snapshot_record {
+  std::string source;
+  std::set<int> present;    // acknowledged records not deleted since
+  std::set<int> deleted;    // acknowledged deletes
+  std::optional<int> in_flight; // the version of the unanswered call, if any
+};
+
 /// Everything the writers of all rounds sent.
 struct ledger {
   std::mutex mtx;
   std::vector<batch_record> batches;
   std::vector<store_record> stores;
+  std::vector<snapshot_record> snapshots;
 
   void add(batch_record rec) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -136,6 +146,46 @@ void creator_loop(node_process& node, ledger& book, const std::string& prefix,
   }
 }
 
+/// Records snapshots 0, 1, 2, ... of `source` in the default store and
+/// deletes every third one's predecessor, until the connection dies.
+void snapshot_loop(node_process& node, ledger& book, const std::string& source,
+                   std::atomic<bool>& stop) {
+  snapshot_record rec;
+  rec.source = source;
+  json_client c;
+  try {
+    c = node.connect();
+  } catch (...) {
+    return;
+  }
+  for (int v = 0; !stop; ++v) {
+    auto r = c.call("record_snapshot",
+                    {{"source_uuid", source},
+                     {"stream_uuid", "x"},
+                     {"version", v},
+                     {"data", {{"v", v}}}},
+                    rpc_timeout_ms);
+    if (!r || !r->contains("result")) {
+      rec.in_flight = v;
+      break;
+    }
+    rec.present.insert(v);
+    if (v % 3 == 2) {
+      r = c.call("delete_snapshot",
+                 {{"source_uuid", source}, {"stream_uuid", "x"}, {"version", v - 1}},
+                 rpc_timeout_ms);
+      if (!r || !r->contains("result")) {
+        rec.in_flight = v - 1;
+        break;
+      }
+      rec.present.erase(v - 1);
+      rec.deleted.insert(v - 1);
+    }
+  }
+  std::lock_guard<std::mutex> guard{book.mtx};
+  book.snapshots.push_back(std::move(rec));
+}
+
 /// Runs writers and a store creator for a while, then kills the node with
 /// SIGKILL while they are busy.
 void crash_round(node_process& node, ledger& book, const std::string& prefix) {
@@ -148,6 +198,8 @@ void crash_round(node_process& node, ledger& book, const std::string& prefix) {
       writer_loop(node, book, stores[w % 2], prefix, w, stop, acked);
     });
   threads.emplace_back([&] { creator_loop(node, book, prefix, stop); });
+  threads.emplace_back(
+    [&] { snapshot_loop(node, book, prefix + "-snap", stop); });
   // Let them write for a while, but make sure something was acknowledged.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
   std::this_thread::sleep_for(std::chrono::milliseconds{1200});
@@ -233,6 +285,30 @@ void verify(node_process& node, ledger& book) {
   MESSAGE(acked << " acknowledged batches found; unacknowledged in flight: "
                 << unknown_present << " written whole, " << unknown_absent
                 << " absent");
+  // Snapshots: acknowledged records and deletes survived.
+  size_t snapshot_ops = 0;
+  for (auto& rec : book.snapshots)
+    snapshot_ops += rec.present.size() + 2 * rec.deleted.size();
+  MESSAGE(snapshot_ops << " acknowledged snapshot records and deletes");
+  CHECK(snapshot_ops > 0);
+  for (auto& rec : book.snapshots) {
+    INFO("snapshots of " << rec.source);
+    auto r = ok(c, "list_snapshots", {{"source_uuid", rec.source}});
+    std::set<int> found;
+    for (auto& snap : r["snapshots"]) {
+      auto v = snap["version"].get<int>();
+      found.insert(v);
+      CHECK(snap["data"] == json({{"v", v}}));
+    }
+    for (auto v : rec.present)
+      if (v != rec.in_flight)
+        CHECK_MESSAGE(found.count(v) == 1, "acknowledged snapshot " << v);
+    for (auto v : rec.deleted)
+      CHECK_MESSAGE(found.count(v) == 0, "deleted snapshot " << v);
+    for (auto v : found)
+      CHECK_MESSAGE((rec.present.count(v) == 1 || rec.in_flight == v),
+                    "snapshot " << v << " nobody recorded");
+  }
   // Stores: every acknowledged create survived and works.
   auto listed = ok(c, "list_stores")["stores"];
   for (auto& s : book.stores) {
