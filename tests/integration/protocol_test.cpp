@@ -1472,6 +1472,9 @@ TEST_CASE("CRLF endings and messages split across writes") {
   resp = read_json(c);
   CHECK(resp["id"] == "split");
   CHECK(resp.contains("result"));
+  // Empty and blank lines are ignored (docs/protocol.md).
+  REQUIRE(c.send_raw("\n   \n\r\n"));
+  expect_next_is_probe(c, send_probe(c, "after-blank"));
   // A multi-byte UTF-8 character split across writes, and \u escapes: the
   // same stream id either way.
   std::string utf8 = "{\"jsonrpc\":\"2.0\",\"id\":\"u8\",\"method\":"
