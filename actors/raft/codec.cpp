@@ -153,7 +153,7 @@ std::optional<message> decode_message(const std::string& bytes) {
     if (!r.u64(s.meta.index) || !r.u64(s.meta.term) || !get_conf(r, s.meta.conf)
         || !r.str(s.data))
       return std::nullopt;
-    m.snap = std::move(s);
+    m.snap = std::make_shared<const snapshot>(std::move(s));
   }
   if (!r.done())
     return std::nullopt;

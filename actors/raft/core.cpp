@@ -637,7 +637,7 @@ void core::handle_heartbeat(const message& m) {
 // the log and (through the ready) the state machine, unless the log already
 // holds the snapshot's last entry.
 void core::handle_snapshot(const message& m) {
-  CXESDB_ASSERT(m.snap.has_value());
+  CXESDB_ASSERT(m.snap != nullptr);
   auto& s = *m.snap;
   message r;
   r.type = message_type::append_resp;
@@ -838,7 +838,7 @@ bool core::send_append(node_id to, bool send_if_empty) {
     message m;
     m.type = message_type::snapshot;
     m.to = to;
-    m.snap = snapshot_;
+    m.snap = std::make_shared<const snapshot>(snapshot_);
     send(std::move(m));
     pr.state = progress_state::snapshot;
     pr.pending_snapshot = snap_index_;

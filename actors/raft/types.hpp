@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -140,7 +141,9 @@ struct message {
   bool reject = false;
   uint64_t reject_hint = 0;
   uint64_t context = 0;
-  std::optional<raft::snapshot> snap;
+  /// The snapshot of an InstallSnapshot message; shared, as messages are
+  /// copied (duplicates, traces) and images can be large.
+  std::shared_ptr<const raft::snapshot> snap;
 };
 
 /// A linearizable read that may now be served once the state machine has

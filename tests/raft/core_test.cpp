@@ -303,7 +303,8 @@ TEST_CASE("codec: messages round-trip, malformed bytes are rejected") {
   m.entries.push_back(
     {11, 7, r::entry_type::conf_change,
      r::encode_conf_change({r::conf_op::add_learner, 4})});
-  m.snap = r::snapshot{{9, 6, {{1, 2}, {4}}}, "image"};
+  m.snap = std::make_shared<const r::snapshot>(
+    r::snapshot{{9, 6, {{1, 2}, {4}}}, "image"});
   auto bytes = r::encode(m);
   auto back = r::decode_message(bytes);
   REQUIRE(back.has_value());
