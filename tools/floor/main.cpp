@@ -31,6 +31,8 @@ constexpr const char* usage_text = R"(usage: cxesdb-floor [flags]
   --block-bytes B (4096)  bytes written before each fdatasync
   --payload-bytes B (256) data bytes per SQLite row
   --batches LIST (1,100,1000)  rows per SQLite transaction
+  --stream-run N (1)  consecutive rows written to one stream (1: every row
+                     to a random stream of 1000; 100: runs of 100, as W2)
   --json             report as one JSON object
 
 exit: 0 ok, 1 a probe failed, 2 usage
@@ -84,6 +86,8 @@ int main(int argc, char** argv) {
     so.payload_bytes = static_cast<size_t>(
       f.get_int("payload-bytes", 256, 8, 16 << 20));
     batches = parse_batches(f.get("batches", "1,100,1000"));
+    so.stream_run = static_cast<uint64_t>(
+      f.get_int("stream-run", 1, 1, 1000000));
     json = f.has("json");
     f.check_all_used();
   } catch (const usage_error& e) {
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
       const auto& h = r.txn_latency;
       j["sqlite"].push_back(
         {{"rows_per_txn", b},
+         {"stream_run", so.stream_run},
          {"payload_bytes", so.payload_bytes},
          {"transactions", r.transactions},
          {"rows_per_s", r3(r.rows / r.seconds)},
@@ -157,8 +162,10 @@ int main(int argc, char** argv) {
                 f["mode"].get<std::string>().c_str(),
                 f["per_s"].get<double>(), f["p50_ms"].get<double>(),
                 f["p99_ms"].get<double>(), f["max_ms"].get<double>());
-  std::printf("  SQLite WAL, synchronous=FULL, %zu-byte rows\n",
-              so.payload_bytes);
+  std::printf("  SQLite WAL, synchronous=FULL, %zu-byte rows, runs of %llu "
+              "rows per stream\n",
+              so.payload_bytes,
+              static_cast<unsigned long long>(so.stream_run));
   std::printf("    rows/txn    rows/s     txn/s   txn p50 ms  txn p99 ms\n");
   for (auto& s : j["sqlite"])
     std::printf("    %8llu %9.0f %9.0f  %10.3f  %10.3f\n",

@@ -59,6 +59,7 @@ struct handles {
 sqlite_result probe_sqlite(const sqlite_options& o, uint64_t rows_per_txn) {
   sqlite_result r;
   r.rows_per_txn = rows_per_txn;
+  r.stream_run = o.stream_run;
   auto path = o.dir + "/sqlite-probe-" + std::to_string(rows_per_txn) + ".db";
   ::unlink(path.c_str());
   handles h;
@@ -85,7 +86,7 @@ sqlite_result probe_sqlite(const sqlite_options& o, uint64_t rows_per_txn) {
     check(h.db, sqlite3_exec(h.db, "BEGIN", nullptr, nullptr, nullptr),
           "begin");
     for (uint64_t i = 0; i < rows_per_txn; ++i, ++position) {
-      auto s = position * 7919 % probe_streams;
+      auto s = position / o.stream_run * 7919 % probe_streams;
       auto stream = "stream-" + std::to_string(s);
       auto event_id = "00000000-0000-4000-8000-" + std::to_string(
                         100000000000 + position);

@@ -10,6 +10,7 @@ namespace cxesdb::tools {
 /// What the SQLite probe measured at one transaction size.
 struct sqlite_result {
   uint64_t rows_per_txn = 0;
+  uint64_t stream_run = 1;
   uint64_t transactions = 0;
   uint64_t rows = 0;
   double seconds = 0;
@@ -25,6 +26,11 @@ struct sqlite_options {
   size_t payload_bytes = 256;
   /// Seconds per transaction size.
   double seconds = 3;
+  /// Consecutive rows written to the same stream: 1 spreads every row over
+  /// random streams (W1-like: each request its own stream); 100 writes
+  /// runs of 100 events to one stream (W2-like), which touches far fewer
+  /// index pages per transaction.
+  uint64_t stream_run = 1;
 };
 
 /// Inserts rows into an events-like table (integer primary key, two unique
