@@ -323,6 +323,14 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
     // starts every call in it; never blocks and never waits for a store.
     [self](rpc_atom, std::string& line, caf::actor& reply_to) {
       auto& st = self->state;
+      if (json_depth(line) > rpc_limits::json_depth_max) {
+        auto e = make_rpc_error(errc::too_large,
+                                "JSON nested deeper than "
+                                  + std::to_string(rpc_limits::json_depth_max));
+        e.data["limit"] = rpc_limits::json_depth_max;
+        self->send(reply_to, reply_atom_v, error_response("null", e));
+        return;
+      }
       auto j = json::parse(line, nullptr, false);
       if (j.is_discarded()) {
         self->send(reply_to, reply_atom_v,

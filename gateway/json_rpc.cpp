@@ -1,5 +1,6 @@
 #include "gateway/json_rpc.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <initializer_list>
 #include <optional>
@@ -429,6 +430,28 @@ bool parse_start(param_reader& in, stores::start_from& out) {
 }
 
 } // namespace
+
+size_t json_depth(const std::string& text) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 rpc_error make_rpc_error(errc reason, std::string message) {
   rpc_error e;

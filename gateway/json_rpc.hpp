@@ -29,7 +29,15 @@ struct rpc_limits {
   /// Most requests in one JSON-RPC batch, flag --max-batch-requests.
   size_t batch_requests_max = 1000;
   static constexpr size_t batch_requests_default = 1000;
+
+  /// Deepest nesting of arrays and objects in a message. Deeper JSON is
+  /// refused before it is parsed: parsing, printing and matching recurse.
+  static constexpr size_t json_depth_max = 256;
 };
+
+/// The deepest nesting of arrays and objects in `text`, or 0 for scalars.
+/// Does not validate; strings (with escapes) are skipped.
+size_t json_depth(const std::string& text);
 
 /// A protocol error: a reason of section 2, a text, and extra `data` fields
 /// (`field`, `limit`, `current_version`, ...).

@@ -38,18 +38,34 @@ struct connection_state {
   std::string buf;
   bool skipping = false; ///< dropping the rest of an over-long message
   size_t inflight = 0;
-  bool halted = false;
+  bool halted = false;        ///< too many requests in work
   /// By subscription id.
   std::map<std::string, active_subscription> subs;
   /// Written but not yet sent to the client, as the last write ack said,
   /// plus what was written since.
   uint64_t unsent_bytes = 0;
-  bool acking_writes = false;
 
   static inline const char* name = "json_rpc_connection";
 };
 
 using connection_broker = caf::stateful_actor<connection_state, caf::io::broker>;
+
+/// Stops or resumes reading requests, by the work in flight and by the
+/// answers the client has not taken yet.
+void update_reading(connection_broker* self) {
+  auto& st = self->state;
+  bool stop = st.inflight >= st.cfg.inflight_per_connection_max
+              || st.unsent_bytes > st.cfg.output_bytes_max;
+  bool resume = st.inflight <= st.cfg.inflight_per_connection_max / 2
+                && st.unsent_bytes <= st.cfg.output_bytes_max / 2;
+  if (!st.halted && stop) {
+    self->halt(st.hdl);
+    st.halted = true;
+  } else if (st.halted && resume) {
+    self->trigger(st.hdl);
+    st.halted = false;
+  }
+}
 
 void write_line(connection_broker* self, std::string& line) {
   line.push_back('\n');
@@ -105,6 +121,8 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
   st.gateway = std::move(gateway);
   st.hdl = hdl;
   self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  // Write acknowledgements tell how much output the client has not taken.
+  self->ack_writes(hdl, true);
   return {
     // Bytes arrived (the multiplexer calls this): cut them into messages.
     // Only framing happens here; parsing is the gateway workers' job.
@@ -128,9 +146,13 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
           break;
         }
         auto len = static_cast<size_t>(nl - (p + start));
+        // A "\r\n" ending does not count toward the limit.
+        auto body = st.buf.size() + len;
+        if (body > 0 && (len > 0 ? p[start + len - 1] : st.buf.back()) == '\r')
+          --body;
         if (st.skipping) {
           st.skipping = false;
-        } else if (st.buf.size() + len > max) {
+        } else if (body > max) {
           too_large(self);
           st.buf.clear();
         } else {
@@ -139,10 +161,7 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
         }
         start += len + 1;
       }
-      if (st.inflight >= st.cfg.inflight_per_connection_max && !st.halted) {
-        self->halt(st.hdl);
-        st.halted = true;
-      }
+      update_reading(self);
     },
     // A gateway worker answered one message: write it out.
     [self](reply_atom, std::string& resp) {
@@ -151,10 +170,7 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
         --st.inflight;
       if (!resp.empty())
         write_line(self, resp);
-      if (st.halted && st.inflight <= st.cfg.inflight_per_connection_max / 2) {
-        self->trigger(st.hdl);
-        st.halted = false;
-      }
+      update_reading(self);
     },
     [self](const caf::io::connection_closed_msg&) { self->quit(); },
     // A gateway worker wrote a save_subscription answer: start delivery by
@@ -163,10 +179,6 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
            caf::actor& emitter, int64_t max_in_flight, bool persistent) {
       auto& st = self->state;
       st.subs[id] = active_subscription{store, emitter, persistent};
-      if (!persistent && !st.acking_writes) {
-        self->ack_writes(st.hdl, true);
-        st.acking_writes = true;
-      }
       self->send(emitter, credit_atom_v, id, max_in_flight,
                  caf::actor_cast<caf::actor>(self));
     },
@@ -210,6 +222,7 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
     // How much of what we wrote is still waiting for the client.
     [self](const caf::io::data_transferred_msg& msg) {
       self->state.unsent_bytes = msg.remaining;
+      update_reading(self);
     },
   };
 }

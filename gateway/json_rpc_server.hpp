@@ -27,6 +27,13 @@ struct server_config {
   size_t inflight_per_connection_max = 1024;
   static constexpr size_t inflight_per_connection_default = 1024;
 
+  /// Answers written to a connection but not yet taken by the client, above
+  /// which the server stops reading that connection's requests until half
+  /// of it is gone (a client that sends but never reads cannot make the
+  /// node's memory grow without bound).
+  size_t output_bytes_max = 16u << 20;
+  static constexpr size_t output_bytes_default = 16u << 20;
+
   /// Bytes written to a connection that the client has not read yet, above
   /// which its transient subscriptions are dropped (slow consumer).
   size_t subscriber_buffer_bytes_max = 8u << 20;

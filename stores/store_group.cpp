@@ -32,6 +32,9 @@ struct writer_state {
   store_group_limits limits;
   std::deque<std::pair<command, caf::response_promise>> queue;
   std::vector<caf::response_promise> in_flight;
+  /// Told to stop while a transaction was in flight: stop once it is done,
+  /// so that its commands get their real outcome.
+  caf::error stop_reason;
 
   static inline const char* name = "store_writer";
 };
@@ -109,11 +112,26 @@ caf::behavior store_writer(writer_actor* self,
   self->state.files = std::move(files);
   self->state.exec = exec;
   self->state.limits = limits;
+  // Stopping (store removed, node stopping, group restarting): commands not
+  // started yet are answered `unavailable` (nothing was written; safe to
+  // retry); a transaction in flight is waited for.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& kv : st.queue)
+      kv.second.deliver(make_error(errc::unavailable, "the store is stopping"));
+    st.queue.clear();
+    if (st.in_flight.empty())
+      self->quit(msg.reason);
+    else
+      st.stop_reason = msg.reason;
+  });
   return {
     // A gateway worker (through the store manager) asks to apply a command.
     // Queues it for the next transaction; never touches SQLite itself.
     [self](write_atom, command& cmd) -> caf::result<command_result> {
       auto& st = self->state;
+      if (st.stop_reason)
+        return make_error(errc::unavailable, "the store is stopping");
       if (st.queue.size() >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
       auto rp = self->make_response_promise();
@@ -132,6 +150,10 @@ caf::behavior store_writer(writer_actor* self,
       st.in_flight.clear();
       if (st.hub && events && !events->empty())
         self->send(st.hub, appended_atom_v, std::move(events));
+      if (st.stop_reason) {
+        self->quit(st.stop_reason);
+        return;
+      }
       start_batch(self);
     },
     // The store manager tells us the subscription hub after each start.
@@ -149,6 +171,7 @@ struct reader_state {
   std::vector<bool> busy; // per read connection
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, caf::response_promise> in_flight;
+  caf::error stop_reason; ///< stopping once the reads in flight are done
 
   static inline const char* name = "store_reader";
 };
@@ -197,11 +220,25 @@ caf::behavior store_reader(reader_actor* self,
   st.files = std::move(files);
   st.exec = exec;
   st.limits = limits;
+  // Stopping: waiting reads are answered `unavailable`; reads in flight
+  // finish first.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& kv : st.queue)
+      kv.second.deliver(make_error(errc::unavailable, "the store is stopping"));
+    st.queue.clear();
+    if (st.in_flight.empty())
+      self->quit(msg.reason);
+    else
+      st.stop_reason = msg.reason;
+  });
   return {
     // A gateway worker (through the store manager) asks for a read. Queues
     // it until a read connection is free; never touches SQLite itself.
     [self](read_atom, query& q) -> caf::result<query_result> {
       auto& st = self->state;
+      if (st.stop_reason)
+        return make_error(errc::unavailable, "the store is stopping");
       if (st.queue.size() >= st.limits.read_queue_max)
         return make_error(errc::overloaded, "the store's read queue is full");
       auto rp = self->make_response_promise();
@@ -217,6 +254,11 @@ caf::behavior store_reader(reader_actor* self,
       i->second.deliver(std::move(r));
       st.in_flight.erase(i);
       st.busy[conn] = false;
+      if (st.stop_reason) {
+        if (st.in_flight.empty())
+          self->quit(st.stop_reason);
+        return;
+      }
       pump(self);
     },
   };

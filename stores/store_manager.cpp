@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "caf/actor_system.hpp"
@@ -71,6 +72,27 @@ std::shared_ptr<store_files> share(std::unique_ptr<store_files> f,
       caf::anon_send(mgr, closed_atom_v, std::move(id));
     });
   });
+}
+
+/// Removes the directories of stores the catalog does not list: what a
+/// crash left of a create_store before its catalog entry was written, or of
+/// a remove_store after its entry was deleted. Only directories that hold a
+/// store database and are named like a store are touched. Runs on an IO
+/// thread at start-up.
+void remove_orphans(const std::string& data_dir,
+                    const std::vector<store_config>& configs) {
+  std::set<std::string> known;
+  for (auto& c : configs)
+    known.insert(c.id);
+  for (auto& entry : fs::directory_iterator(data_dir)) {
+    auto id = entry.path().filename().string();
+    if (!entry.is_directory() || !valid_store_id(id) || known.count(id) > 0
+        || !fs::exists(entry.path() / "store.db"))
+      continue;
+    log_warning("removing " + entry.path().string()
+                + ": a store the catalog does not list (left by a crash)");
+    fs::remove_all(entry.path());
+  }
 }
 
 void check_ready(manager_actor* self) {
@@ -174,6 +196,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         std::lock_guard<std::mutex> guard{cat->mtx};
         cat->cat = std::make_unique<catalog>(data_dir);
         configs = cat->cat->load();
+        remove_orphans(data_dir, configs);
       } catch (const std::exception& e) {
         err = e.what();
       }

@@ -192,13 +192,17 @@ void deliver(emitter_actor* self) {
 }
 
 /// Takes matching events from `events` (in position order) from the cursor
-/// on. Returns false when there is a gap before them.
-bool consume(emitter_actor* self, const std::vector<recorded_event>& events) {
+/// on. A live batch must reach back to the cursor (else there is a gap, to be
+/// read from the store first: returns false); a page read from the cursor
+/// covers everything up to its last event, even when it holds one stream's
+/// events only.
+bool consume(emitter_actor* self, const std::vector<recorded_event>& events,
+             bool from_read) {
   auto& st = self->state;
   if (events.empty())
     return true;
-  if (events.front().position > st.cursor)
-    return false; // a gap: read it from the store first
+  if (!from_read && events.front().position > st.cursor)
+    return false;
   for (auto& e : events) {
     if (e.position < st.cursor)
       continue;
@@ -250,7 +254,7 @@ void pump(emitter_actor* self) {
         if (st.cursor < 0) {
           st.cursor = r.head_position + 1;
         } else {
-          consume(self, r.events);
+          consume(self, r.events, true);
           if (static_cast<int64_t>(r.events.size()) < q.count)
             st.cursor = std::max(st.cursor, r.head_position + 1);
         }
@@ -407,7 +411,7 @@ caf::behavior emitter(emitter_actor* self, std::string store, std::string id,
       st.head = std::max(st.head, batch->back().position);
       if (!st.reading && st.head_known && st.cursor >= 0
           && st.buffer.size() < st.limits.buffer_max)
-        consume(self, *batch);
+        consume(self, *batch, false);
       pump(self);
     },
     [self](info_atom) {

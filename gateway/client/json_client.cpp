@@ -30,6 +30,7 @@ json_client::json_client(json_client&& other) noexcept
   : fd_(other.fd_),
     next_id_(other.next_id_),
     buf_(std::move(other.buf_)),
+    scanned_(other.scanned_),
     pending_(std::move(other.pending_)) {
   other.fd_ = -1;
 }
@@ -40,6 +41,7 @@ json_client& json_client::operator=(json_client&& other) noexcept {
     fd_ = other.fd_;
     next_id_ = other.next_id_;
     buf_ = std::move(other.buf_);
+    scanned_ = other.scanned_;
     pending_ = std::move(other.pending_);
     other.fd_ = -1;
   }
@@ -107,6 +109,7 @@ void json_client::close() {
     fd_ = -1;
   }
   buf_.clear();
+  scanned_ = 0;
   pending_.clear();
 }
 
@@ -131,22 +134,28 @@ bool json_client::send(const nlohmann::json& msg) {
 
 std::optional<std::string> json_client::read_line(int timeout_ms) {
   if (!pending_.empty()) {
-    auto pos = pending_.find('\n');
-    auto line = pending_.substr(0, pos);
-    pending_.erase(0, pos + 1);
+    auto line = std::move(pending_.front());
+    pending_.pop_front();
     return line;
   }
   auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    auto pos = buf_.find('\n');
+    // Only the bytes that arrived since the last look can hold the newline.
+    auto pos = buf_.find('\n', scanned_);
     if (pos != std::string::npos) {
       auto line = buf_.substr(0, pos);
       buf_.erase(0, pos + 1);
+      scanned_ = 0;
       if (!line.empty() && line.back() == '\r')
         line.pop_back();
       return line;
     }
-    if (fd_ < 0 || buf_.size() > message_bytes_max)
+    scanned_ = buf_.size();
+    if (buf_.size() > message_bytes_max) {
+      close(); // the framing is lost
+      return std::nullopt;
+    }
+    if (fd_ < 0)
       return std::nullopt;
     pollfd p{fd_, POLLIN, 0};
     int rc = ::poll(&p, 1, remaining_ms(deadline));
@@ -188,24 +197,27 @@ std::optional<nlohmann::json> json_client::call(const std::string& method,
   if (!send(req))
     return std::nullopt;
   auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
-  std::string skipped;
+  std::deque<std::string> parked;
+  parked.swap(pending_); // read from the socket only, not what is parked
+  auto restore = [&] {
+    parked.insert(parked.end(), std::make_move_iterator(pending_.begin()),
+                  std::make_move_iterator(pending_.end()));
+    pending_.swap(parked);
+    while (pending_.size() > pending_messages_max)
+      pending_.pop_front();
+  };
   for (;;) {
-    // Read from the socket only: messages parked for others stay parked.
-    std::string saved;
-    saved.swap(pending_);
     auto line = read_line(remaining_ms(deadline));
-    pending_.swap(saved);
     if (!line) {
-      pending_ += skipped;
+      restore();
       return std::nullopt;
     }
     auto j = nlohmann::json::parse(*line, nullptr, false);
     if (j.is_object() && j.contains("id") && j["id"] == id) {
-      pending_ += skipped;
+      restore();
       return j;
     }
-    skipped += *line;
-    skipped += '\n';
+    parked.push_back(std::move(*line));
   }
 }
 

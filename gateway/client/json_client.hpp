@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -18,8 +19,13 @@ public:
   /// Default time to wait for one message.
   static constexpr int timeout_ms_default = 10000;
 
-  /// Largest message `read_message` accepts before it fails (64 MiB).
+  /// Largest message `read_line` accepts (64 MiB). A longer one breaks the
+  /// framing: the connection is closed.
   static constexpr size_t message_bytes_max = 64u << 20;
+
+  /// Messages `call` keeps for later `read_message` calls (notifications and
+  /// answers to other ids) at most; beyond it the oldest are dropped.
+  static constexpr size_t pending_messages_max = 100000;
 
   json_client() = default;
   json_client(const json_client&) = delete;
@@ -56,9 +62,12 @@ public:
 
   /// Sends a request with a fresh numeric id and waits for the response with
   /// that id. Notifications and responses to other ids that arrive meanwhile
-  /// are kept and returned by later `read_message` calls. Nothing on timeout
-  /// or connection loss. The result is the whole response object (with
-  /// either "result" or "error").
+  /// (also errors with id null: the node's answer to a message it could not
+  /// read, which cannot be told apart from the answer to an earlier raw
+  /// message) are kept and returned by later `read_message` calls. Nothing
+  /// on timeout or connection loss. The result is the whole response object
+  /// (with either "result" or "error"). A caller that may send a message
+  /// over the node's limit reads with `read_message` instead.
   std::optional<nlohmann::json> call(const std::string& method,
                                      nlohmann::json params
                                      = nlohmann::json::object(),
@@ -73,7 +82,8 @@ private:
   int fd_ = -1;
   int64_t next_id_ = 1;
   std::string buf_;
-  std::string pending_; // messages read by call() for others, '\n'-separated
+  size_t scanned_ = 0; // bytes of buf_ known to hold no '\n'
+  std::deque<std::string> pending_; // messages read by call() for others
 };
 
 } // namespace cxesdb::gateway

@@ -220,3 +220,33 @@ TEST_CASE_FIXTURE(subs_fixture, "without credit nothing is sent, and nothing is 
   settle();
   CHECK(delivered() == std::vector<int64_t>{2});
 }
+
+TEST_CASE_FIXTURE(small_pages, "a one-stream subscription skips other streams") {
+  append("a", 1);
+  append("misc", 1);
+  append("a", 3);
+  append("misc", 2);
+  settle();
+  subscribe_request req;
+  req.store = "s";
+  std::string err;
+  REQUIRE(subscription_filter::parse("by_stream", "misc", req.filter, err));
+  req.start = {start_from::origin, 0};
+  req.max_in_flight = 100;
+  self->send(hub, caf::subscribe_atom_v, req, caf::actor_cast<caf::actor>(self));
+  sched.run();
+  caf::actor emitter;
+  std::string id;
+  self->receive([&](subscribe_reply& rep, caf::actor& e) {
+    emitter = e;
+    id = rep.subscription;
+  });
+  self->send(emitter, credit_atom_v, id, int64_t{100},
+             caf::actor_cast<caf::actor>(self));
+  settle();
+  CHECK(delivered() == std::vector<int64_t>{1, 5, 6});
+  append("a", 1);
+  append("misc", 1);
+  settle();
+  CHECK(delivered() == std::vector<int64_t>{8});
+}

@@ -53,6 +53,8 @@ const flag flags[] = {
   {"max-inflight-per-connection", "1024",
    "messages of one connection in work before it stops being read"},
   {"max-stores", "10000", "most stores on this node"},
+  {"max-output-bytes", "16777216",
+   "unread answers on a connection before the node stops reading it"},
   {"max-subscriber-buffer-bytes", "8388608",
    "unread bytes before a connection's transient subscriptions are dropped"},
   {"write-queue", "10000", "commands waiting per store before overloaded"},
@@ -123,16 +125,18 @@ std::map<std::string, std::string> parse_args(int argc, char** argv) {
       die("unexpected argument '" + arg + "' (see --help)");
     auto name = arg.substr(2);
     std::string value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
-    } else {
+    }
+    if (!known(name))
+      die("unknown flag --" + name + " (see --help)");
+    if (eq == std::string::npos) {
       if (i + 1 >= argc)
         die("--" + name + " needs a value");
       value = argv[++i];
     }
-    if (!known(name))
-      die("unknown flag --" + name + " (see --help)");
     cli[name] = value;
   }
   std::map<std::string, std::string> opts;
@@ -240,6 +244,7 @@ int main(int argc, char** argv) {
   scfg.connections_max = number(opts, "max-connections", 1, 1000000);
   scfg.inflight_per_connection_max
     = number(opts, "max-inflight-per-connection", 1, 1000000);
+  scfg.output_bytes_max = number(opts, "max-output-bytes", 4096, 1u << 30);
   scfg.subscriber_buffer_bytes_max
     = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
   caf::actor server;
