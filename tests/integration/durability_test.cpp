@@ -532,11 +532,9 @@ TEST_CASE("SIGTERM with open client connections exits 0 promptly") {
   CHECK(stop_node(node) == 0);
 }
 
-// May fail: a SIGKILL between making a store's directory and committing the
-// store to the catalog leaves the directory behind, and the node does not
-// remove it at start-up; reported. (create_store over it starts empty.)
-TEST_CASE("after SIGKILL during create_store no orphan store directory remains"
-          * doctest::may_fail()) {
+// A SIGKILL between making a store's directory and committing the store to
+// the catalog leaves the directory behind; the node removes it at start-up.
+TEST_CASE("after SIGKILL during create_store no orphan store directory remains") {
   node_process node;
   for (int round = 0; round < 3; ++round) {
     CAPTURE(round);

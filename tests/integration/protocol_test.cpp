@@ -1719,9 +1719,9 @@ TEST_CASE("integers beyond int64 are never misread") {
   ok(c, "remove_store", {{"store", st}});
 }
 
-// May fail: the node crashes (SIGSEGV, stack overflow) on 100000 levels;
-// reported. It runs on a node of its own so that the other cases go on.
-TEST_CASE("deeply nested JSON does not crash the node" * doctest::may_fail()) {
+// It runs on a node of its own so that, should it crash, the other cases go
+// on. The node refuses nesting deeper than 256 levels before parsing.
+TEST_CASE("deeply nested JSON does not crash the node") {
   node_process node;
   auto c = node.connect();
   const std::string st = "t_deep";
@@ -1922,10 +1922,7 @@ TEST_CASE("concurrent create_store of one id: exactly one succeeds") {
   }
 }
 
-// May fail: an append racing with remove_store waits for the store's
-// timeout_ms (10 s) and answers `timeout`; reported.
-TEST_CASE("appends racing with remove_store get prompt, definite answers"
-          * doctest::may_fail()) {
+TEST_CASE("appends racing with remove_store get prompt, definite answers") {
   auto& node = default_node();
   auto c = node.connect();
   for (int round = 0; round < 3; ++round) {
@@ -2051,9 +2048,12 @@ TEST_CASE("readers never see gaps while writers append") {
   ok(c, "remove_store", {{"store", st}});
 }
 
-// May fail: the node closes the connection without answering when the client
-// shuts down its sending side (as `printf ... | nc -N` does), although it
-// executes the requests; reported.
+// Known limitation, so may_fail: CAF 0.17's broker detaches a connection on
+// end-of-stream, so a client that shuts down its sending side (as `printf
+// ... | nc -N` does) before its answers are written gets none of them (the
+// requests may still run). Clients keep the connection open until they
+// have their answers; docs/protocol.md says so. Fixing it needs a server
+// that owns its sockets (planned with the performance work).
 TEST_CASE("a client that half-closes after its requests gets every answer"
           * doctest::may_fail()) {
   auto& node = default_node();

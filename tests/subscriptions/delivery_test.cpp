@@ -100,14 +100,12 @@ TEST_CASE("catch-up from the origin turns into live delivery without gap or "
   CHECK(positions_of(tail_one) == range_of(total, total + 1));
 }
 
-// Node bug (may_fail until fixed): a by_stream subscription on one stream
-// reads the store page by page filtered by stream; stores/subscriptions.cpp
-// consume() rejects a page whose first event lies after the cursor as a
-// "gap", and the short-page rule then moves the cursor to the head: every
-// stored event of a stream that does not start at the cursor is lost. A full
-// page (256 events) is re-read forever instead.
+// A by_stream subscription on one stream reads the store page by page
+// filtered by stream: its pages do not start at the cursor, and must not be
+// taken for gaps (a bug that lost such events, and re-read a full page
+// forever).
 TEST_CASE("a by_stream subscription on one stream catches up and goes live "
-          "without gap or duplicate" * doctest::may_fail()) {
+          "without gap or duplicate") {
   node_process node;
   auto c = node.connect();
   const std::string store = "onestream";
@@ -449,11 +447,8 @@ TEST_CASE("every selector type delivers the events that match and no other") {
   });
 }
 
-// Node bug (may_fail until fixed): the by_stream catch-up bug described at
-// the one-stream test above loses the stored events of stream "misc", whose
-// first event is not at position 0.
-TEST_CASE("by_stream selectors on one stream deliver that stream only"
-          * doctest::may_fail()) {
+// Stream "misc", whose first event is not at position 0 (see above).
+TEST_CASE("by_stream selectors on one stream deliver that stream only") {
   run_selector_cases(names_one_stream);
 }
 
