@@ -192,14 +192,40 @@ std::ostream& operator<<(std::ostream& out, const shell_result& res) {
              << res.err;
 }
 
-/// Runs the shell with `args` and `input` on its stdin (a file, so not a
-/// terminal).
-shell_result run_shell(const std::vector<std::string>& args,
-                       const std::string& input = {}) {
-  static const auto exe = env_or_fail("CXESDB_SHELL");
+/// A shell process started with `start_shell`, its stdin, stdout and stderr
+/// in files.
+struct shell_child {
+  pid_t pid = -1;
   temp_dir io;
-  auto in_path = io.path / "in", out_path = io.path / "out",
-       err_path = io.path / "err";
+
+  shell_child() = default;
+  shell_child(const shell_child&) = delete;
+  shell_child& operator=(const shell_child&) = delete;
+
+  /// Kills a shell that a failed check left running.
+  ~shell_child() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+
+  fs::path out_path() const {
+    return io.path / "out";
+  }
+
+  fs::path err_path() const {
+    return io.path / "err";
+  }
+};
+
+/// Starts the shell with `args` and `input` on its stdin (a file, so not a
+/// terminal).
+void start_shell(shell_child& child, const std::vector<std::string>& args,
+                 const std::string& input = {}) {
+  static const auto exe = env_or_fail("CXESDB_SHELL");
+  auto in_path = child.io.path / "in", out_path = child.out_path(),
+       err_path = child.err_path();
   std::ofstream{in_path, std::ios::binary} << input;
   auto pid = fork();
   REQUIRE(pid >= 0);
@@ -220,17 +246,38 @@ shell_result run_shell(const std::vector<std::string>& args,
     execv(exe.c_str(), argv.data());
     _exit(127);
   }
-  auto status = wait_for(pid, shell_run_timeout);
+  child.pid = pid;
+}
+
+/// Waits for a started shell (killing it after `timeout`) and collects its
+/// outcome.
+shell_result finish_shell(shell_child& child,
+                          std::chrono::milliseconds timeout
+                          = shell_run_timeout) {
+  auto status = wait_for(child.pid, timeout);
   if (!status) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    FAIL("the shell did not finish in time");
+    kill(child.pid, SIGKILL);
+    waitpid(child.pid, nullptr, 0);
+    child.pid = -1;
+    FAIL("the shell did not finish in time; its stdout:\n"
+         << slurp(child.out_path()) << "\nits stderr:\n"
+         << slurp(child.err_path()));
   }
+  child.pid = -1;
   shell_result res;
   res.code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
-  res.out = slurp(out_path);
-  res.err = slurp(err_path);
+  res.out = slurp(child.out_path());
+  res.err = slurp(child.err_path());
   return res;
+}
+
+/// Runs the shell with `args` and `input` on its stdin (a file, so not a
+/// terminal).
+shell_result run_shell(const std::vector<std::string>& args,
+                       const std::string& input = {}) {
+  shell_child child;
+  start_shell(child, args, input);
+  return finish_shell(child);
 }
 
 /// Runs the shell against the shared node: `--port P` plus `args`.
@@ -444,5 +491,154 @@ TEST_CASE("a too_large answer (id null) comes back at once") {
   CHECK(contains(r.err, "error: too_large: "));
   CHECK(elapsed < 10s);
   r = run_shell({"--port", std::to_string(small.port()), "health"});
+  CHECK(r.code == 0);
+}
+
+namespace {
+
+/// The args for the shared node: `--port P` plus `args`.
+std::vector<std::string> node_args(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--port", std::to_string(node().port())});
+  return args;
+}
+
+/// Waits until `store` lists a subscription of `type` with a subscriber
+/// (a started `tail` has subscribed); false after the deadline.
+bool wait_for_subscriber(const std::string& store, const std::string& type) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = shell({"--json", "--store", store, "subscriptions"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_object() && j["subscriptions"].is_array())
+      for (auto& sub : j["subscriptions"])
+        if (sub.value("type", "") == type && sub.value("subscribers", 0) > 0)
+          return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> res;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);)
+    res.push_back(line);
+  return res;
+}
+
+} // namespace
+
+TEST_CASE("tail prints a store's events") {
+  shell_result r;
+  INFO("last shell run: " << r);
+  // A store per run: a failed run leaves no store behind for the next one.
+  static int runs = 0;
+  const std::string store = "tailing" + std::to_string(runs++);
+  r = shell({"create-store", store});
+  REQUIRE(r.code == 0);
+  for (int i = 0; i < 3; ++i) {
+    r = shell({"--store", store, "append", "t-1", "--type", "A",
+               nlohmann::json{{"i", i}}.dump()});
+    REQUIRE(r.code == 0);
+  }
+
+  SUBCASE("--from origin --count 3 --json catches up and stops") {
+    r = shell({"--store", store, "tail", "--from", "origin", "--count",
+               "3", "--json"});
+    CHECK(r.code == 0);
+    auto lines = lines_of(r.out);
+    REQUIRE(lines.size() == 3);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      auto j = nlohmann::json::parse(lines[i], nullptr, false);
+      REQUIRE(j.is_object());
+      CHECK(j["position"] == i);
+      CHECK(j["data"]["i"] == i);
+    }
+    // STORE as a positional, pretty output.
+    r = shell({"tail", store, "--from", "origin", "--count", "1"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, R"("event_type": "A")"));
+  }
+
+  SUBCASE("--type gets only new events of that type") {
+    shell_child child;
+    start_shell(child, node_args({"--store", store, "tail", "--type", "X",
+                                  "--count", "1", "--json"}));
+    REQUIRE(wait_for_subscriber(store, "by_event_type"));
+    r = shell({"--store", store, "append", "t-2", "--type", "Y",
+               R"({"k":"y"})"});
+    CHECK(r.code == 0);
+    r = shell({"--store", store, "append", "t-2", "--type", "X",
+               R"({"k":"x"})"});
+    CHECK(r.code == 0);
+    // Poll the output with a deadline, then collect the exit.
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (lines_of(slurp(child.out_path())).empty()
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    r = finish_shell(child, 10s);
+    CHECK(r.code == 0);
+    auto lines = lines_of(r.out);
+    REQUIRE(lines.size() == 1);
+    auto j = nlohmann::json::parse(lines[0], nullptr, false);
+    REQUIRE(j.is_object());
+    CHECK(j["event_type"] == "X");
+    CHECK(j["data"]["k"] == "x");
+    CHECK(j["stream_id"] == "t-2");
+  }
+
+  SUBCASE("Ctrl-C ends a tail with exit 0") {
+    shell_child child;
+    start_shell(child, node_args({"tail", store, "--stream", "t-9"}));
+    REQUIRE(wait_for_subscriber(store, "by_stream"));
+    kill(child.pid, SIGINT);
+    r = finish_shell(child, 10s);
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+  }
+
+  SUBCASE("a persistent tail acks, and a removed subscription exits 1") {
+    r = shell({"--json", "tail", store, "--from", "origin", "--name",
+               "audit", "--count", "2"});
+    CHECK(r.code == 0);
+    CHECK(lines_of(r.out).size() == 2);
+    r = shell({"--json", "--store", store, "subscriptions"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE(j.is_object());
+    REQUIRE(j["subscriptions"].size() == 1);
+    CHECK(j["subscriptions"][0]["checkpoint"] == 1);
+    // It resumes after the checkpoint.
+    r = shell({"--json", "tail", store, "--name", "audit", "--count",
+               "1"});
+    CHECK(r.code == 0);
+    j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE(j.is_object());
+    CHECK(j["position"] == 2);
+
+    shell_child child;
+    start_shell(child, node_args({"tail", store, "--name", "audit"}));
+    REQUIRE(wait_for_subscriber(store, "by_stream"));
+    r = shell({"raw", "remove_subscription",
+               nlohmann::json{{"store", store},
+                              {"type", "by_stream"},
+                              {"selector", "$all"},
+                              {"name", "audit"}}
+                 .dump()});
+    CHECK(r.code == 0);
+    r = finish_shell(child, 10s);
+    CHECK(r.code == 1);
+    CHECK(contains(r.err, "error: subscription dropped: removed"));
+  }
+
+  SUBCASE("tail in a piped session returns to the next command") {
+    r = shell({}, "use " + store + "\n"
+                  "tail --from origin --count 1 --json\n"
+                  "version t-1\n");
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, R"("position":0)"));
+    CHECK(contains(r.out, "\n2\n"));
+  }
+
+  r = shell({"remove-store", store});
   CHECK(r.code == 0);
 }

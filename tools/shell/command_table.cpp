@@ -1,5 +1,7 @@
 #include "tools/shell/command_table.hpp"
 
+#include "tools/shell/tail_command.hpp"
+
 namespace cxesdb::shell {
 
 const std::vector<command_spec>& command_table() {
@@ -9,6 +11,7 @@ const std::vector<command_spec>& command_table() {
     add_stream_commands(res);
     add_snapshot_commands(res);
     add_subscription_commands(res);
+    add_tail_command(res);
     add_misc_commands(res);
     return res;
   }();

@@ -20,6 +20,9 @@ int remaining_ms(clock_type::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
+/// Notifications `call` keeps at most; later ones are dropped.
+constexpr size_t notifications_max = 100000;
+
 } // namespace
 
 connection::connection(std::string host, uint16_t port, int timeout_ms)
@@ -51,13 +54,17 @@ call_outcome connection::call(const std::string& method,
     auto line = client_.read_line(remaining_ms(deadline));
     if (!line) {
       if (!client_.connected())
+        // json_client also closes when a message outgrows its
+        // message_bytes_max (the framing is lost); it cannot be told apart
+        // from the node closing.
         return {call_status::disconnected, nullptr,
                 "connection to " + host_ + ":" + std::to_string(port_)
-                  + " closed before the answer arrived"};
+                  + " closed before the answer arrived (or the answer "
+                    "outgrew the shell's 64 MiB limit)"};
       if (remaining_ms(deadline) > early_return_margin_ms) {
-        // json_client gave up early: the message outgrew its
-        // message_bytes_max. It keeps the half-read message buffered and
-        // would fail every later read, so start over on a new connection.
+        // json_client gave up early without closing: treat it as a
+        // message over its message_bytes_max and start over on a new
+        // connection (current json_client versions close instead).
         client_.close();
         return {call_status::error,
                 nlohmann::json{
@@ -77,8 +84,13 @@ call_outcome connection::call(const std::string& method,
                 + " ms; the outcome is unknown"};
     }
     auto msg = nlohmann::json::parse(*line, nullptr, false);
-    if (!msg.is_object() || !msg.contains("id"))
-      continue; // a notification, or noise: not ours
+    if (!msg.is_object() || !msg.contains("id")) {
+      // A notification (kept for read_message), or noise.
+      if (msg.is_object() && msg.contains("method")
+          && notifications_.size() < notifications_max)
+        notifications_.push_back(std::move(msg));
+      continue;
+    }
     auto& msg_id = msg["id"];
     bool ours = msg_id == id;
     bool unattributed = msg_id.is_null() && msg.contains("error");
@@ -94,6 +106,53 @@ call_outcome connection::call(const std::string& method,
                            {"data", {{"reason", "internal_error"}}}},
             {}};
   }
+}
+
+std::optional<int64_t> connection::send(const std::string& method,
+                                        nlohmann::json params) {
+  if (!client_.connected())
+    return std::nullopt;
+  auto id = next_id_++;
+  nlohmann::json req{{"jsonrpc", "2.0"},
+                     {"id", id},
+                     {"method", method},
+                     {"params", std::move(params)}};
+  if (!client_.send(req))
+    return std::nullopt;
+  return id;
+}
+
+read_outcome connection::read_message(int timeout_ms) {
+  if (!notifications_.empty()) {
+    read_outcome res{read_status::message,
+                     std::move(notifications_.front()), {}};
+    notifications_.pop_front();
+    return res;
+  }
+  auto where = host_ + ":" + std::to_string(port_);
+  if (!client_.connected())
+    return {read_status::disconnected, nullptr,
+            "not connected to " + where};
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  auto line = client_.read_line(timeout_ms);
+  if (line)
+    return {read_status::message, nlohmann::json::parse(*line, nullptr, false),
+            {}};
+  if (!client_.connected())
+    return {read_status::disconnected, nullptr,
+            "connection to " + where + " closed"};
+  if (remaining_ms(deadline) > early_return_margin_ms) {
+    // As in call(): a message over json_client's limit.
+    client_.close();
+    return {read_status::too_large, nullptr,
+            "a message from the node is larger than the shell's limit"};
+  }
+  return {read_status::timeout, nullptr, {}};
+}
+
+void connection::close() {
+  client_.close();
+  notifications_.clear();
 }
 
 } // namespace cxesdb::shell

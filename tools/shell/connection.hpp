@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,26 @@ enum class call_status {
   disconnected,
 };
 
+/// How one `connection::read_message` ended.
+enum class read_status {
+  /// A message arrived (`body`; not necessarily JSON-RPC).
+  message,
+  /// Nothing arrived in time; the connection stays open.
+  timeout,
+  /// The connection failed or closed (`text` says so).
+  disconnected,
+  /// A message outgrew `json_client::message_bytes_max`; the connection is
+  /// closed.
+  too_large,
+};
+
+/// One message read by `connection::read_message`.
+struct read_outcome {
+  read_status status;
+  nlohmann::json body;
+  std::string text;
+};
+
 /// The outcome of one request: `body` holds the result (ok) or the error
 /// object (error); `text` describes a timeout or a lost connection.
 struct call_outcome {
@@ -38,8 +59,9 @@ struct call_outcome {
 /// node answers `too_large` and `parse_error` with id null (protocol
 /// section 1): `call` takes such an error as the answer to its request, so
 /// the shell reports it at once instead of waiting for the timeout.
-/// Notifications (subscription events) that arrive meanwhile are dropped:
-/// the shell does not subscribe. An answer longer than
+/// Notifications (subscription events) that arrive meanwhile are kept for
+/// `read_message` (only `tail` subscribes), answers to other ids are
+/// dropped (`tail` does not wait for its ack_event answers). An answer longer than
 /// `json_client::message_bytes_max` is reported as `too_large` and the
 /// connection is reopened at the next request.
 class connection {
@@ -69,6 +91,20 @@ public:
     return call(method, std::move(params), timeout_ms_);
   }
 
+  /// Sends one request with a fresh id and does not wait for its answer
+  /// (which `read_message` returns later). Returns the request's id, or
+  /// nothing when not connected or the send failed.
+  std::optional<int64_t> send(const std::string& method,
+                              nlohmann::json params);
+
+  /// The next message: a notification kept by `call` first, else one read
+  /// within `timeout_ms`.
+  read_outcome read_message(int timeout_ms);
+
+  /// Closes the connection (ending its subscriptions) and forgets the kept
+  /// notifications; the next request reconnects.
+  void close();
+
   int timeout_ms() const noexcept {
     return timeout_ms_;
   }
@@ -87,6 +123,7 @@ private:
   int timeout_ms_;
   int64_t next_id_ = 1;
   gateway::json_client client_;
+  std::deque<nlohmann::json> notifications_; // kept by call()
 };
 
 } // namespace cxesdb::shell

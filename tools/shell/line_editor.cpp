@@ -112,6 +112,10 @@ line_editor::complete(const std::vector<std::string>& before,
     add_matching(stores_());
     return res;
   }
+  if (cmd->name == "tail" && before.back() == "--from") {
+    add_matching({"origin", "current"});
+    return res;
+  }
   if (starts_with(word, "--")) {
     std::vector<std::string> names;
     for (auto& opt : all_options(*cmd))

@@ -58,6 +58,11 @@ exit_code session::run(const std::vector<std::string>& words) {
     ctx.store = args.get("store") ? args.get("store") : opts_.store;
     ctx.interactive = opts_.interactive;
     ctx.in = &in_;
+    if (cmd->name == "tail") {
+      auto tail = parse_tail(args, ctx);
+      check_utf8(tail.params);
+      return run_tail(tail, json);
+    }
     req = cmd->build(args, ctx);
     if (cmd->store_scoped && ctx.store && !req.params.contains("store"))
       req.params["store"] = *ctx.store;

@@ -11,6 +11,7 @@
 #include "tools/shell/command_table.hpp"
 #include "tools/shell/connection.hpp"
 #include "tools/shell/exit_code.hpp"
+#include "tools/shell/tail_command.hpp"
 
 namespace cxesdb::shell {
 
@@ -68,6 +69,9 @@ private:
   exit_code run_local(const command_spec& cmd, const parsed_args& args);
   exit_code run_use(const parsed_args& args);
   exit_code report(const call_outcome& res);
+  /// Runs `tail` (tail_command.cpp): subscribes on a fresh connection and
+  /// prints events until --count, Ctrl-C, a drop or a lost connection.
+  exit_code run_tail(const tail_settings& tail, bool json);
 
   session_options opts_;
   std::ostream& out_;

@@ -1,7 +1,6 @@
-// The subscription listing (protocol section 5, "Subscriptions"). The shell
-// does not subscribe: a subscriber is a connection that stays open to
-// receive notifications, which one-shot commands do not. `raw` reaches the
-// other subscription methods.
+// The subscription listing (protocol section 7, "Subscriptions"). `tail`
+// (tail_command.cpp) subscribes; `raw` reaches the other subscription
+// methods.
 
 #include <ostream>
 
