@@ -1,6 +1,7 @@
 // Integration test of cxesdb-shell against a real cxesdb-node: starts a node
 // in a temporary directory, runs the shell one-shot and with commands from
-// a pipe, and checks outputs and exit codes.
+// a pipe, and checks outputs and exit codes; `tail` also runs as a child
+// process while the test appends.
 //
 // Paths come from meson: CXESDB_NODE (the node) and CXESDB_SHELL (the
 // shell).

@@ -230,6 +230,9 @@ exit_code session::run_tail(const tail_settings& tail, bool json) {
       break;
   }
   drain_acks();
+  if (tail_interrupted && opts_.interactive)
+    out_ << '\n'; // the prompt starts on a line of its own after ^C
+  out_.flush();
   return exit_code::ok;
 }
 
