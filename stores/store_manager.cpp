@@ -76,9 +76,10 @@ std::shared_ptr<store_files> share(std::unique_ptr<store_files> f,
 
 /// Removes the directories of stores the catalog does not list: what a
 /// crash left of a create_store before its catalog entry was written, or of
-/// a remove_store after its entry was deleted. Only directories that hold a
-/// store database and are named like a store are touched. Runs on an IO
-/// thread at start-up.
+/// a remove_store after its entry was deleted. Only directories named like a
+/// store that hold nothing but a store's database files (or nothing, when
+/// the crash came between mkdir and open) are touched. Runs on an IO thread
+/// at start-up.
 void remove_orphans(const std::string& data_dir,
                     const std::vector<store_config>& configs) {
   std::set<std::string> known;
@@ -86,8 +87,15 @@ void remove_orphans(const std::string& data_dir,
     known.insert(c.id);
   for (auto& entry : fs::directory_iterator(data_dir)) {
     auto id = entry.path().filename().string();
-    if (!entry.is_directory() || !valid_store_id(id) || known.count(id) > 0
-        || !fs::exists(entry.path() / "store.db"))
+    if (!entry.is_directory() || !valid_store_id(id) || known.count(id) > 0)
+      continue;
+    bool only_store_files = true;
+    for (auto& f : fs::directory_iterator(entry.path())) {
+      auto n = f.path().filename().string();
+      only_store_files = only_store_files && f.is_regular_file()
+                         && (n == "store.db" || n.rfind("store.db-", 0) == 0);
+    }
+    if (!only_store_files)
       continue;
     log_warning("removing " + entry.path().string()
                 + ": a store the catalog does not list (left by a crash)");

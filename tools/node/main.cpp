@@ -265,14 +265,19 @@ int main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-  self->send_exit(server, caf::exit_reason::user_shutdown);
-  self->send_exit(gw, caf::exit_reason::user_shutdown);
+  // Stores first, while client connections still live: requests in work get
+  // definite answers (`unavailable`) and subscribers hear `store_stopped`.
+  // Then, after a short grace for those last lines, the connections.
   self->monitor(manager);
   self->send_exit(manager, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {},
                 caf::after(std::chrono::seconds(10)) >> [] {
                   actors::log_warning("the store manager did not stop in time");
                 });
+  constexpr auto shutdown_grace = std::chrono::milliseconds{200};
+  std::this_thread::sleep_for(shutdown_grace); // the main thread, not CAF's
+  self->send_exit(server, caf::exit_reason::user_shutdown);
+  self->send_exit(gw, caf::exit_reason::user_shutdown);
   // Close every store's files before the actor system goes away: jobs still
   // queued run to the end (a transaction in flight commits or not; nothing
   // half-written remains either way).
