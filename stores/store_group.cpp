@@ -23,6 +23,21 @@ using namespace cxesdb::actors;
 
 namespace {
 
+/// The writer's and the reader's way to stop: answer what waits
+/// `unavailable`, and quit now or, with work in flight, once it is done
+/// (`stop_reason` set; the done handlers quit).
+template <class Actor>
+void stop_when_idle(Actor* self, const caf::exit_msg& msg) {
+  auto& st = self->state;
+  for (auto& kv : st.queue)
+    kv.second.deliver(make_error(errc::unavailable, "the store is stopping"));
+  st.queue.clear();
+  if (st.in_flight.empty())
+    self->quit(msg.reason);
+  else
+    st.stop_reason = msg.reason;
+}
+
 // -- writer -------------------------------------------------------------------
 
 struct writer_state {
@@ -115,16 +130,8 @@ caf::behavior store_writer(writer_actor* self,
   // Stopping (store removed, node stopping, group restarting): commands not
   // started yet are answered `unavailable` (nothing was written; safe to
   // retry); a transaction in flight is waited for.
-  self->set_exit_handler([self](const caf::exit_msg& msg) {
-    auto& st = self->state;
-    for (auto& kv : st.queue)
-      kv.second.deliver(make_error(errc::unavailable, "the store is stopping"));
-    st.queue.clear();
-    if (st.in_flight.empty())
-      self->quit(msg.reason);
-    else
-      st.stop_reason = msg.reason;
-  });
+  self->set_exit_handler(
+    [self](const caf::exit_msg& msg) { stop_when_idle(self, msg); });
   return {
     // A gateway worker (through the store manager) asks to apply a command.
     // Queues it for the next transaction; never touches SQLite itself.
@@ -222,16 +229,8 @@ caf::behavior store_reader(reader_actor* self,
   st.limits = limits;
   // Stopping: waiting reads are answered `unavailable`; reads in flight
   // finish first.
-  self->set_exit_handler([self](const caf::exit_msg& msg) {
-    auto& st = self->state;
-    for (auto& kv : st.queue)
-      kv.second.deliver(make_error(errc::unavailable, "the store is stopping"));
-    st.queue.clear();
-    if (st.in_flight.empty())
-      self->quit(msg.reason);
-    else
-      st.stop_reason = msg.reason;
-  });
+  self->set_exit_handler(
+    [self](const caf::exit_msg& msg) { stop_when_idle(self, msg); });
   return {
     // A gateway worker (through the store manager) asks for a read. Queues
     // it until a read connection is free; never touches SQLite itself.
