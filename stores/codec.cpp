@@ -1,7 +1,8 @@
 #include "stores/codec.hpp"
 
+#include "actors/byte_codec.hpp"
+
 #include <cstdint>
-#include <cstring>
 
 namespace cxesdb::stores {
 
@@ -18,71 +19,8 @@ enum tag : uint8_t {
   tag_remove_subscription,
 };
 
-class writer {
-public:
-  void u8(uint8_t x) {
-    out_.push_back(static_cast<char>(x));
-  }
-
-  void i64(int64_t x) {
-    auto u = static_cast<uint64_t>(x);
-    for (int i = 0; i < 8; ++i)
-      out_.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-  }
-
-  void str(const std::string& x) {
-    i64(static_cast<int64_t>(x.size()));
-    out_ += x;
-  }
-
-  std::string take() {
-    return std::move(out_);
-  }
-
-private:
-  std::string out_;
-};
-
-class reader {
-public:
-  explicit reader(const std::string& in) : in_(in) {
-  }
-
-  bool u8(uint8_t& x) {
-    if (pos_ + 1 > in_.size())
-      return false;
-    x = static_cast<uint8_t>(in_[pos_++]);
-    return true;
-  }
-
-  bool i64(int64_t& x) {
-    if (pos_ + 8 > in_.size())
-      return false;
-    uint64_t u = 0;
-    for (int i = 0; i < 8; ++i)
-      u |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
-    pos_ += 8;
-    x = static_cast<int64_t>(u);
-    return true;
-  }
-
-  bool str(std::string& x) {
-    int64_t n = 0;
-    if (!i64(n) || n < 0 || static_cast<uint64_t>(n) > in_.size() - pos_)
-      return false;
-    x.assign(in_, pos_, static_cast<size_t>(n));
-    pos_ += static_cast<size_t>(n);
-    return true;
-  }
-
-  bool done() const {
-    return pos_ == in_.size();
-  }
-
-private:
-  const std::string& in_;
-  size_t pos_ = 0;
-};
+using writer = actors::byte_writer;
+using reader = actors::byte_reader;
 
 void put(writer& w, const snapshot_record& s) {
   w.str(s.source_uuid);

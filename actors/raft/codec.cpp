@@ -1,68 +1,13 @@
 #include "actors/raft/codec.hpp"
 
+#include "actors/byte_codec.hpp"
+
 namespace cxesdb::actors::raft {
 
 namespace {
 
-/// Appends little-endian integers and length-prefixed strings.
-class writer {
-public:
-  void u8(uint8_t x) {
-    out_.push_back(static_cast<char>(x));
-  }
-  void u64(uint64_t x) {
-    for (int i = 0; i < 8; ++i)
-      out_.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
-  }
-  void str(const std::string& s) {
-    u64(s.size());
-    out_ += s;
-  }
-  std::string take() {
-    return std::move(out_);
-  }
-
-private:
-  std::string out_;
-};
-
-/// Reads what `writer` wrote; every read fails softly past the end.
-class reader {
-public:
-  explicit reader(const std::string& in) : in_(in) {
-  }
-  bool u8(uint8_t& x) {
-    if (pos_ + 1 > in_.size())
-      return false;
-    x = static_cast<uint8_t>(in_[pos_++]);
-    return true;
-  }
-  bool u64(uint64_t& x) {
-    if (pos_ + 8 > in_.size())
-      return false;
-    x = 0;
-    for (int i = 0; i < 8; ++i)
-      x |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i]))
-           << (8 * i);
-    pos_ += 8;
-    return true;
-  }
-  bool str(std::string& s) {
-    uint64_t n = 0;
-    if (!u64(n) || n > in_.size() - pos_)
-      return false;
-    s.assign(in_, pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool done() const {
-    return pos_ == in_.size();
-  }
-
-private:
-  const std::string& in_;
-  size_t pos_ = 0;
-};
+using writer = actors::byte_writer;
+using reader = actors::byte_reader;
 
 void put_ids(writer& w, const std::vector<node_id>& xs) {
   w.u64(xs.size());
