@@ -58,28 +58,39 @@ struct subs_fixture : tests::actor_fixture {
     caf::anon_send(writer, write_atom_v, command{std::move(cmd)});
   }
 
-  /// Subscribes `self` (transient) and grants it credit.
-  caf::actor subscribe(start_from from) {
+  /// The emitter and id of the last subscription.
+  caf::actor emitter;
+  std::string id;
+
+  /// Subscribes `self` (transient) to `stream` ("$all" for every stream)
+  /// and grants it `credit` (none when 0).
+  caf::actor subscribe(start_from from, const std::string& stream = "$all",
+                       int64_t max_in_flight = 1000, int64_t credit = 1000) {
     subscribe_request req;
     req.store = "s";
     std::string err;
-    REQUIRE(subscription_filter::parse("by_stream", "$all", req.filter, err));
+    REQUIRE(subscription_filter::parse("by_stream", stream, req.filter, err));
     req.start = from;
-    req.max_in_flight = 1000;
+    req.max_in_flight = max_in_flight;
     self->send(hub, caf::subscribe_atom_v, req,
                caf::actor_cast<caf::actor>(self));
     sched.run();
-    caf::actor emitter;
-    std::string id;
+    emitter = nullptr;
     self->receive([&](subscribe_reply& rep, caf::actor& e) {
       emitter = e;
       id = rep.subscription;
     });
     REQUIRE(emitter);
-    self->send(emitter, credit_atom_v, id, int64_t{1000},
+    if (credit > 0)
+      grant(credit);
+    return emitter;
+  }
+
+  /// Lets the last subscription send `n` more events.
+  void grant(int64_t n) {
+    self->send(emitter, credit_atom_v, id, n,
                caf::actor_cast<caf::actor>(self));
     sched.run();
-    return emitter;
   }
 
   /// Every position delivered to `self` so far, in arrival order.
@@ -195,28 +206,13 @@ TEST_CASE_FIXTURE(subs_fixture, "start from a position") {
 TEST_CASE_FIXTURE(subs_fixture, "without credit nothing is sent, and nothing is lost") {
   append("a", 3);
   settle();
-  subscribe_request req;
-  req.store = "s";
-  std::string err;
-  REQUIRE(subscription_filter::parse("by_stream", "$all", req.filter, err));
-  req.start = {start_from::origin, 0};
-  req.max_in_flight = 2;
-  self->send(hub, caf::subscribe_atom_v, req, caf::actor_cast<caf::actor>(self));
-  sched.run();
-  caf::actor emitter;
-  std::string id;
-  self->receive([&](subscribe_reply& rep, caf::actor& e) {
-    emitter = e;
-    id = rep.subscription;
-  });
+  subscribe({start_from::origin, 0}, "$all", 2, 0);
   settle();
   CHECK(delivered().empty()); // not ready: no credit yet
-  self->send(emitter, credit_atom_v, id, int64_t{2},
-             caf::actor_cast<caf::actor>(self));
+  grant(2);
   settle();
   CHECK(delivered() == std::vector<int64_t>{0, 1}); // max_in_flight
-  self->send(emitter, credit_atom_v, id, int64_t{2},
-             caf::actor_cast<caf::actor>(self));
+  grant(2);
   settle();
   CHECK(delivered() == std::vector<int64_t>{2});
 }
@@ -227,22 +223,7 @@ TEST_CASE_FIXTURE(small_pages, "a one-stream subscription skips other streams") 
   append("a", 3);
   append("misc", 2);
   settle();
-  subscribe_request req;
-  req.store = "s";
-  std::string err;
-  REQUIRE(subscription_filter::parse("by_stream", "misc", req.filter, err));
-  req.start = {start_from::origin, 0};
-  req.max_in_flight = 100;
-  self->send(hub, caf::subscribe_atom_v, req, caf::actor_cast<caf::actor>(self));
-  sched.run();
-  caf::actor emitter;
-  std::string id;
-  self->receive([&](subscribe_reply& rep, caf::actor& e) {
-    emitter = e;
-    id = rep.subscription;
-  });
-  self->send(emitter, credit_atom_v, id, int64_t{100},
-             caf::actor_cast<caf::actor>(self));
+  subscribe({start_from::origin, 0}, "misc", 100, 100);
   settle();
   CHECK(delivered() == std::vector<int64_t>{1, 5, 6});
   append("a", 1);
