@@ -82,6 +82,11 @@ public:
     return pos_ == in_.size();
   }
 
+  /// Bytes not read yet.
+  size_t remaining() const {
+    return in_.size() - pos_;
+  }
+
 private:
   const std::string& in_;
   size_t pos_ = 0;

@@ -169,6 +169,10 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     case method::health:
       ok(json{{"status", "ok"}, {"node", st.cfg.node_name}}.dump());
       return;
+    case method::cluster_status:
+      self->request(st.manager, timeout, cluster_atom_v)
+        .then([ok](std::string& text) { ok(text); }, on_error);
+      return;
     case method::list_stores:
       self->request(st.manager, timeout, list_atom_v)
         .then(

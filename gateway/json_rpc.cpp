@@ -39,6 +39,7 @@ const std::unordered_map<std::string, method>& method_table() {
     {"get_subscriptions", method::get_subscriptions},
     {"ack_event", method::ack_event},
     {"health", method::health},
+    {"cluster_status", method::cluster_status},
   };
   return table;
 }
@@ -340,12 +341,13 @@ bool parse_config(param_reader& in, stores::store_config& cfg) {
                                   stores::store_config::timeout_ms_max));
       cfg.timeout_ms = v.get<int64_t>();
     } else if (k == "replication_factor") {
-      // One node: a replication factor above the cluster size is capped.
+      // A replication factor above the cluster size places a replica on
+      // every node.
       if (!v.is_number_integer() || v.get<int64_t>() < 1
-          || v.get<int64_t>() > 7)
+          || v.get<int64_t>() > stores::store_config::replication_factor_max)
         return in.fail(field, "replication_factor must be an integer from 1 "
                               "to 7");
-      cfg.replication_factor = 1;
+      cfg.replication_factor = v.get<int64_t>();
     } else if (k == "description") {
       if (v.is_null())
         continue;

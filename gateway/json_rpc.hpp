@@ -69,6 +69,7 @@ enum class method {
   get_subscriptions,
   ack_event,
   health,
+  cluster_status,
 };
 
 /// Finds a method by its protocol name.

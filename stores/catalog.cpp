@@ -35,6 +35,7 @@ std::unique_ptr<store_files> store_files::open(const std::string& id,
   auto f = std::make_unique<store_files>();
   f->id = id;
   f->db_path = dir + "/store.db";
+  f->raft_db_path = dir + "/raft.db";
   f->write_db = open_store_db(f->db_path);
   f->machine = std::make_unique<state_machine>(*f->write_db);
   for (size_t i = 0; i < reader_count; ++i) {

@@ -20,7 +20,9 @@ bool valid_store_id(const std::string& id);
 struct store_config {
   std::string id;
   int64_t timeout_ms = 10000;
-  int64_t replication_factor = 1;
+  /// Replicas of the store; 0 until create_store resolved the default,
+  /// min(3, cluster size).
+  int64_t replication_factor = 0;
   bool has_description = false;
   std::string description;
   std::vector<std::string> tags;
@@ -29,6 +31,8 @@ struct store_config {
 
   static constexpr int64_t timeout_ms_default = 10000;
   static constexpr int64_t timeout_ms_max = 600000;
+  static constexpr int64_t replication_factor_default_max = 3;
+  static constexpr int64_t replication_factor_max = 7;
 };
 
 /// The life cycle of a store on this node.
@@ -60,6 +64,9 @@ struct store_files {
 
   std::string id;
   std::string db_path;
+  /// The Raft log and hard state of this replica, beside the store's
+  /// database (`<dir>/raft.db`): their fsyncs do not queue behind each other.
+  std::string raft_db_path;
   std::mutex write_mtx;
   std::unique_ptr<sqlite_db> write_db;
   std::unique_ptr<state_machine> machine;

@@ -1,5 +1,6 @@
 #include "stores/codec.hpp"
 
+#include "actors/assert.hpp"
 #include "actors/byte_codec.hpp"
 
 #include <cstdint>
@@ -17,6 +18,7 @@ enum tag : uint8_t {
   tag_save_subscription,
   tag_checkpoint,
   tag_remove_subscription,
+  tag_noop,
 };
 
 using writer = actors::byte_writer;
@@ -37,6 +39,76 @@ bool get(reader& r, snapshot_record& s) {
          && r.str(s.source_type) && r.str(s.data) && r.str(s.metadata)
          && r.i64(s.created_epoch_us);
 }
+
+void put(writer& w, const recorded_event& e) {
+  w.str(e.stream_id);
+  w.i64(e.event_number);
+  w.i64(e.position);
+  w.str(e.event_id);
+  w.str(e.event_type);
+  w.str(e.data);
+  w.str(e.metadata);
+  w.str(e.content_type);
+  w.i64(e.created_epoch_us);
+}
+
+bool get(reader& r, recorded_event& e) {
+  return r.str(e.stream_id) && r.i64(e.event_number) && r.i64(e.position)
+         && r.str(e.event_id) && r.str(e.event_type) && r.str(e.data)
+         && r.str(e.metadata) && r.str(e.content_type)
+         && r.i64(e.created_epoch_us);
+}
+
+void put(writer& w, const subscription_record& x) {
+  w.str(x.name);
+  w.str(x.type);
+  w.str(x.selector);
+  w.i64(x.checkpoint);
+}
+
+bool get(reader& r, subscription_record& x) {
+  return r.str(x.name) && r.str(x.type) && r.str(x.selector)
+         && r.i64(x.checkpoint);
+}
+
+void put(writer& w, const std::string& x) {
+  w.str(x);
+}
+
+bool get(reader& r, std::string& x) {
+  return r.str(x);
+}
+
+template <class T>
+void put_all(writer& w, const std::vector<T>& xs) {
+  w.u64(xs.size());
+  for (auto& x : xs)
+    put(w, x);
+}
+
+/// Reads a vector written by `put_all`; every element takes at least one
+/// byte, so a count beyond the bytes left is corrupt (and never allocated).
+template <class T>
+bool get_all(reader& r, std::vector<T>& xs) {
+  uint64_t n = 0;
+  if (!r.u64(n) || n > r.remaining())
+    return false;
+  xs.resize(n);
+  for (auto& x : xs)
+    if (!get(r, x))
+      return false;
+  return true;
+}
+
+enum query_tag : uint8_t {
+  q_read_stream = 1,
+  q_stream_version,
+  q_list_streams,
+  q_read_all,
+  q_read_snapshot,
+  q_list_snapshots,
+  q_list_subscriptions,
+};
 
 } // namespace
 
@@ -76,6 +148,8 @@ std::string encode(const command& cmd) {
     w.u8(tag_checkpoint);
     w.str(b->name);
     w.i64(b->checkpoint);
+  } else if (std::holds_alternative<noop_cmd>(cmd)) {
+    w.u8(tag_noop);
   } else {
     auto& c = std::get<remove_subscription_cmd>(cmd);
     w.u8(tag_remove_subscription);
@@ -147,9 +221,186 @@ std::optional<command> decode(const std::string& bytes) {
         return std::nullopt;
       return command{std::move(c)};
     }
+    case tag_noop:
+      if (!r.done())
+        return std::nullopt;
+      return command{noop_cmd{}};
     default:
       return std::nullopt;
   }
+}
+
+std::string encode(const query& q) {
+  writer w;
+  w.u8(format_version);
+  if (auto a = std::get_if<read_stream_query>(&q)) {
+    w.u8(q_read_stream);
+    w.str(a->stream);
+    w.i64(a->start);
+    w.i64(a->count);
+    w.u8(a->backward);
+  } else if (auto b = std::get_if<stream_version_query>(&q)) {
+    w.u8(q_stream_version);
+    w.str(b->stream);
+  } else if (auto c = std::get_if<list_streams_query>(&q)) {
+    w.u8(q_list_streams);
+    w.u8(c->has_after);
+    w.str(c->after);
+    w.i64(c->limit);
+  } else if (auto d = std::get_if<read_all_query>(&q)) {
+    w.u8(q_read_all);
+    w.i64(d->from);
+    w.i64(d->count);
+    w.u8(d->backward);
+    w.str(d->stream);
+  } else if (auto e = std::get_if<read_snapshot_query>(&q)) {
+    w.u8(q_read_snapshot);
+    w.str(e->source_uuid);
+    w.str(e->stream_uuid);
+    w.i64(e->version);
+  } else if (auto f = std::get_if<list_snapshots_query>(&q)) {
+    w.u8(q_list_snapshots);
+    w.str(f->source_uuid);
+    w.str(f->stream_uuid);
+  } else {
+    CXESDB_ASSERT(std::holds_alternative<list_subscriptions_query>(q));
+    w.u8(q_list_subscriptions);
+  }
+  return w.take();
+}
+
+std::optional<query> decode_query(const std::string& bytes) {
+  reader r{bytes};
+  uint8_t version = 0;
+  uint8_t t = 0;
+  uint8_t flag = 0;
+  if (!r.u8(version) || version != format_version || !r.u8(t))
+    return std::nullopt;
+  std::optional<query> out;
+  switch (t) {
+    case q_read_stream: {
+      read_stream_query a;
+      if (r.str(a.stream) && r.i64(a.start) && r.i64(a.count) && r.u8(flag)) {
+        a.backward = flag != 0;
+        out = std::move(a);
+      }
+      break;
+    }
+    case q_stream_version: {
+      stream_version_query b;
+      if (r.str(b.stream))
+        out = std::move(b);
+      break;
+    }
+    case q_list_streams: {
+      list_streams_query c;
+      if (r.u8(flag) && r.str(c.after) && r.i64(c.limit)) {
+        c.has_after = flag != 0;
+        out = std::move(c);
+      }
+      break;
+    }
+    case q_read_all: {
+      read_all_query d;
+      if (r.i64(d.from) && r.i64(d.count) && r.u8(flag) && r.str(d.stream)) {
+        d.backward = flag != 0;
+        out = std::move(d);
+      }
+      break;
+    }
+    case q_read_snapshot: {
+      read_snapshot_query e;
+      if (r.str(e.source_uuid) && r.str(e.stream_uuid) && r.i64(e.version))
+        out = std::move(e);
+      break;
+    }
+    case q_list_snapshots: {
+      list_snapshots_query f;
+      if (r.str(f.source_uuid) && r.str(f.stream_uuid))
+        out = std::move(f);
+      break;
+    }
+    case q_list_subscriptions:
+      out = list_subscriptions_query{};
+      break;
+    default:
+      break;
+  }
+  if (!out || !r.done())
+    return std::nullopt;
+  return out;
+}
+
+std::string encode(const command_result& x) {
+  writer w;
+  w.u8(format_version);
+  w.u8(static_cast<uint8_t>(x.code));
+  w.i64(x.version);
+  w.i64(x.position);
+  w.i64(x.current_version);
+  w.i64(x.checkpoint);
+  w.i64(x.appended);
+  w.str(x.message);
+  return w.take();
+}
+
+std::optional<command_result> decode_command_result(const std::string& bytes) {
+  reader r{bytes};
+  uint8_t version = 0;
+  uint8_t code = 0;
+  command_result x;
+  if (!r.u8(version) || version != format_version || !r.u8(code)
+      || code > static_cast<uint8_t>(result_code::storage_failed)
+      || !r.i64(x.version) || !r.i64(x.position) || !r.i64(x.current_version)
+      || !r.i64(x.checkpoint) || !r.i64(x.appended) || !r.str(x.message)
+      || !r.done())
+    return std::nullopt;
+  x.code = static_cast<result_code>(code);
+  return x;
+}
+
+std::string encode(const query_result& x) {
+  writer w;
+  w.u8(format_version);
+  w.u8(static_cast<uint8_t>(x.code));
+  put_all(w, x.events);
+  put_all(w, x.streams);
+  w.u64(x.snapshots.size());
+  for (auto& s : x.snapshots)
+    put(w, s);
+  put_all(w, x.subscriptions);
+  w.i64(x.version);
+  w.i64(x.head_position);
+  w.u8(x.has_next);
+  w.i64(x.next_position);
+  w.str(x.next_after);
+  w.str(x.message);
+  return w.take();
+}
+
+std::optional<query_result> decode_query_result(const std::string& bytes) {
+  reader r{bytes};
+  uint8_t version = 0;
+  uint8_t code = 0;
+  uint8_t has_next = 0;
+  uint64_t snapshots = 0;
+  query_result x;
+  if (!r.u8(version) || version != format_version || !r.u8(code)
+      || code > static_cast<uint8_t>(result_code::storage_failed)
+      || !get_all(r, x.events) || !get_all(r, x.streams) || !r.u64(snapshots)
+      || snapshots > r.remaining())
+    return std::nullopt;
+  x.snapshots.resize(snapshots);
+  for (auto& s : x.snapshots)
+    if (!get(r, s))
+      return std::nullopt;
+  if (!get_all(r, x.subscriptions) || !r.i64(x.version)
+      || !r.i64(x.head_position) || !r.u8(has_next) || !r.i64(x.next_position)
+      || !r.str(x.next_after) || !r.str(x.message) || !r.done())
+    return std::nullopt;
+  x.code = static_cast<result_code>(code);
+  x.has_next = has_next != 0;
+  return x;
 }
 
 } // namespace cxesdb::stores

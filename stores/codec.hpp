@@ -15,4 +15,16 @@ std::string encode(const command& cmd);
 /// of this format (a corrupt or foreign entry).
 std::optional<command> decode(const std::string& bytes);
 
+// What crosses the network when a node routes a request to the node of the
+// store's leader: the query and the outcomes, as bytes of the same format.
+
+std::string encode(const query& q);
+std::optional<query> decode_query(const std::string& bytes);
+
+std::string encode(const command_result& r);
+std::optional<command_result> decode_command_result(const std::string& bytes);
+
+std::string encode(const query_result& r);
+std::optional<query_result> decode_query_result(const std::string& bytes);
+
 } // namespace cxesdb::stores

@@ -34,6 +34,8 @@ const char* to_reason(errc x) {
       return "overloaded";
     case errc::duplicate_event:
       return "duplicate_event";
+    case errc::not_leader:
+      return "unavailable";
   }
   return "internal_error";
 }
@@ -70,6 +72,8 @@ int to_code(errc x) {
       return -32009;
     case errc::duplicate_event:
       return -32010;
+    case errc::not_leader:
+      return to_code(errc::unavailable);
   }
   return -32603;
 }

@@ -23,6 +23,10 @@ enum class errc : uint8_t {
   too_large,
   overloaded,
   duplicate_event,
+  /// Not a protocol reason: a replica that is not its store's leader
+  /// refused a request; routers retry at the leader and never show it to
+  /// clients (it renders as `unavailable`).
+  not_leader,
 };
 
 /// The stable tag of a reason, as `data.reason` carries it.

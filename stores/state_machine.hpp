@@ -58,6 +58,9 @@ private:
   command_result apply(const save_subscription_cmd& cmd);
   command_result apply(const checkpoint_cmd& cmd);
   command_result apply(const remove_subscription_cmd& cmd);
+  command_result apply(const noop_cmd&) {
+    return {};
+  }
 
   int64_t stream_version(const std::string& stream);
 

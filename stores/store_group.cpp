@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <exception>
+#include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "caf/actor_system.hpp"
@@ -11,21 +13,27 @@
 
 #include "actors/assert.hpp"
 #include "actors/executor.hpp"
+#include "actors/log.hpp"
+#include "actors/raft/consensus_actor.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
+#include "stores/codec.hpp"
 #include "stores/messages.hpp"
 #include "stores/subscriptions.hpp"
 
 namespace cxesdb::stores {
 
 using namespace cxesdb::actors;
+namespace raft = cxesdb::actors::raft;
 
 namespace {
 
-/// The writer's and the reader's way to stop: answer what waits
-/// `unavailable`, and quit now or, with work in flight, once it is done
-/// (`stop_reason` set; the done handlers quit).
+struct reader_state;
+
+/// The reader's way to stop: answer what waits `unavailable`, and quit now
+/// or, with reads in flight, once they are done (`stop_reason` set; the done
+/// handler quits).
 template <class Actor>
 void stop_when_idle(Actor* self, const caf::exit_msg& msg) {
   auto& st = self->state;
@@ -40,15 +48,42 @@ void stop_when_idle(Actor* self, const caf::exit_msg& msg) {
 
 // -- writer -------------------------------------------------------------------
 
+/// A command proposed to the consensus actor, waiting for its entry to be
+/// applied.
+struct pending_write {
+  uint64_t term = 0;
+  caf::response_promise rp;
+};
+
+/// A linearizable read waiting for the state machine to reach `index`.
+struct pending_read {
+  uint64_t index = 0;
+  query q;
+  caf::response_promise rp;
+};
+
 struct writer_state {
   std::shared_ptr<store_files> files;
-  caf::actor hub; ///< hears of every committed event
+  caf::actor hub;       ///< hears of every committed event
+  caf::actor reader;    ///< serves reads once they are linearizable
+  caf::actor consensus; ///< this replica's member of the store's Raft group
   actors::executor* exec = nullptr;
   store_group_limits limits;
-  std::deque<std::pair<command, caf::response_promise>> queue;
-  std::vector<caf::response_promise> in_flight;
-  /// Told to stop while a transaction was in flight: stop once it is done,
-  /// so that its commands get their real outcome.
+  replica_config replica;
+  /// Proposals waiting for their answer from the consensus actor.
+  size_t proposing = 0;
+  /// Proposed commands by log index.
+  std::map<uint64_t, pending_write> pending;
+  /// Committed entries waiting for the next apply transaction.
+  std::deque<raft::entry> committed;
+  /// The apply transaction in flight.
+  bool applying = false;
+  /// The state machine's applied index, as of the last apply job.
+  uint64_t applied = 0;
+  /// Reads waiting for `applied` to reach their read index.
+  std::deque<pending_read> reads;
+  /// Told to stop while an apply transaction was in flight: stop once it
+  /// is done.
   caf::error stop_reason;
 
   static inline const char* name = "store_writer";
@@ -80,91 +115,316 @@ event_batch committed_events(const std::vector<command>& cmds,
   return out;
 }
 
-/// Starts the next transaction with every command that waits (up to the
-/// batch bound): group commit. At most one transaction is in flight.
-void start_batch(writer_actor* self) {
+/// An error saying this replica cannot serve the request because it is not
+/// the leader; `leader` is the Raft id of the leader it knows (0 = none), for
+/// the router to try next. Nothing was written.
+caf::error not_leader_error(uint64_t leader) {
+  return make_error(errc::not_leader, "this replica is not the leader",
+                    std::to_string(leader));
+}
+
+/// Applies the next committed entries (up to the batch bound) in one
+/// transaction on an IO thread. Entries the state machine already has (a
+/// restart replays the log from the last snapshot) are skipped there, under
+/// the write lock. One transaction is in flight at a time, so entries apply
+/// in log order.
+void start_apply(writer_actor* self) {
   auto& st = self->state;
-  if (!st.in_flight.empty() || st.queue.empty())
+  if (st.applying || st.committed.empty())
     return;
-  auto n = std::min(st.queue.size(), st.limits.batch_commands_max);
+  auto n = std::min(st.committed.size(), st.limits.batch_commands_max);
+  auto first = st.committed.front().index;
   auto batch = std::make_shared<std::vector<command>>();
+  auto terms = std::make_shared<std::vector<uint64_t>>();
   batch->reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    batch->push_back(std::move(st.queue.front().first));
-    st.in_flight.push_back(std::move(st.queue.front().second));
-    st.queue.pop_front();
+    auto& e = st.committed.front();
+    CXESDB_ASSERT(e.index == first + i);
+    std::optional<command> cmd;
+    if (e.type == raft::entry_type::normal && !e.data.empty()) {
+      cmd = decode(e.data);
+      if (!cmd)
+        log_error("store " + st.replica.group + ": entry "
+                  + std::to_string(e.index) + " is not a command; skipped");
+    }
+    batch->push_back(cmd ? std::move(*cmd) : command{noop_cmd{}});
+    terms->push_back(e.term);
+    st.committed.pop_front();
   }
+  st.applying = true;
   auto files = st.files;
   auto me = caf::actor_cast<caf::actor>(self);
-  bool publish = static_cast<bool>(st.hub);
-  auto job = [files, batch, me, publish] {
+  bool publish = st.hub || st.replica.observer;
+  st.exec->submit([files, batch, first, me, publish, terms] {
     std::vector<command_result> results;
-    try {
-      std::lock_guard<std::mutex> guard{files->write_mtx};
-      auto first = files->machine->applied_index() + 1;
-      results = files->machine->apply_batch(first, *batch);
-    } catch (const std::exception& e) {
-      command_result failed;
-      failed.code = result_code::storage_failed;
-      failed.message = e.what();
-      results.assign(batch->size(), failed);
-    }
+    uint64_t applied = 0;
+    uint64_t skip = 0;
+    bool failed = false;
+    std::string failure;
     event_batch events;
-    if (publish)
-      events = committed_events(*batch, results);
-    caf::anon_send(me, done_atom_v, std::move(results), std::move(events));
-  };
-  if (!st.exec->try_submit(std::move(job))) {
-    for (auto& rp : st.in_flight)
-      rp.deliver(make_error(errc::overloaded, "the node's IO queue is full"));
-    st.in_flight.clear();
+    {
+      std::lock_guard<std::mutex> guard{files->write_mtx};
+      auto& m = *files->machine;
+      skip = m.applied_index() >= first
+               ? std::min<uint64_t>(m.applied_index() - first + 1,
+                                    batch->size())
+               : 0;
+      // A group starts from its bootstrap snapshot at index 1, which holds
+      // no command: the first entry a new replica applies is 2.
+      CXESDB_ASSERT(first + skip == m.applied_index() + 1
+                    || (m.applied_index() == 0 && first == 2));
+      if (skip < batch->size()) {
+        std::vector<command> rest(std::make_move_iterator(batch->begin() + skip),
+                                  std::make_move_iterator(batch->end()));
+        try {
+          results = m.apply_batch(first + skip, rest);
+          failed = m.applied_index() != first + batch->size() - 1;
+          if (failed && !results.empty())
+            failure = results.front().message;
+        } catch (const std::exception& e) {
+          failed = true;
+          failure = e.what();
+        }
+        if (publish && !failed)
+          events = committed_events(rest, results);
+      }
+      applied = m.applied_index();
+    }
+    caf::anon_send(me, done_atom_v, first + skip, std::move(results),
+                   std::move(*terms), applied, std::move(failure), failed,
+                   std::move(events));
+  });
+}
+
+/// Serves the reads whose read index the state machine reached.
+void release_reads(writer_actor* self) {
+  auto& st = self->state;
+  for (auto i = st.reads.begin(); i != st.reads.end();) {
+    if (i->index > st.applied) {
+      ++i;
+      continue;
+    }
+    if (st.reader)
+      i->rp.delegate(st.reader, read_atom_v, std::move(i->q));
+    else
+      i->rp.deliver(make_error(errc::unavailable, "the store is starting"));
+    i = st.reads.erase(i);
   }
+}
+
+/// Answers what waits `unavailable` and stops (the consensus actor is linked
+/// and stops with the writer). A proposal in flight may still commit; its
+/// client hears `timeout`/unavailable from the router and the idempotent
+/// event ids make a retry safe.
+void stop_writer(writer_actor* self, const caf::error& reason) {
+  auto& st = self->state;
+  auto err = make_error(errc::unavailable, "the store is stopping");
+  for (auto& kv : st.pending)
+    kv.second.rp.deliver(err);
+  st.pending.clear();
+  for (auto& r : st.reads)
+    r.rp.deliver(err);
+  st.reads.clear();
+  if (!st.applying)
+    self->quit(reason);
+  else
+    st.stop_reason = reason;
 }
 
 caf::behavior store_writer(writer_actor* self,
                            std::shared_ptr<store_files> files,
-                           actors::executor* exec, store_group_limits limits) {
-  self->state.files = std::move(files);
-  self->state.exec = exec;
-  self->state.limits = limits;
-  // Stopping (store removed, node stopping, group restarting): commands not
-  // started yet are answered `unavailable` (nothing was written; safe to
-  // retry); a transaction in flight is waited for.
-  self->set_exit_handler(
-    [self](const caf::exit_msg& msg) { stop_when_idle(self, msg); });
+                           actors::executor* exec, store_group_limits limits,
+                           replica_config replica) {
+  auto& st = self->state;
+  st.files = std::move(files);
+  st.exec = exec;
+  st.limits = limits;
+  st.replica = std::move(replica);
+  raft::consensus_config ccfg;
+  ccfg.core.id = st.replica.node;
+  ccfg.db_path = st.files->raft_db_path;
+  ccfg.initial_voters = st.replica.initial_voters;
+  ccfg.tick_interval_ms = st.replica.tick_interval_ms;
+  ccfg.seed = st.replica.seed;
+  ccfg.transport = st.replica.transport;
+  ccfg.group = st.replica.group;
+  auto me = caf::actor_cast<caf::actor>(self);
+  // Runs inside the consensus actor: hand the entries over, never block.
+  ccfg.apply = [me](const std::vector<raft::entry>& entries) {
+    caf::anon_send(me, applied_atom_v, entries);
+  };
+  st.consensus = self->spawn<caf::linked>(raft::consensus_actor, ccfg, exec,
+                                          std::map<raft::node_id, caf::actor>{});
+  // Stopping (store removed, node stopping, group restarting): requests
+  // not applied yet are answered `unavailable`; a transaction in flight is
+  // waited for.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    if (msg.source == self->state.consensus.address()
+        && msg.reason != caf::exit_reason::normal) {
+      log_error("store " + self->state.replica.group
+                + ": consensus stopped: " + self->system().render(msg.reason));
+    }
+    stop_writer(self, msg.reason);
+  });
   return {
     // A gateway worker (through the store manager) asks to apply a command.
-    // Queues it for the next transaction; never touches SQLite itself.
+    // Proposes it to the consensus actor; the answer comes once its entry
+    // is applied. Never touches SQLite itself.
     [self](write_atom, command& cmd) -> caf::result<command_result> {
       auto& st = self->state;
       if (st.stop_reason)
         return make_error(errc::unavailable, "the store is stopping");
-      if (st.queue.size() >= st.limits.write_queue_max)
+      if (st.pending.size() + st.proposing >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
       auto rp = self->make_response_promise();
-      st.queue.emplace_back(std::move(cmd), rp);
-      start_batch(self);
+      ++st.proposing;
+      self->request(st.consensus, caf::infinite, raft::propose_atom::value,
+                    encode(cmd))
+        .then(
+          [self, rp](uint64_t status, uint64_t index, uint64_t term,
+                     uint64_t leader) mutable {
+            auto& st = self->state;
+            --st.proposing;
+            switch (static_cast<raft::propose_status>(status)) {
+              case raft::propose_status::ok:
+                st.pending.emplace(index, pending_write{term, std::move(rp)});
+                return;
+              case raft::propose_status::not_leader:
+                rp.deliver(not_leader_error(leader));
+                return;
+              case raft::propose_status::overloaded:
+                rp.deliver(make_error(errc::overloaded,
+                                      "too many uncommitted commands"));
+                return;
+              default:
+                rp.deliver(make_error(errc::unavailable,
+                                      "the store's leadership is moving"));
+                return;
+            }
+          },
+          [self, rp](const caf::error&) mutable {
+            --self->state.proposing;
+            rp.deliver(make_error(errc::unavailable, "the store is stopping"));
+          });
       return caf::delegated<command_result>{};
     },
-    // The IO job of the transaction in flight is done: answer every command
-    // of it, then start the next transaction.
-    [self](done_atom, std::vector<command_result>& results,
-           event_batch& events) {
+    // A gateway worker (through the store manager) asks for a read. It is
+    // served once a quorum confirmed this leader and the state machine
+    // caught up with the commit index of that moment (read index).
+    [self](read_atom, query& q) -> caf::result<query_result> {
       auto& st = self->state;
-      CXESDB_ASSERT(results.size() == st.in_flight.size());
-      for (size_t i = 0; i < results.size(); ++i)
-        st.in_flight[i].deliver(std::move(results[i]));
-      st.in_flight.clear();
-      if (st.hub && events && !events->empty())
-        self->send(st.hub, appended_atom_v, std::move(events));
+      if (st.stop_reason)
+        return make_error(errc::unavailable, "the store is stopping");
+      if (st.reads.size() >= st.limits.read_queue_max)
+        return make_error(errc::overloaded, "the store's read queue is full");
+      auto rp = self->make_response_promise();
+      auto shared = std::make_shared<query>(std::move(q));
+      self->request(st.consensus, caf::infinite, raft::read_index_atom::value)
+        .then(
+          [self, rp, shared](uint64_t index) mutable {
+            self->state.reads.push_back(
+              pending_read{index, std::move(*shared), std::move(rp)});
+            release_reads(self);
+          },
+          [self, rp](const caf::error&) mutable {
+            self->request(self->state.consensus, caf::infinite,
+                          raft::group_status_atom::value)
+              .then(
+                [rp](raft::group_status& gs) mutable {
+                  rp.deliver(not_leader_error(gs.leader));
+                },
+                [rp](const caf::error&) mutable {
+                  rp.deliver(not_leader_error(0));
+                });
+          });
+      return caf::delegated<query_result>{};
+    },
+    // The consensus actor hands over committed entries, in log order.
+    [self](applied_atom, std::vector<raft::entry>& entries) {
+      auto& st = self->state;
+      for (auto& e : entries)
+        st.committed.push_back(std::move(e));
+      start_apply(self);
+    },
+    // The IO job of the apply transaction is done: answer the commands this
+    // replica proposed, tell the hub, start the next transaction.
+    [self](done_atom, uint64_t first, std::vector<command_result>& results,
+           std::vector<uint64_t>& terms, uint64_t applied, std::string& failure,
+           bool failed, event_batch& events) {
+      auto& st = self->state;
+      st.applying = false;
+      if (failed) {
+        // Committed entries must apply in order: start over from the disk
+        // (the supervisor restarts the group; the log replays).
+        log_error("store " + st.replica.group + ": apply failed: " + failure);
+        self->quit(make_error(errc::internal_error, "apply failed: " + failure));
+        return;
+      }
+      st.applied = applied;
+      auto skipped = terms.size() - results.size();
+      for (size_t i = 0; i < results.size(); ++i) {
+        auto index = first + i;
+        auto p = st.pending.find(index);
+        if (p == st.pending.end())
+          continue;
+        if (p->second.term == terms[skipped + i])
+          p->second.rp.deliver(std::move(results[i]));
+        else
+          p->second.rp.deliver(make_error(errc::unavailable,
+                                          "a new leader replaced this command "
+                                          "before it committed; nothing was "
+                                          "written"));
+        st.pending.erase(p);
+      }
+      // Proposals at or below the applied index that no batch answered were
+      // replaced by entries of an earlier life.
+      while (!st.pending.empty() && st.pending.begin()->first <= applied) {
+        st.pending.begin()->second.rp.deliver(
+          make_error(errc::unavailable, "the command was not written"));
+        st.pending.erase(st.pending.begin());
+      }
+      if (events && !events->empty()) {
+        if (st.replica.observer)
+          self->send(st.replica.observer, catalog_atom_v, events);
+        if (st.hub)
+          self->send(st.hub, appended_atom_v, std::move(events));
+      }
+      release_reads(self);
       if (st.stop_reason) {
         self->quit(st.stop_reason);
         return;
       }
-      start_batch(self);
+      start_apply(self);
     },
-    // The store manager tells us the subscription hub after each start.
-    [self](wire_atom, caf::actor& hub) { self->state.hub = std::move(hub); },
+    // The store manager tells us the hub and the reader after each start.
+    [self](wire_atom, caf::actor& hub, caf::actor& reader) {
+      self->state.hub = std::move(hub);
+      self->state.reader = std::move(reader);
+      release_reads(self);
+    },
+    // The store manager passes on a peer's Raft message.
+    [self](raft::raft_msg_atom, std::string& bytes) {
+      self->send(self->state.consensus, raft::raft_msg_atom::value,
+                 std::move(bytes));
+    },
+    // cluster_status and the membership reconciler ask for the group's
+    // state; conf changes and transfers go to the consensus actor as they
+    // are.
+    [self](raft::group_status_atom) {
+      auto rp = self->make_response_promise();
+      return rp.delegate(self->state.consensus,
+                         raft::group_status_atom::value);
+    },
+    [self](raft::conf_atom, uint8_t op, uint64_t node) {
+      auto rp = self->make_response_promise();
+      return rp.delegate(self->state.consensus, raft::conf_atom::value, op,
+                         node);
+    },
+    [self](raft::transfer_atom, uint64_t node) {
+      auto rp = self->make_response_promise();
+      return rp.delegate(self->state.consensus, raft::transfer_atom::value,
+                         node);
+    },
   };
 }
 
@@ -267,9 +527,10 @@ caf::behavior store_reader(reader_actor* self,
 
 caf::actor spawn_store_writer(caf::actor_system& sys,
                               std::shared_ptr<store_files> files,
-                              actors::executor& exec,
-                              store_group_limits limits) {
-  return sys.spawn(store_writer, std::move(files), &exec, limits);
+                              actors::executor& exec, store_group_limits limits,
+                              replica_config replica) {
+  return sys.spawn(store_writer, std::move(files), &exec, limits,
+                   std::move(replica));
 }
 
 caf::actor spawn_store_reader(caf::actor_system& sys,
@@ -283,10 +544,11 @@ caf::actor spawn_store_group(caf::actor_system& sys,
                              std::shared_ptr<store_files> files,
                              actors::executor& exec, store_group_limits limits,
                              subscription_limits sub_limits,
-                             caf::actor observer) {
+                             replica_config replica, caf::actor observer) {
   actors::supervisor_config cfg;
-  cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
-    return spawn_store_writer(s, files, exec, limits);
+  cfg.children.emplace_back([files, &exec, limits,
+                             replica](caf::actor_system& s) {
+    return spawn_store_writer(s, files, exec, limits, replica);
   });
   cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
     return spawn_store_reader(s, files, exec, limits);

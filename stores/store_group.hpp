@@ -1,9 +1,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
-#include "caf/fwd.hpp"
+#include "caf/actor.hpp"
 
 namespace cxesdb::actors {
 class executor;
@@ -28,29 +31,57 @@ struct store_group_limits {
   size_t read_queue_max = 10000;
 };
 
+/// How one store's replica takes part in the store's Raft group.
+struct replica_config {
+  /// This node's id in every Raft group (derived from its name).
+  uint64_t node = 0;
+  /// The group's name: the store id.
+  std::string group;
+  /// Voters of a new group (bootstrap), used only when the replica has no
+  /// Raft state yet; empty for a replica that joins an existing group.
+  std::vector<uint64_t> initial_voters;
+  /// Where the consensus actor sends messages for peers: the node's router,
+  /// as `(raft_msg_atom, group, uint64 to, bytes)`.
+  caf::actor transport;
+  /// Real time per Raft tick.
+  uint64_t tick_interval_ms = 100;
+  static constexpr uint64_t tick_interval_ms_default = 100;
+  /// Seeds the election-timeout randomness.
+  uint64_t seed = 1;
+  /// When set, also receives `(catalog_atom, event_batch)` for every
+  /// applied transaction that wrote events (the catalog's follower).
+  caf::actor observer;
+};
+
 /// Spawns the actors of one store under a one-for-all supervisor and returns
-/// the supervisor: a writer, which applies commands in group-committed
-/// transactions, a reader, which serves queries from the store's read
+/// the supervisor: a writer, which proposes commands to the store's Raft
+/// group (its consensus actor is the writer's linked child) and applies
+/// committed entries in group-committed transactions, a reader, which serves queries from the store's read
 /// connections, and the subscription hub. SQLite runs only in jobs on `exec`.
 ///
 /// `observer` receives the supervisor's `(children_atom, [writer, reader,
 /// hub])`
 /// after each (re)start and `(gave_up_atom)` when it stops restarting.
 ///
-/// The writer answers `(write_atom, command) -> command_result`, the reader
-/// `(read_atom, query) -> query_result`; both answer `overloaded` when their
-/// queue is full.
+/// The writer answers `(write_atom, command) -> command_result` once the
+/// command is committed and applied, and `(read_atom, query) ->
+/// query_result` once the read is linearizable (read index, then the
+/// reader); both fail with `not_leader` (the leader's Raft id as text in the
+/// context) on a follower and `overloaded` when a queue is full. It also
+/// takes `(raft_msg_atom, bytes)` for its consensus actor,
+/// `(group_status_atom)`, `(conf_atom, op, node)` and `(transfer_atom,
+/// node)`.
 caf::actor spawn_store_group(caf::actor_system& sys,
                              std::shared_ptr<store_files> files,
                              actors::executor& exec, store_group_limits limits,
                              subscription_limits sub_limits,
-                             caf::actor observer);
+                             replica_config replica, caf::actor observer);
 
 /// The writer alone, for tests.
 caf::actor spawn_store_writer(caf::actor_system& sys,
                               std::shared_ptr<store_files> files,
-                              actors::executor& exec,
-                              store_group_limits limits);
+                              actors::executor& exec, store_group_limits limits,
+                              replica_config replica);
 
 /// The reader alone, for tests.
 caf::actor spawn_store_reader(caf::actor_system& sys,

@@ -1,9 +1,12 @@
 #include "stores/store_manager.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
+
+#include <nlohmann/json.hpp>
 
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
@@ -12,9 +15,12 @@
 
 #include "actors/assert.hpp"
 #include "actors/executor.hpp"
+#include "actors/hash_ring.hpp"
 #include "actors/log.hpp"
+#include "actors/raft/consensus_actor.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
+#include "stores/codec.hpp"
 #include "stores/messages.hpp"
 #include "stores/time_format.hpp"
 
@@ -24,41 +30,134 @@ namespace cxesdb::stores {
 
 using namespace cxesdb::actors;
 namespace fs = std::filesystem;
+namespace raft = cxesdb::actors::raft;
+using nlohmann::json;
 
 namespace {
 
-/// The catalog and the mutex that serialises the IO jobs using it.
-struct catalog_box {
-  std::mutex mtx;
-  std::unique_ptr<catalog> cat;
+// -- catalog events -----------------------------------------------------------
+//
+// The catalog is the `_system` store: stream `nodes` holds `node_joined`
+// events, stream `store-<id>` a store's `store_created` and `store_removed`
+// events. Every node follows it (voter or learner) and folds it into its
+// view; placement is a pure function of that view.
+
+constexpr const char* nodes_stream = "nodes";
+constexpr const char* node_joined = "node_joined";
+constexpr const char* store_created = "store_created";
+constexpr const char* store_removed = "store_removed";
+
+std::string store_stream(const std::string& id) {
+  return "store-" + id;
+}
+
+/// What routed requests carry in `forward_atom`.
+enum class route_kind : uint8_t { write = 0, read = 1, status = 2 };
+
+/// A store as the catalog describes it.
+struct catalog_store {
+  store_config config;
+  /// The voters the group was founded with.
+  std::vector<std::string> founders;
+  /// The version of the store's catalog stream (for the next change).
+  int64_t version = -1;
+  bool removed = false;
 };
 
-struct entry {
+/// One replica of a store on this node.
+struct replica {
   store_info info;
   std::shared_ptr<store_files> files;
   caf::actor group;
   caf::actor writer;
   caf::actor reader;
   caf::actor hub;
-  bool is_new = false;
-  /// create_store or remove_store requests waiting for this store.
+  /// Retired: its data is deleted once its files are closed.
+  bool retiring = false;
+  /// remove_store requests waiting until the data is gone.
   std::vector<caf::response_promise> waiters;
+};
+
+/// A request being routed to its store's leader.
+struct route_job {
+  std::string store;
+  route_kind kind = route_kind::write;
+  std::string bytes; ///< the encoded command or query
+  bool idempotent = false; ///< safe to retry after an unknown outcome
+  std::function<void(caf::expected<std::string>)> done;
+  caf::actor_clock::time_point deadline;
+  std::string next; ///< the node to try next; empty: pick one
+  size_t attempts = 0;
+  bool unknown = false; ///< an attempt may have been applied
+  caf::error last;
 };
 
 struct manager_state {
   store_manager_config cfg;
   executor* exec = nullptr;
-  std::shared_ptr<catalog_box> cat;
-  std::map<std::string, entry> stores;
+  uint64_t self_id = 0;
+  std::map<std::string, replica> replicas;
   std::unordered_map<caf::actor_addr, std::string> by_group;
+  /// The catalog view.
+  std::map<std::string, catalog_store> catalog;
+  std::vector<std::string> nodes; ///< joined, in join order
+  std::map<std::string, std::string> addresses;
+  std::map<uint64_t, std::string> names; ///< Raft id -> node name
+  /// Other nodes' managers, by node name, while they are up.
+  std::map<std::string, caf::actor> peers;
+  std::set<std::string> up;
+  /// The last leader a request found, by store.
+  std::map<std::string, std::string> leader_hint;
+  std::map<uint64_t, route_job> routes;
+  uint64_t next_route = 0;
+  bool joined = false;
+  bool join_in_flight = false;
   bool ready = false;
-  size_t startup_pending = 0;
   std::vector<caf::response_promise> ready_waiters;
+  /// create_store requests by store id, waiting for the store to run.
+  std::map<std::string, std::vector<caf::response_promise>> creating;
+  std::string join_event_id;
 
   static inline const char* name = "store_manager";
 };
 
 using manager_actor = caf::stateful_actor<manager_state>;
+
+bool is_cxesdb(const caf::error& err, errc x) {
+  return err.category() == caf::atom("cxesdb") && err.code() == static_cast<uint8_t>(x);
+}
+
+std::string data_dir_of(const manager_state& st, const std::string& id) {
+  return fs::absolute(fs::path{st.cfg.data_dir} / id).lexically_normal().string();
+}
+
+/// Where the replicas of `id` belong: the first replication-factor nodes of
+/// the ring (all nodes for the catalog).
+std::vector<std::string> placement(const manager_state& st,
+                                   const std::string& id) {
+  if (id == system_store_id)
+    return st.nodes;
+  auto c = st.catalog.find(id);
+  if (c == st.catalog.end() || c->second.removed)
+    return {};
+  hash_ring ring{st.nodes};
+  return ring.owners(id, static_cast<size_t>(c->second.config.replication_factor));
+}
+
+/// The catalog's voters: the first `system_voters_max` nodes of the ring.
+std::vector<std::string> system_voters(const manager_state& st) {
+  hash_ring ring{st.nodes};
+  return ring.owners(system_store_id, st.cfg.system_voters_max);
+}
+
+std::string name_of(const manager_state& st, uint64_t id) {
+  auto i = st.names.find(id);
+  return i == st.names.end() ? std::string{} : i->second;
+}
+
+void learn_node(manager_state& st, const std::string& name) {
+  st.names.emplace(stable_hash64(name), name);
+}
 
 /// Shares an open store's files. When the last owner (the manager, the
 /// store's actors, their jobs) lets go, the files close on an IO thread and
@@ -74,105 +173,732 @@ std::shared_ptr<store_files> share(std::unique_ptr<store_files> f,
   });
 }
 
-/// Removes the directories of stores the catalog does not list: what a
-/// crash left of a create_store before its catalog entry was written, or of
-/// a remove_store after its entry was deleted. Only directories named like a
-/// store that hold nothing but a store's database files (or nothing, when
-/// the crash came between mkdir and open) are touched. Runs on an IO thread
-/// at start-up.
-void remove_orphans(const std::string& data_dir,
-                    const std::vector<store_config>& configs) {
-  std::set<std::string> known;
-  for (auto& c : configs)
-    known.insert(c.id);
-  for (auto& entry : fs::directory_iterator(data_dir)) {
-    auto id = entry.path().filename().string();
-    if (!entry.is_directory() || !valid_store_id(id) || known.count(id) > 0)
-      continue;
-    bool only_store_files = true;
-    for (auto& f : fs::directory_iterator(entry.path())) {
-      auto n = f.path().filename().string();
-      only_store_files = only_store_files && f.is_regular_file()
-                         && (n == "store.db" || n.rfind("store.db-", 0) == 0);
+void check_ready(manager_actor* self);
+void sync_replicas(manager_actor* self);
+void route(manager_actor* self, route_job job);
+
+// -- replicas -----------------------------------------------------------------
+
+/// Opens a replica's files on an IO thread, then starts its group. The
+/// catalog's replica also reads every catalog event already applied, so
+/// that the view is complete before the group applies new ones.
+void open_replica(manager_actor* self, const std::string& id) {
+  auto& st = self->state;
+  auto& r = st.replicas[id];
+  r.info.status = store_status::starting;
+  auto c = st.catalog.find(id);
+  if (c != st.catalog.end())
+    r.info.config = c->second.config;
+  r.info.config.id = id;
+  r.info.config.data_dir = data_dir_of(st, id);
+  auto dir = r.info.config.data_dir;
+  auto readers = st.cfg.readers_per_store;
+  auto exec = st.exec;
+  auto me = caf::actor_cast<caf::actor>(self);
+  bool read_catalog = id == system_store_id;
+  exec->submit([id, dir, readers, exec, me, read_catalog] {
+    std::shared_ptr<store_files> files;
+    std::vector<recorded_event> events;
+    std::string err;
+    try {
+      fs::create_directories(dir);
+      auto f = store_files::open(id, dir, readers);
+      if (read_catalog) {
+        auto& q = *f->readers[0]->queries;
+        read_all_query all;
+        all.from = 0;
+        all.count = limits::read_count_max;
+        for (;;) {
+          auto res = q.run(all);
+          if (res.code != result_code::ok)
+            throw std::runtime_error("reading the catalog: " + res.message);
+          for (auto& e : res.events)
+            events.push_back(std::move(e));
+          if (!res.has_next || res.events.empty())
+            break;
+          all.from = res.next_position;
+        }
+      }
+      files = share(std::move(f), exec, me);
+    } catch (const std::exception& e) {
+      err = e.what();
     }
-    if (!only_store_files)
-      continue;
-    log_warning("removing " + entry.path().string()
-                + ": a store the catalog does not list (left by a crash)");
-    fs::remove_all(entry.path());
+    caf::anon_send(me, opened_atom_v, id, std::move(files), std::move(events),
+                   std::move(err));
+  });
+}
+
+/// Stops a replica; with `erase`, its directory goes once its files close.
+void stop_replica(manager_actor* self, const std::string& id, bool erase) {
+  auto& st = self->state;
+  auto i = st.replicas.find(id);
+  if (i == st.replicas.end())
+    return;
+  auto& r = i->second;
+  r.info.status = store_status::stopping;
+  r.retiring = r.retiring || erase;
+  if (r.group) {
+    st.by_group.erase(r.group.address());
+    self->send_exit(r.group, caf::exit_reason::user_shutdown);
   }
+  r.group = r.writer = r.reader = r.hub = nullptr;
+  if (r.files)
+    r.files.reset(); // closes once the group's actors and jobs let go
+  else if (r.retiring)
+    caf::anon_send(caf::actor_cast<caf::actor>(self), closed_atom_v, id);
+}
+
+// -- the catalog view ---------------------------------------------------------
+
+/// Folds one catalog event into the view.
+void apply_catalog_event(manager_state& st, const recorded_event& e) {
+  json d = json::parse(e.data, nullptr, false);
+  if (d.is_discarded())
+    return;
+  if (e.stream_id == nodes_stream && e.event_type == node_joined) {
+    auto name = d.value("name", std::string{});
+    if (name.empty())
+      return;
+    if (std::find(st.nodes.begin(), st.nodes.end(), name) == st.nodes.end())
+      st.nodes.push_back(name);
+    st.addresses[name] = d.value("address", std::string{});
+    learn_node(st, name);
+    if (name == st.cfg.node_name)
+      st.joined = true;
+    return;
+  }
+  if (e.stream_id.rfind("store-", 0) != 0)
+    return;
+  auto id = e.stream_id.substr(6);
+  auto& c = st.catalog[id];
+  c.version = e.event_number;
+  if (e.event_type == store_created) {
+    try {
+      c.config = config_from_json_text(id, d.at("config").dump());
+      c.founders = d.at("founders").get<std::vector<std::string>>();
+      c.removed = false;
+    } catch (const std::exception&) {
+      c.removed = true;
+    }
+  } else if (e.event_type == store_removed) {
+    c.removed = true;
+  }
+}
+
+// -- routing ------------------------------------------------------------------
+
+/// Ends a routed request with its outcome.
+void finish(manager_actor* self, uint64_t id, caf::expected<std::string> out) {
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return;
+  auto job = std::move(i->second);
+  st.routes.erase(i);
+  job.done(std::move(out));
+}
+
+/// The node to try for `job`: a redirect, the last known leader, this node
+/// when it has a replica, then the store's placement in turn.
+std::string pick(manager_state& st, route_job& job) {
+  if (!job.next.empty())
+    return std::exchange(job.next, std::string{});
+  std::vector<std::string> candidates;
+  auto h = st.leader_hint.find(job.store);
+  if (h != st.leader_hint.end())
+    candidates.push_back(h->second);
+  auto local = st.replicas.find(job.store);
+  if (local != st.replicas.end() && local->second.writer)
+    candidates.push_back(st.cfg.node_name);
+  for (auto& n : placement(st, job.store))
+    candidates.push_back(n);
+  if (job.store == system_store_id || candidates.empty())
+    for (auto& n : st.up)
+      candidates.push_back(n);
+  if (candidates.empty())
+    return {};
+  return candidates[job.attempts % candidates.size()];
+}
+
+void retry_later(manager_actor* self, uint64_t id) {
+  self->delayed_send(self, std::chrono::milliseconds{self->state.cfg.route_backoff_ms},
+                     route_atom_v, id);
+}
+
+/// Makes the next attempt of route `id`.
+void attempt(manager_actor* self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return;
+  auto& job = i->second;
+  auto now = self->clock().now();
+  if (now >= job.deadline || job.attempts >= st.cfg.route_attempts_max) {
+    if (job.unknown)
+      finish(self, id, make_error(errc::timeout, "no answer from the store's "
+                                                 "leader in time; the outcome "
+                                                 "is unknown"));
+    else
+      finish(self, id, make_error(errc::unavailable,
+                                  "store " + job.store + " has no leader "
+                                  "reachable from this node right now"));
+    return;
+  }
+  auto node = pick(st, job);
+  ++job.attempts;
+  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+    job.deadline - now);
+  auto on_result = [self, id](std::string& out) {
+    finish(self, id, std::move(out));
+  };
+  auto on_error = [self, id](const caf::error& err) {
+    auto& st = self->state;
+    auto i = st.routes.find(id);
+    if (i == st.routes.end())
+      return;
+    auto& job = i->second;
+    if (is_cxesdb(err, errc::not_leader)) {
+      std::string hint;
+      if (err.context().match_elements<std::string, std::string>())
+        hint = err.context().get_as<std::string>(1);
+      if (!hint.empty() && std::all_of(hint.begin(), hint.end(), ::isdigit))
+        hint = name_of(st, std::stoull(hint));
+      if (!hint.empty()) {
+        st.leader_hint[job.store] = hint;
+        job.next = hint;
+        attempt(self, id);
+      } else {
+        st.leader_hint.erase(job.store);
+        retry_later(self, id);
+      }
+      return;
+    }
+    if (err.category() == caf::atom("cxesdb")
+        && !is_cxesdb(err, errc::unavailable)) {
+      finish(self, id, err); // a domain outcome or a limit: final
+      return;
+    }
+    if (!is_cxesdb(err, errc::unavailable)) {
+      // The node or the connection went away mid-request: the command may
+      // have been applied. Only idempotent requests may go again.
+      if (job.kind == route_kind::write) {
+        job.unknown = true;
+        if (!job.idempotent) {
+          finish(self, id, make_error(errc::timeout,
+                                      "the store's leader was lost before it "
+                                      "answered; the outcome is unknown"));
+          return;
+        }
+      }
+    }
+    st.leader_hint.erase(job.store);
+    retry_later(self, id);
+  };
+  if (node.empty()) {
+    retry_later(self, id);
+    return;
+  }
+  if (node == st.cfg.node_name) {
+    // This node's replica: the same path as a request another node routed
+    // here.
+    self
+      ->request(caf::actor_cast<caf::actor>(self), remaining, forward_atom_v,
+                job.store, static_cast<uint8_t>(job.kind), job.bytes)
+      .then(on_result, on_error);
+    return;
+  }
+  auto p = st.peers.find(node);
+  if (p == st.peers.end()) {
+    retry_later(self, id);
+    return;
+  }
+  self
+    ->request(p->second, remaining, forward_atom_v, job.store,
+              static_cast<uint8_t>(job.kind), job.bytes)
+    .then(on_result, on_error);
+}
+
+/// Starts routing a request; `done` gets the encoded outcome or an error.
+void route(manager_actor* self, route_job job) {
+  auto& st = self->state;
+  if (st.routes.size() >= st.cfg.routes_max) {
+    job.done(make_error(errc::overloaded, "too many requests in flight on "
+                                          "this node"));
+    return;
+  }
+  int64_t timeout_ms = store_config::timeout_ms_default;
+  auto c = st.catalog.find(job.store);
+  if (c != st.catalog.end())
+    timeout_ms = c->second.config.timeout_ms;
+  // Leave the gateway a moment to answer before its own timeout.
+  constexpr int64_t answer_margin_ms = 250;
+  job.deadline = self->clock().now()
+                 + std::chrono::milliseconds{std::max<int64_t>(
+                   timeout_ms - answer_margin_ms, 1)};
+  auto id = ++st.next_route;
+  st.routes.emplace(id, std::move(job));
+  attempt(self, id);
+}
+
+/// Routes a command; `done` gets its result.
+void route_write(manager_actor* self, const std::string& store,
+                 const command& cmd,
+                 std::function<void(caf::expected<command_result>)> done) {
+  route_job job;
+  job.store = store;
+  job.kind = route_kind::write;
+  job.bytes = encode(cmd);
+  job.idempotent = std::holds_alternative<append_cmd>(cmd);
+  job.done = [done](caf::expected<std::string> out) {
+    if (!out)
+      return done(out.error());
+    auto r = decode_command_result(*out);
+    if (!r)
+      return done(make_error(errc::internal_error, "a corrupt answer"));
+    done(std::move(*r));
+  };
+  route(self, std::move(job));
+}
+
+/// Routes a query; `done` gets its result.
+void route_read(manager_actor* self, const std::string& store, const query& q,
+                std::function<void(caf::expected<query_result>)> done) {
+  route_job job;
+  job.store = store;
+  job.kind = route_kind::read;
+  job.bytes = encode(q);
+  job.done = [done](caf::expected<std::string> out) {
+    if (!out)
+      return done(out.error());
+    auto r = decode_query_result(*out);
+    if (!r)
+      return done(make_error(errc::internal_error, "a corrupt answer"));
+    done(std::move(*r));
+  };
+  route(self, std::move(job));
+}
+
+// -- joining and the default store --------------------------------------------
+
+/// Appends this node's `node_joined` to the catalog, retrying until the
+/// catalog shows it.
+void join(manager_actor* self) {
+  auto& st = self->state;
+  if (st.joined || st.join_in_flight)
+    return;
+  st.join_in_flight = true;
+  append_cmd cmd;
+  cmd.stream = nodes_stream;
+  cmd.created_epoch_us = now_epoch_us();
+  event_input e;
+  e.event_id = st.join_event_id;
+  e.event_type = node_joined;
+  e.data = json{{"name", st.cfg.node_name},
+                {"address", st.cfg.cluster_address}}
+             .dump();
+  e.metadata = "null";
+  e.content_type = "application/json";
+  cmd.events.push_back(std::move(e));
+  route_write(self, system_store_id, cmd,
+              [self](caf::expected<command_result> r) {
+                auto& st = self->state;
+                st.join_in_flight = false;
+                if (!r || r->code != result_code::ok) {
+                  if (!st.joined)
+                    self->delayed_send(self, std::chrono::milliseconds{500},
+                                       reconcile_atom_v);
+                  return;
+                }
+                log_info("node " + st.cfg.node_name + " joined the cluster");
+              });
+}
+
+/// Appends a store's `store_created` event; `done` gets the outcome.
+void append_store_created(manager_actor* self, store_config cfg,
+                          std::function<void(caf::expected<command_result>)> done) {
+  auto& st = self->state;
+  auto c = st.catalog.find(cfg.id);
+  append_cmd cmd;
+  cmd.stream = store_stream(cfg.id);
+  cmd.expected.kind = expected_version::exact;
+  cmd.expected.value = c == st.catalog.end() ? -1 : c->second.version;
+  cmd.created_epoch_us = now_epoch_us();
+  if (cfg.replication_factor == 0)
+    cfg.replication_factor = std::min<int64_t>(
+      store_config::replication_factor_default_max,
+      static_cast<int64_t>(std::max<size_t>(st.nodes.size(), 1)));
+  cfg.created_at = format_iso8601_us(cmd.created_epoch_us);
+  cfg.data_dir.clear();
+  hash_ring ring{st.nodes};
+  auto founders = ring.owners(cfg.id, static_cast<size_t>(cfg.replication_factor));
+  event_input e;
+  e.event_id = store_created + std::string{"-"} + cfg.id + "-"
+               + std::to_string(cmd.expected.value + 1);
+  e.event_type = store_created;
+  e.data = json{{"config", json::parse(to_json_text(cfg))},
+                {"founders", founders}}
+             .dump();
+  e.metadata = "null";
+  e.content_type = "application/json";
+  cmd.events.push_back(std::move(e));
+  route_write(self, system_store_id, cmd, std::move(done));
+}
+
+void ensure_default_store(manager_actor* self) {
+  auto& st = self->state;
+  if (!st.cfg.bootstrap || !st.joined)
+    return;
+  auto c = st.catalog.find(st.cfg.default_store);
+  if (c != st.catalog.end() && !c->second.removed)
+    return;
+  store_config cfg;
+  cfg.id = st.cfg.default_store;
+  cfg.has_description = true;
+  cfg.description = "the default store";
+  append_store_created(self, cfg, [](caf::expected<command_result>) {});
 }
 
 void check_ready(manager_actor* self) {
   auto& st = self->state;
-  if (st.ready || st.startup_pending > 0)
+  if (st.ready || !st.joined)
     return;
+  auto sys = st.replicas.find(system_store_id);
+  if (sys == st.replicas.end() || sys->second.info.status != store_status::running)
+    return;
+  if (st.cfg.bootstrap) {
+    auto d = st.replicas.find(st.cfg.default_store);
+    if (d == st.replicas.end() || d->second.info.status != store_status::running)
+      return;
+  }
   st.ready = true;
-  log_info("store manager ready: " + std::to_string(st.stores.size())
-           + " store(s) in " + st.cfg.data_dir);
+  log_info("store manager ready: " + std::to_string(st.replicas.size())
+           + " replica(s) in " + st.cfg.data_dir);
   for (auto& rp : st.ready_waiters)
     rp.deliver(true);
   st.ready_waiters.clear();
 }
 
-/// Opens a store's files on an IO thread; a new store gets a fresh directory
-/// (a leftover of an interrupted remove is wiped) and its catalog entry.
-void open_store(manager_actor* self, const store_config& cfg, bool is_new) {
+/// Starts the replicas the placement gives this node and stops those of
+/// removed stores.
+void sync_replicas(manager_actor* self) {
   auto& st = self->state;
-  auto cat = st.cat;
-  auto exec = st.exec;
-  auto readers = st.cfg.readers_per_store;
-  auto me = caf::actor_cast<caf::actor>(self);
-  exec->submit([cfg, is_new, cat, exec, readers, me] {
-    std::shared_ptr<store_files> files;
-    std::string err;
-    try {
-      if (is_new && fs::exists(cfg.data_dir))
-        fs::remove_all(cfg.data_dir);
-      fs::create_directories(cfg.data_dir);
-      auto f = store_files::open(cfg.id, cfg.data_dir, readers);
-      if (is_new) {
-        std::lock_guard<std::mutex> guard{cat->mtx};
-        cat->cat->put(cfg);
-      }
-      files = share(std::move(f), exec, me);
-    } catch (const std::exception& e) {
-      err = e.what();
-      if (is_new) {
-        std::error_code ec;
-        fs::remove_all(cfg.data_dir, ec);
+  for (auto& kv : st.catalog) {
+    auto& id = kv.first;
+    auto r = st.replicas.find(id);
+    if (kv.second.removed) {
+      if (r != st.replicas.end() && r->second.info.status != store_status::stopping)
+        stop_replica(self, id, true);
+      continue;
+    }
+    if (r != st.replicas.end())
+      continue;
+    auto where = placement(st, id);
+    if (std::find(where.begin(), where.end(), st.cfg.node_name) == where.end())
+      continue;
+    if (st.replicas.size() >= st.cfg.stores_max) {
+      log_error("cannot start a replica of " + id + ": this node holds its "
+                "maximum number of stores");
+      continue;
+    }
+    open_replica(self, id);
+  }
+}
+
+// -- membership reconciliation ------------------------------------------------
+
+/// On the leader of a local group: one membership change towards the
+/// placement (add a learner, promote it once caught up, remove a member
+/// that left the placement), one at a time, so that every step keeps a
+/// majority of the previous configuration.
+void reconcile_group(manager_actor* self, const std::string& id,
+                     const raft::group_status& gs) {
+  auto& st = self->state;
+  if (gs.role != raft::role::leader || gs.conf_pending || st.nodes.empty())
+    return;
+  std::set<uint64_t> want;   // every member
+  std::set<uint64_t> voters; // those that vote
+  if (id == system_store_id) {
+    for (auto& n : st.nodes)
+      want.insert(stable_hash64(n));
+    for (auto& n : system_voters(st))
+      voters.insert(stable_hash64(n));
+  } else {
+    for (auto& n : placement(st, id)) {
+      want.insert(stable_hash64(n));
+      voters.insert(stable_hash64(n));
+    }
+  }
+  if (want.empty())
+    return;
+  auto& conf = gs.conf;
+  auto writer = st.replicas[id].writer;
+  if (!writer)
+    return;
+  auto change = [self, writer, id](raft::conf_op op, uint64_t node) {
+    log_info("store " + id + ": membership change "
+             + std::to_string(static_cast<int>(op)) + " of "
+             + name_of(self->state, node));
+    self->send(writer, raft::conf_atom::value, static_cast<uint8_t>(op), node);
+  };
+  // 1. Every wanted member gets the log, as a learner first.
+  for (auto n : want)
+    if (!conf.is_member(n)) {
+      change(raft::conf_op::add_learner, n);
+      return;
+    }
+  // 2. A caught-up learner that should vote is promoted.
+  for (auto n : conf.learners)
+    if (voters.count(n) > 0) {
+      auto m = gs.match.find(n);
+      if (m != gs.match.end() && m->second + 16 >= gs.commit) {
+        change(raft::conf_op::add_voter, n);
+        return;
       }
     }
-    caf::anon_send(me, opened_atom_v, cfg.id, std::move(files),
-                   std::move(err));
-  });
+  // 3. A voter that should not vote any more is removed (or demoted, for
+  //    the catalog); the leader hands over first when it is that voter.
+  for (auto n : conf.voters)
+    if (voters.count(n) == 0) {
+      if (n == gs.id) {
+        for (auto v : conf.voters)
+          if (voters.count(v) > 0) {
+            self->send(writer, raft::transfer_atom::value, v);
+            return;
+          }
+        return;
+      }
+      if (id == system_store_id && want.count(n) > 0)
+        change(raft::conf_op::add_learner, n);
+      else
+        change(raft::conf_op::remove, n);
+      return;
+    }
+  // 4. Learners that left the placement go.
+  for (auto n : conf.learners)
+    if (want.count(n) == 0) {
+      change(raft::conf_op::remove, n);
+      return;
+    }
+  // 5. Members no longer in the group are told to retire their replica.
+  for (auto& n : st.nodes) {
+    auto nid = stable_hash64(n);
+    if (want.count(nid) == 0 && !conf.is_member(nid) && n != st.cfg.node_name) {
+      auto p = st.peers.find(n);
+      if (p != st.peers.end())
+        self->send(p->second, retire_atom_v, id);
+    }
+  }
 }
 
-void begin_create(manager_actor* self, store_config cfg) {
+/// Periodic work: join, default store, peers' addresses, reconciliation.
+void reconcile(manager_actor* self) {
   auto& st = self->state;
-  cfg.data_dir = fs::absolute(fs::path{st.cfg.data_dir} / cfg.id)
-                   .lexically_normal()
-                   .string();
-  cfg.created_at = format_iso8601_us(now_epoch_us());
-  auto& e = st.stores[cfg.id];
-  e.info.config = cfg;
-  e.info.status = store_status::starting;
-  e.is_new = true;
-  open_store(self, cfg, true);
+  if (!st.joined)
+    join(self);
+  ensure_default_store(self);
+  if (st.cfg.registry)
+    for (auto& n : st.up)
+      if (st.peers.count(n) == 0 && n != st.cfg.node_name)
+        self->request(st.cfg.registry, std::chrono::seconds{5}, whereis_atom_v,
+                      "stores@" + n)
+          .then([self, n](caf::actor& a) {
+            if (a && self->state.up.count(n) > 0)
+              self->state.peers[n] = a;
+          });
+  for (auto& kv : st.replicas) {
+    if (!kv.second.writer)
+      continue;
+    auto id = kv.first;
+    self->request(kv.second.writer, std::chrono::seconds{5},
+                  raft::group_status_atom::value)
+      .then([self, id](raft::group_status& gs) {
+        auto& st = self->state;
+        if (gs.leader != raft::no_node) {
+          auto n = name_of(st, gs.leader);
+          if (!n.empty())
+            st.leader_hint[id] = n;
+        }
+        reconcile_group(self, id, gs);
+      });
+  }
 }
 
-/// Finds the running store `id`'s hub, or says why there is none.
+// -- status -------------------------------------------------------------------
+
+json group_json(const manager_state& st, const raft::group_status& gs) {
+  json members = json::array();
+  for (auto n : gs.conf.voters)
+    members.push_back(name_of(st, n));
+  json learners = json::array();
+  for (auto n : gs.conf.learners)
+    learners.push_back(name_of(st, n));
+  json leader = gs.leader == raft::no_node ? json(nullptr)
+                                           : json(name_of(st, gs.leader));
+  return json{{"leader", leader},
+              {"members", members},
+              {"learners", learners},
+              {"term", gs.term},
+              {"commit_index", gs.commit}};
+}
+
+/// Runs a request that another node routed here, on this node's replica.
+caf::result<std::string> serve_forward(manager_actor* self, const std::string& store,
+                                       uint8_t kind, std::string& bytes) {
+  auto& st = self->state;
+  auto r = st.replicas.find(store);
+  if (r == st.replicas.end() || !r->second.writer)
+    return make_error(errc::unavailable, "no running replica of " + store
+                                           + " on " + st.cfg.node_name);
+  auto rp = self->make_response_promise<std::string>();
+  auto on_error = [self, rp](const caf::error& err) mutable {
+    if (is_cxesdb(err, errc::not_leader)
+        && err.context().match_elements<std::string, std::string>()) {
+      auto id = err.context().get_as<std::string>(1);
+      auto name = id.empty() || !std::all_of(id.begin(), id.end(), ::isdigit)
+                    ? std::string{}
+                    : name_of(self->state, std::stoull(id));
+      rp.deliver(make_error(errc::not_leader, "not the leader", name));
+      return;
+    }
+    rp.deliver(err);
+  };
+  auto writer = r->second.writer;
+  switch (static_cast<route_kind>(kind)) {
+    case route_kind::write: {
+      auto cmd = decode(bytes);
+      if (!cmd)
+        return make_error(errc::invalid_request, "a corrupt command");
+      self->request(writer, caf::infinite, write_atom_v, std::move(*cmd))
+        .then([rp](command_result& res) mutable { rp.deliver(encode(res)); },
+              on_error);
+      return rp;
+    }
+    case route_kind::read: {
+      auto q = decode_query(bytes);
+      if (!q)
+        return make_error(errc::invalid_request, "a corrupt query");
+      self->request(writer, caf::infinite, read_atom_v, std::move(*q))
+        .then([rp](query_result& res) mutable { rp.deliver(encode(res)); },
+              on_error);
+      return rp;
+    }
+    case route_kind::status:
+      self->request(writer, caf::infinite, raft::group_status_atom::value)
+        .then(
+          [self, rp](raft::group_status& gs) mutable {
+            if (gs.role != raft::role::leader) {
+              auto leader = name_of(self->state, gs.leader);
+              rp.deliver(make_error(errc::not_leader, "not the leader", leader));
+              return;
+            }
+            rp.deliver(group_json(self->state, gs).dump());
+          },
+          on_error);
+      return rp;
+  }
+  return make_error(errc::invalid_request, "an unknown request kind");
+}
+
+/// Answers cluster_status: the nodes and, from each store's leader, its
+/// group's state.
+void cluster_status(manager_actor* self, caf::response_promise rp) {
+  auto& st = self->state;
+  json nodes = json::array();
+  std::set<std::string> names{st.nodes.begin(), st.nodes.end()};
+  for (auto& n : st.up)
+    names.insert(n);
+  names.insert(st.cfg.node_name);
+  for (auto& n : names) {
+    bool self_node = n == st.cfg.node_name;
+    auto a = st.addresses.find(n);
+    nodes.push_back(json{{"name", n},
+                         {"address", a == st.addresses.end() ? "" : a->second},
+                         {"status", self_node || st.up.count(n) > 0 ? "up" : "down"},
+                         {"self", self_node}});
+  }
+  auto out = std::make_shared<json>(json{{"node", st.cfg.node_name},
+                                         {"nodes", std::move(nodes)},
+                                         {"stores", json::object()}});
+  std::vector<std::string> ids;
+  for (auto& kv : st.catalog)
+    if (!kv.second.removed)
+      ids.push_back(kv.first);
+  auto left = std::make_shared<size_t>(ids.size());
+  if (ids.empty()) {
+    rp.deliver(out->dump());
+    return;
+  }
+  for (auto& id : ids) {
+    route_job job;
+    job.store = id;
+    job.kind = route_kind::status;
+    job.done = [self, out, left, rp, id](caf::expected<std::string> res) mutable {
+      json g;
+      if (res)
+        g = json::parse(*res, nullptr, false);
+      if (!res || g.is_discarded()) {
+        json members = json::array();
+        for (auto& n : placement(self->state, id))
+          members.push_back(n);
+        g = json{{"leader", nullptr}, {"members", members}, {"term", 0},
+                 {"commit_index", 0}};
+      }
+      (*out)["stores"][id] = std::move(g);
+      if (--*left == 0)
+        rp.deliver(out->dump());
+    };
+    route(self, std::move(job));
+  }
+}
+
+/// Finds the running store `id`'s hub on this node, or says why there is
+/// none.
 caf::error route_to_hub(manager_actor* self, const std::string& id,
                         caf::actor& hub) {
   auto& st = self->state;
-  auto i = st.stores.find(id);
-  if (i == st.stores.end())
+  auto c = st.catalog.find(id);
+  if (c == st.catalog.end() || c->second.removed)
     return make_error(errc::not_found, "store " + id + " does not exist");
-  if (i->second.info.status != store_status::running || !i->second.hub)
+  auto i = st.replicas.find(id);
+  if (i == st.replicas.end() || !i->second.hub
+      || i->second.info.status != store_status::running)
     return make_error(errc::unavailable,
-                      "store " + id + " is " + to_string(i->second.info.status));
+                      "store " + id + " has no running replica on this node");
   hub = i->second.hub;
   return caf::none;
+}
+
+store_info info_of(const manager_state& st, const std::string& id) {
+  auto& c = st.catalog.at(id);
+  store_info info;
+  info.config = c.config;
+  info.config.data_dir = data_dir_of(st, id);
+  auto r = st.replicas.find(id);
+  info.status = r != st.replicas.end() ? r->second.info.status
+                                       : store_status::running;
+  return info;
+}
+
+/// Waits until a new store accepts writes (a linearizable read succeeds on
+/// its leader), then answers the create_store requests waiting for it.
+void await_running(manager_actor* self, const std::string& id) {
+  route_read(self, id, stream_version_query{"$probe"},
+             [self, id](caf::expected<query_result> r) {
+               auto& st = self->state;
+               auto w = st.creating.find(id);
+               if (w == st.creating.end())
+                 return;
+               auto waiters = std::move(w->second);
+               st.creating.erase(w);
+               for (auto& rp : waiters) {
+                 if (r && st.catalog.count(id) > 0)
+                   rp.deliver(info_of(st, id));
+                 else
+                   rp.deliver(make_error(errc::timeout,
+                                         "store " + id + " was created but "
+                                         "has no leader yet"));
+               }
+             });
 }
 
 caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
@@ -180,66 +906,28 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.exec = exec;
-  // The catalog's connection closes on an IO thread too, whoever lets go last.
-  st.cat = std::shared_ptr<catalog_box>(new catalog_box, [exec](catalog_box* p) {
-    exec->submit([p] { delete p; });
-  });
+  st.self_id = stable_hash64(st.cfg.node_name);
+  learn_node(st, st.cfg.node_name);
+  st.join_event_id = "join-" + st.cfg.node_name + "-"
+                     + std::to_string(now_epoch_us());
   // Stopping (node shutdown): stop every store group first.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
-    for (auto& kv : self->state.stores)
+    for (auto& kv : self->state.replicas)
       if (kv.second.group)
         self->send_exit(kv.second.group, msg.reason);
     self->quit(msg.reason);
   });
-  // Load the catalog, then open every store in it.
-  {
-    auto cat = st.cat;
-    auto data_dir = st.cfg.data_dir;
-    auto me = caf::actor_cast<caf::actor>(self);
-    exec->submit([cat, data_dir, me] {
-      std::vector<store_config> configs;
-      std::string err;
-      try {
-        fs::create_directories(data_dir);
-        std::lock_guard<std::mutex> guard{cat->mtx};
-        cat->cat = std::make_unique<catalog>(data_dir);
-        configs = cat->cat->load();
-        remove_orphans(data_dir, configs);
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-      caf::anon_send(me, loaded_atom_v, std::move(configs), std::move(err));
-    });
+  if (st.cfg.registry) {
+    self->send(st.cfg.registry, caf::subscribe_atom_v,
+               caf::actor_cast<caf::actor>(self));
+    self->send(st.cfg.registry, register_atom_v, "stores@" + st.cfg.node_name,
+               caf::actor_cast<caf::actor>(self));
   }
+  fs::create_directories(st.cfg.data_dir);
+  open_replica(self, system_store_id);
+  self->delayed_send(self, std::chrono::milliseconds{st.cfg.reconcile_interval_ms},
+                     tick_atom_v);
   return {
-    // Start-up: the catalog is read. Open every store; create the default
-    // store when the catalog does not have it.
-    [self](loaded_atom, std::vector<store_config>& configs, std::string& err) {
-      auto& st = self->state;
-      if (!err.empty()) {
-        log_error("cannot read the catalog: " + err);
-        self->quit(make_error(errc::internal_error, err));
-        return;
-      }
-      bool has_default = false;
-      for (auto& c : configs) {
-        has_default = has_default || c.id == st.cfg.default_store;
-        auto& e = st.stores[c.id];
-        e.info.config = c;
-        e.info.status = store_status::starting;
-        ++st.startup_pending;
-        open_store(self, c, false);
-      }
-      if (!has_default) {
-        ++st.startup_pending;
-        store_config c;
-        c.id = st.cfg.default_store;
-        c.has_description = true;
-        c.description = "the default store";
-        begin_create(self, std::move(c));
-      }
-      check_ready(self);
-    },
     // The node's main thread waits for start-up before it listens.
     [self](ready_atom) -> caf::result<bool> {
       auto& st = self->state;
@@ -248,131 +936,187 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       st.ready_waiters.push_back(self->make_response_promise());
       return caf::delegated<bool>{};
     },
-    // An IO job opened (or failed to open) a store's files: start its group.
-    [self](opened_atom, std::string& id,
-           std::shared_ptr<store_files>& files, std::string& err) {
+    // An IO job opened (or failed to open) a replica's files: start its
+    // group. The catalog's replica brings the events already applied.
+    [self](opened_atom, std::string& id, std::shared_ptr<store_files>& files,
+           std::vector<recorded_event>& events, std::string& err) {
       auto& st = self->state;
-      auto i = st.stores.find(id);
-      CXESDB_ASSERT(i != st.stores.end());
-      auto& e = i->second;
+      auto i = st.replicas.find(id);
+      if (i == st.replicas.end())
+        return;
+      auto& r = i->second;
       if (!err.empty()) {
         log_error("cannot open store " + id + ": " + err);
-        for (auto& rp : e.waiters)
-          rp.deliver(make_error(errc::internal_error, err));
-        if (e.is_new) {
-          st.stores.erase(i);
-        } else {
-          e.info.status = store_status::unavailable;
-        }
-        if (st.startup_pending > 0 && !st.ready) {
-          --st.startup_pending;
-          check_ready(self);
-        }
+        r.info.status = store_status::unavailable;
+        if (id == system_store_id)
+          self->quit(make_error(errc::internal_error, err));
         return;
       }
-      e.files = std::move(files);
-      e.group = spawn_store_group(self->system(), e.files, *st.exec,
-                                  st.cfg.group_limits, st.cfg.sub_limits,
+      if (r.info.status == store_status::stopping) {
+        r.files = std::move(files);
+        stop_replica(self, id, r.retiring);
+        return;
+      }
+      r.files = std::move(files);
+      replica_config rc;
+      rc.node = st.self_id;
+      rc.group = id;
+      rc.transport = caf::actor_cast<caf::actor>(self);
+      rc.tick_interval_ms = st.cfg.tick_interval_ms;
+      rc.seed = stable_hash64(id) ^ st.self_id;
+      if (id == system_store_id) {
+        for (auto& e : events)
+          apply_catalog_event(st, e);
+        if (st.cfg.bootstrap)
+          rc.initial_voters = {st.self_id};
+        rc.observer = caf::actor_cast<caf::actor>(self);
+      } else {
+        auto c = st.catalog.find(id);
+        if (c != st.catalog.end()) {
+          auto& f = c->second.founders;
+          if (std::find(f.begin(), f.end(), st.cfg.node_name) != f.end())
+            for (auto& n : f)
+              rc.initial_voters.push_back(stable_hash64(n));
+        }
+      }
+      r.group = spawn_store_group(self->system(), r.files, *st.exec,
+                                  st.cfg.group_limits, st.cfg.sub_limits, rc,
                                   caf::actor_cast<caf::actor>(self));
-      st.by_group.emplace(e.group.address(), id);
+      st.by_group.emplace(r.group.address(), id);
+      if (id == system_store_id)
+        sync_replicas(self);
     },
     // A store's supervisor (re)started its children: route to them.
     [self](children_atom, std::vector<caf::actor>& kids) {
       auto& st = self->state;
-      auto g = st.by_group.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      auto g = st.by_group.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
       if (g == st.by_group.end())
-        return; // a group being removed
-      auto& e = st.stores[g->second];
+        return; // a group being stopped
+      auto id = g->second;
+      auto& r = st.replicas[id];
       CXESDB_ASSERT(kids.size() == 3);
-      e.writer = kids[0];
-      e.reader = kids[1];
-      e.hub = kids[2];
-      self->send(e.writer, wire_atom_v, e.hub);
-      self->send(e.hub, wire_atom_v, e.writer, e.reader);
-      if (e.info.status != store_status::starting) {
-        log_warning("store " + g->second + " restarted its actors");
+      r.writer = kids[0];
+      r.reader = kids[1];
+      r.hub = kids[2];
+      self->send(r.writer, wire_atom_v, r.hub, r.reader);
+      self->send(r.hub, wire_atom_v, r.writer, r.reader);
+      if (r.info.status != store_status::starting) {
+        log_warning("store " + id + " restarted its actors");
         return;
       }
-      e.info.status = store_status::running;
-      log_info((e.is_new ? "store created: " : "store opened: ") + g->second
-               + " in " + e.info.config.data_dir);
-      for (auto& rp : e.waiters)
-        rp.deliver(e.info);
-      e.waiters.clear();
-      if (st.startup_pending > 0 && !st.ready) {
-        --st.startup_pending;
-        check_ready(self);
-      }
+      r.info.status = store_status::running;
+      log_info("replica started: " + id + " in " + r.info.config.data_dir);
+      if (id == system_store_id)
+        reconcile(self);
+      check_ready(self);
     },
     // A store's supervisor stopped restarting its children.
     [self](gave_up_atom) {
       auto& st = self->state;
-      auto g = st.by_group.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      auto g = st.by_group.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
       if (g == st.by_group.end())
         return;
-      log_error("store " + g->second + " is unavailable: its actors kept failing");
-      auto& e = st.stores[g->second];
-      e.info.status = store_status::unavailable;
-      e.writer = e.reader = e.hub = e.group = nullptr;
+      log_error("store " + g->second
+                + " is unavailable: its actors kept failing");
+      auto& r = st.replicas[g->second];
+      r.info.status = store_status::unavailable;
+      r.writer = r.reader = r.hub = r.group = nullptr;
       st.by_group.erase(g);
     },
-    // create_store from a gateway worker; the config is already validated.
-    [self](create_atom, store_config& cfg) -> caf::result<store_info> {
+    // The catalog's writer applied catalog events: fold them into the view
+    // and start or stop replicas to match.
+    [self](catalog_atom, event_batch& events) {
       auto& st = self->state;
-      if (!valid_store_id(cfg.id))
-        return make_error(errc::invalid_params, "invalid store id");
-      if (st.stores.count(cfg.id) > 0)
-        return make_error(errc::already_exists,
-                          "store " + cfg.id + " already exists");
-      if (st.stores.size() >= st.cfg.stores_max)
-        return make_error(errc::overloaded,
-                          "this node holds its maximum number of stores ("
-                            + std::to_string(st.cfg.stores_max) + ")");
-      auto id = cfg.id;
-      begin_create(self, std::move(cfg));
-      st.stores[id].waiters.push_back(self->make_response_promise());
-      return caf::delegated<store_info>{};
+      bool was_joined = st.joined;
+      for (auto& e : *events)
+        apply_catalog_event(st, e);
+      sync_replicas(self);
+      if (!was_joined && st.joined)
+        ensure_default_store(self);
+      for (auto& kv : st.creating)
+        if (st.catalog.count(kv.first) > 0)
+          await_running(self, kv.first);
+      check_ready(self);
     },
-    // remove_store from a gateway worker: stop the group, wait until its
-    // files are closed, then drop the catalog entry and the directory.
-    [self](remove_atom, std::string& id) -> caf::result<bool> {
+    // Periodic: join, peers, membership reconciliation.
+    [self](tick_atom) {
+      reconcile(self);
+      self->delayed_send(self,
+                         std::chrono::milliseconds{
+                           self->state.cfg.reconcile_interval_ms},
+                         tick_atom_v);
+    },
+    [self](reconcile_atom) { reconcile(self); },
+    // The registry tells us of members.
+    [self](member_up_atom, std::string& name, std::string&) {
       auto& st = self->state;
-      if (id == st.cfg.default_store)
-        return make_error(errc::forbidden, "the default store cannot be removed");
-      auto i = st.stores.find(id);
-      if (i == st.stores.end())
-        return make_error(errc::not_found, "store " + id + " does not exist");
-      auto& e = i->second;
-      if (e.info.status == store_status::starting
-          || e.info.status == store_status::stopping)
-        return make_error(errc::unavailable,
-                          "store " + id + " is being created or removed");
-      e.info.status = store_status::stopping;
-      e.waiters.push_back(self->make_response_promise());
-      if (e.group) {
-        st.by_group.erase(e.group.address());
-        self->send_exit(e.group, caf::exit_reason::user_shutdown);
+      learn_node(st, name);
+      if (name == st.cfg.node_name)
+        return;
+      st.up.insert(name);
+      reconcile(self);
+    },
+    [self](member_down_atom, std::string& name) {
+      self->state.up.erase(name);
+      self->state.peers.erase(name);
+    },
+    // A local consensus actor sends a message to a peer.
+    [self](raft::raft_msg_atom, std::string& group, uint64_t to,
+           std::string& bytes) {
+      auto& st = self->state;
+      auto name = name_of(st, to);
+      auto p = st.peers.find(name);
+      if (p == st.peers.end())
+        return; // unknown or down: Raft treats it as lost
+      self->send(p->second, raft::raft_msg_atom::value, std::move(group),
+                 st.cfg.node_name, std::move(bytes));
+    },
+    // A peer's consensus actor sends a message to ours.
+    [self](raft::raft_msg_atom, std::string& group, std::string& from,
+           std::string& bytes) {
+      auto& st = self->state;
+      learn_node(st, from);
+      auto r = st.replicas.find(group);
+      if (r == st.replicas.end() || !r->second.writer)
+        return;
+      self->send(r->second.writer, raft::raft_msg_atom::value, std::move(bytes));
+    },
+    // Another node's manager (or this one, see `attempt`) routes a request
+    // to our replica.
+    [self](forward_atom, std::string& store, uint8_t kind,
+           std::string& bytes) -> caf::result<std::string> {
+      return serve_forward(self, store, kind, bytes);
+    },
+    // The leader of a store's group removed this node from it.
+    [self](retire_atom, std::string& store) {
+      auto& st = self->state;
+      auto where = placement(st, store);
+      if (std::find(where.begin(), where.end(), st.cfg.node_name) != where.end())
+        return; // placed here again meanwhile
+      if (st.replicas.count(store) > 0
+          && st.replicas[store].info.status == store_status::running) {
+        log_info("store " + store + ": this node left its group; removing "
+                 "the replica");
+        stop_replica(self, store, true);
       }
-      e.group = e.writer = e.reader = e.hub = nullptr;
-      e.files.reset(); // closes once the group's actors and jobs let go
-      return caf::delegated<bool>{};
     },
-    // The files of a store are closed (see `share`).
+    // The files of a replica are closed (see `share`).
     [self](closed_atom, std::string& id) {
       auto& st = self->state;
-      auto i = st.stores.find(id);
-      if (i == st.stores.end() || i->second.info.status != store_status::stopping)
+      auto i = st.replicas.find(id);
+      if (i == st.replicas.end() || i->second.info.status != store_status::stopping)
         return;
-      auto cat = st.cat;
+      if (!i->second.retiring) {
+        st.replicas.erase(i);
+        return;
+      }
       auto dir = i->second.info.config.data_dir;
       auto me = caf::actor_cast<caf::actor>(self);
-      st.exec->submit([cat, id, dir, me] {
+      st.exec->submit([id, dir, me] {
         std::string err;
         try {
-          {
-            std::lock_guard<std::mutex> guard{cat->mtx};
-            cat->cat->erase(id);
-          }
           fs::remove_all(dir);
         } catch (const std::exception& e) {
           err = e.what();
@@ -382,48 +1126,156 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
     },
     [self](removed_atom, std::string& id, std::string& err) {
       auto& st = self->state;
-      auto i = st.stores.find(id);
-      CXESDB_ASSERT(i != st.stores.end());
+      auto i = st.replicas.find(id);
+      if (i == st.replicas.end())
+        return;
       if (!err.empty())
-        log_error("removing store " + id + ": " + err);
+        log_error("removing the replica of " + id + ": " + err);
       else
-        log_info("store removed: " + id);
-      for (auto& rp : i->second.waiters) {
-        if (err.empty())
-          rp.deliver(true);
-        else
-          rp.deliver(make_error(errc::internal_error, err));
-      }
-      st.stores.erase(i);
+        log_info("replica removed: " + id);
+      for (auto& rp : i->second.waiters)
+        rp.deliver(true);
+      st.replicas.erase(i);
+      // Placed here again while it was going: start afresh.
+      sync_replicas(self);
+    },
+    // create_store from a gateway worker; the config is already validated.
+    // Appends `store_created` to the catalog, then waits until the store's
+    // group accepts writes.
+    [self](create_atom, store_config& cfg) -> caf::result<store_info> {
+      auto& st = self->state;
+      if (!valid_store_id(cfg.id))
+        return make_error(errc::invalid_params, "invalid store id");
+      auto c = st.catalog.find(cfg.id);
+      if (c != st.catalog.end() && !c->second.removed)
+        return make_error(errc::already_exists,
+                          "store " + cfg.id + " already exists");
+      if (st.catalog.size() >= st.cfg.stores_max)
+        return make_error(errc::overloaded,
+                          "the cluster holds its maximum number of stores ("
+                            + std::to_string(st.cfg.stores_max) + ")");
+      auto rp = self->make_response_promise<store_info>();
+      auto id = cfg.id;
+      append_store_created(self, cfg, [self, rp, id](
+                                        caf::expected<command_result> r) mutable {
+        if (!r) {
+          rp.deliver(r.error());
+          return;
+        }
+        if (r->code == result_code::wrong_expected_version) {
+          rp.deliver(make_error(errc::already_exists,
+                                "store " + id + " already exists"));
+          return;
+        }
+        if (r->code != result_code::ok) {
+          rp.deliver(make_error(errc::internal_error, r->message));
+          return;
+        }
+        auto& st = self->state;
+        st.creating[id].push_back(rp);
+        if (st.catalog.count(id) > 0 && !st.catalog[id].removed)
+          await_running(self, id);
+      });
+      return rp;
+    },
+    // remove_store from a gateway worker: append `store_removed`; every
+    // node then stops its replica and deletes its data. Answers once this
+    // node's replica (if any) is gone.
+    [self](remove_atom, std::string& id) -> caf::result<bool> {
+      auto& st = self->state;
+      if (id == st.cfg.default_store)
+        return make_error(errc::forbidden,
+                          "the default store cannot be removed");
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed)
+        return make_error(errc::not_found, "store " + id + " does not exist");
+      append_cmd cmd;
+      cmd.stream = store_stream(id);
+      cmd.expected.kind = expected_version::exact;
+      cmd.expected.value = c->second.version;
+      cmd.created_epoch_us = now_epoch_us();
+      event_input e;
+      e.event_id = store_removed + std::string{"-"} + id + "-"
+                   + std::to_string(c->second.version + 1);
+      e.event_type = store_removed;
+      e.data = "{}";
+      e.metadata = "null";
+      e.content_type = "application/json";
+      cmd.events.push_back(std::move(e));
+      auto rp = self->make_response_promise<bool>();
+      route_write(self, system_store_id, cmd,
+                  [self, rp, id](caf::expected<command_result> r) mutable {
+                    if (!r) {
+                      rp.deliver(r.error());
+                      return;
+                    }
+                    if (r->code != result_code::ok) {
+                      rp.deliver(make_error(errc::not_found,
+                                            "store " + id + " does not exist"));
+                      return;
+                    }
+                    auto& st = self->state;
+                    auto i = st.replicas.find(id);
+                    if (i == st.replicas.end())
+                      rp.deliver(true);
+                    else
+                      i->second.waiters.push_back(rp);
+                  });
+      return rp;
     },
     [self](list_atom) {
+      auto& st = self->state;
       std::vector<store_info> result;
-      for (auto& kv : self->state.stores)
-        result.push_back(kv.second.info);
+      for (auto& kv : st.catalog)
+        if (!kv.second.removed)
+          result.push_back(info_of(st, kv.first));
       return result;
     },
     [self](caf::get_atom, std::string& id) -> caf::result<store_info> {
       auto& st = self->state;
-      auto i = st.stores.find(id);
-      if (i == st.stores.end())
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
-      return i->second.info;
+      return info_of(st, id);
     },
-    // Routing: a write goes to the store's writer, a read to its reader.
+    [self](cluster_atom) {
+      auto rp = self->make_response_promise<std::string>();
+      cluster_status(self, rp);
+      return rp;
+    },
+    // Routing: a write or a read goes to the store's leader, wherever it is.
     [self](write_atom, std::string& id,
            command& cmd) -> caf::result<command_result> {
       auto& st = self->state;
-      auto i = st.stores.find(id);
-      if (i == st.stores.end())
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
-      if (i->second.info.status != store_status::running || !i->second.writer)
-        return make_error(errc::unavailable, "store " + id + " is "
-                                               + to_string(i->second.info.status));
-      auto rp = self->make_response_promise();
-      rp.delegate(i->second.writer, write_atom_v, std::move(cmd));
-      return caf::delegated<command_result>{};
+      auto rp = self->make_response_promise<command_result>();
+      route_write(self, id, cmd, [rp](caf::expected<command_result> r) mutable {
+        if (r)
+          rp.deliver(std::move(*r));
+        else
+          rp.deliver(r.error());
+      });
+      return rp;
     },
-    // Subscriptions: routed to the store's hub.
+    [self](read_atom, std::string& id, query& q) -> caf::result<query_result> {
+      auto& st = self->state;
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed)
+        return make_error(errc::not_found, "store " + id + " does not exist");
+      auto rp = self->make_response_promise<query_result>();
+      route_read(self, id, q, [rp](caf::expected<query_result> r) mutable {
+        if (r)
+          rp.deliver(std::move(*r));
+        else
+          rp.deliver(r.error());
+      });
+      return rp;
+    },
+    // A routed request's retry is due.
+    [self](route_atom, uint64_t id) { attempt(self, id); },
+    // Subscriptions: served by this node's replica's hub.
     [self](caf::subscribe_atom, std::string& id, subscribe_request& req,
            caf::actor& who) -> caf::result<subscribe_reply, caf::actor> {
       caf::actor hub;
@@ -469,18 +1321,6 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       auto rp = self->make_response_promise();
       rp.delegate(hub, list_atom_v);
       return caf::delegated<std::vector<subscription_info>>{};
-    },
-    [self](read_atom, std::string& id, query& q) -> caf::result<query_result> {
-      auto& st = self->state;
-      auto i = st.stores.find(id);
-      if (i == st.stores.end())
-        return make_error(errc::not_found, "store " + id + " does not exist");
-      if (i->second.info.status != store_status::running || !i->second.reader)
-        return make_error(errc::unavailable, "store " + id + " is "
-                                               + to_string(i->second.info.status));
-      auto rp = self->make_response_promise();
-      rp.delegate(i->second.reader, read_atom_v, std::move(q));
-      return caf::delegated<query_result>{};
     },
   };
 }

@@ -1,9 +1,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
-#include "caf/fwd.hpp"
+#include "caf/actor.hpp"
 
 #include "stores/store_group.hpp"
 #include "stores/subscriptions.hpp"
@@ -14,13 +15,34 @@ class executor;
 
 namespace cxesdb::stores {
 
+/// The id of the catalog's store: a replicated store of its own, which no
+/// client can name (store ids start with a letter).
+constexpr const char* system_store_id = "_system";
+
 /// How the store manager runs.
 struct store_manager_config {
-  /// Where every store's directory and the catalog live.
+  /// Where every store's directory lives (`_system` holds the catalog).
   std::string data_dir = "./data";
 
-  /// The store created at start-up, which cannot be removed.
+  /// The store created once per cluster, which cannot be removed.
   std::string default_store = "default";
+
+  /// This node's name (`--node-name`): its identity in the cluster and, by
+  /// a stable hash, its id in every Raft group.
+  std::string node_name = "node1";
+
+  /// This node's cluster address (`host:port` of its registry), as other
+  /// nodes reach it; recorded in the catalog when the node joins.
+  std::string cluster_address;
+
+  /// A node started without seeds founds a new cluster: it bootstraps the
+  /// catalog with itself as the only member and creates the default store.
+  /// A node with seeds joins the cluster they belong to.
+  bool bootstrap = true;
+
+  /// The node's registry (membership and names); none on a node that runs
+  /// without the middleman (tests).
+  caf::actor registry;
 
   /// Most stores on one node; create_store beyond it is `overloaded`.
   size_t stores_max = 10000;
@@ -29,31 +51,62 @@ struct store_manager_config {
   /// Read connections per store.
   size_t readers_per_store = 2;
 
+  /// Real time per Raft tick of every group on this node.
+  uint64_t tick_interval_ms = replica_config::tick_interval_ms_default;
+
+  /// How often the leader of each local group compares its membership
+  /// with the placement and makes one change.
+  uint64_t reconcile_interval_ms = 1000;
+  static constexpr uint64_t reconcile_interval_ms_default = 1000;
+
+  /// Requests being routed at once; beyond it requests are `overloaded`.
+  size_t routes_max = 100000;
+  static constexpr size_t routes_max_default = 100000;
+
+  /// Attempts of one routed request (redirects and retries).
+  size_t route_attempts_max = 100;
+
+  /// Wait before retrying a request when no leader is known.
+  uint64_t route_backoff_ms = 100;
+
+  /// Most voters of the catalog group; further nodes follow it as learners.
+  size_t system_voters_max = 5;
+
   store_group_limits group_limits;
 
   subscription_limits sub_limits;
 };
 
-/// Spawns the store manager: the actor that creates, removes, lists and
-/// reports the stores of this node, keeps the catalog on disk, opens every
-/// catalogued store at start-up and creates the default store. It routes
-/// writes to a store's writer and reads to its reader.
+/// Spawns the store manager: the actor that runs this node's replicas of
+/// the cluster's stores, keeps this node's view of the catalog (the
+/// `_system` store's events), routes every request to the node of its
+/// store's leader, and moves replicas to follow the placement.
 ///
-/// Messages:
-/// - `(ready_atom) -> bool`: answers once start-up is done.
+/// Messages from the gateway:
+/// - `(ready_atom) -> bool`: answers once this node is part of the cluster
+///   (and, on the founding node, the default store runs).
 /// - `(create_atom, store_config) -> store_info`, errors already_exists,
-///   invalid_params, overloaded.
+///   invalid_params, overloaded, unavailable, timeout.
 /// - `(remove_atom, std::string id) -> bool`, errors not_found, forbidden.
 /// - `(list_atom) -> std::vector<store_info>`.
 /// - `(get_atom, std::string id) -> store_info`, error not_found.
-/// - `(write_atom, std::string id, command) -> command_result`.
-/// - `(read_atom, std::string id, query) -> query_result`.
-/// - subscriptions, routed to the store's hub (see subscriptions.hpp):
-///   `(subscribe_atom, id, subscribe_request, caf::actor subscriber)`,
-///   `(unsubscribe_atom, id, std::string sub, caf::actor subscriber)`,
-///   `(ack_atom, id, std::string sub, int64_t position, caf::actor
-///   subscriber)`, `(remove_atom, id, name, type, selector)`,
-///   `(list_atom, id)`.
+/// - `(write_atom, std::string id, command) -> command_result`, routed.
+/// - `(read_atom, std::string id, query) -> query_result`, routed.
+/// - `(cluster_atom) -> std::string`: cluster_status as JSON text.
+/// - subscriptions, served by the store's replica on this node (see
+///   subscriptions.hpp): `(subscribe_atom, id, subscribe_request,
+///   caf::actor subscriber)`, `(unsubscribe_atom, id, std::string sub,
+///   caf::actor subscriber)`, `(ack_atom, id, std::string sub, int64_t
+///   position, caf::actor subscriber)`, `(remove_atom, id, name, type,
+///   selector)`, `(list_atom, id)`.
+///
+/// Messages from other nodes' managers (serializable types only):
+/// - `(raft_msg_atom, std::string group, std::string from_node, bytes)`.
+/// - `(forward_atom, std::string store, uint8 kind, bytes) -> bytes`: runs
+///   a write (kind 0), a read (1) or a status query (2) on this node's
+///   replica, which must be the leader.
+/// - `(retire_atom, std::string store)`: this node's replica left the
+///   store's group; stop it and delete its data.
 caf::actor spawn_store_manager(caf::actor_system& sys,
                                store_manager_config cfg,
                                actors::executor& exec);

@@ -129,11 +129,16 @@ struct remove_subscription_cmd {
   std::string selector;
 };
 
+/// A log entry that changes nothing but the applied index: a new leader's
+/// first entry, a membership change, or an entry that is not a command.
+struct noop_cmd {};
+
 /// A change to a store. Commands are applied one at a time, in log order, and
 /// their outcome depends only on the store's state and the command itself.
 using command = std::variant<append_cmd, record_snapshot_cmd,
                              delete_snapshot_cmd, save_subscription_cmd,
-                             checkpoint_cmd, remove_subscription_cmd>;
+                             checkpoint_cmd, remove_subscription_cmd,
+                             noop_cmd>;
 
 /// The domain outcome of applying a command.
 enum class result_code : uint8_t {

@@ -27,6 +27,11 @@ void pump(self_ptr self);
 void finish(self_ptr self, const ready& rd) {
   auto& st = self->state;
   for (auto& m : rd.messages) {
+    if (st.cfg.transport) {
+      self->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
+                 static_cast<uint64_t>(m.to), encode(m));
+      continue;
+    }
     auto it = st.peers.find(m.to);
     if (it == st.peers.end() || !it->second)
       continue; // unknown peer: Raft treats it as a lost message
@@ -170,6 +175,10 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
         return z ^ (z >> 31);
       });
+      // The only voter need not wait for an election timeout.
+      auto& conf = st.core->conf();
+      if (conf.voters.size() == 1 && conf.voters[0] == st.cfg.core.id)
+        st.core->campaign();
       pump(self);
     },
     // Sent by a persist job when the batch is durable (or failed). Only now
@@ -253,6 +262,56 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       return caf::make_message(c.leader(), c.term(), c.commit_index(),
                                c.applied_index(),
                                static_cast<uint64_t>(c.role()));
+    },
+    // Sent by the store's replica (reconciling membership with placement)
+    // and by cluster_status. A read of the core's state.
+    [=](group_status_atom) {
+      auto& st = self->state;
+      group_status gs;
+      gs.id = st.cfg.core.id;
+      if (!st.core)
+        return gs;
+      auto& c = *st.core;
+      gs.leader = c.leader();
+      gs.term = c.term();
+      gs.commit = c.commit_index();
+      gs.applied = c.applied_index();
+      gs.last_index = c.last_index();
+      gs.role = c.role();
+      gs.conf = c.conf();
+      if (c.role() == role::leader) {
+        for (auto id : gs.conf.voters)
+          if (auto pr = c.progress_of(id))
+            gs.match[id] = pr->match;
+        for (auto id : gs.conf.learners)
+          if (auto pr = c.progress_of(id))
+            gs.match[id] = pr->match;
+        gs.conf_pending = c.conf_change_pending();
+      }
+      return gs;
+    },
+    // Sent by the store's replica on the leader to move the membership one
+    // server at a time. Answers like a proposal.
+    [=](conf_atom, uint8_t op, uint64_t node) {
+      auto& st = self->state;
+      propose_result r;
+      if (st.core && op >= static_cast<uint8_t>(conf_op::add_voter)
+          && op <= static_cast<uint8_t>(conf_op::remove)) {
+        conf_change cc;
+        cc.op = static_cast<conf_op>(op);
+        cc.node = node;
+        r = st.core->propose_conf_change(cc);
+        pump(self);
+      }
+      return caf::make_message(static_cast<uint64_t>(r.status), r.index,
+                               r.term, r.leader);
+    },
+    // Sent by the store's replica on the leader before it removes itself.
+    [=](transfer_atom, uint64_t node) {
+      auto& st = self->state;
+      bool ok = st.core && st.core->transfer_leader(node);
+      pump(self);
+      return ok;
     },
     // Sent by the store group when the membership or a peer's address
     // changes.

@@ -29,6 +29,11 @@ namespace cxesdb::actors::raft {
 ///   uint64 applied, uint64 role)`.
 /// - `(peers_atom, uint64 id, caf::actor handle)`: sets (or, with an
 ///   invalid handle, removes) the address of peer `id`.
+/// - `(group_status_atom)` -> `group_status`: the core's state and
+///   membership (a local message).
+/// - `(conf_atom, uint8 op, uint64 node)` -> same as propose: a membership
+///   change (`conf_op`), one at a time.
+/// - `(transfer_atom, uint64 node)` -> bool: hands leadership to `node`.
 using raft_msg_atom = caf::atom_constant<caf::atom("raft_msg")>;
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using read_index_atom = caf::atom_constant<caf::atom("read_idx")>;
@@ -37,6 +42,25 @@ using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using raft_tick_atom = caf::atom_constant<caf::atom("raft_tick")>;
 using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using group_status_atom = caf::atom_constant<caf::atom("grp_status")>;
+using conf_atom = caf::atom_constant<caf::atom("conf")>;
+using transfer_atom = caf::atom_constant<caf::atom("transfer")>;
+
+/// What `(group_status_atom)` answers: the consensus state of one member.
+struct group_status {
+  node_id id = no_node;
+  node_id leader = no_node;
+  uint64_t term = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  uint64_t last_index = 0;
+  raft::role role = raft::role::follower;
+  conf_state conf;
+  /// The leader's view of each member's log (empty on followers).
+  std::map<node_id, uint64_t> match;
+  /// A membership change is proposed and not applied yet.
+  bool conf_pending = false;
+};
 
 /// How a consensus actor runs.
 struct consensus_config {
@@ -61,6 +85,12 @@ struct consensus_config {
   std::function<std::string()> take_snapshot;
   /// Applied entries kept in the log before it is compacted.
   uint64_t compact_every_entries = 10000;
+  /// When set, messages to peers go to this actor as `(raft_msg_atom,
+  /// group, uint64 to, bytes)` (a node's router, which knows where the peer
+  /// lives) instead of to the `peers` map.
+  caf::actor transport;
+  /// The group's name in transport messages.
+  std::string group;
 };
 
 /// The state of a consensus actor.
@@ -92,3 +122,8 @@ caf::behavior consensus_actor(caf::stateful_actor<consensus_state>* self,
                               std::map<node_id, caf::actor> peers);
 
 } // namespace cxesdb::actors::raft
+
+// Local messages only: a group's status and committed entries stay on the
+// node that owns the consensus actor.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cxesdb::actors::raft::group_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<cxesdb::actors::raft::entry>)

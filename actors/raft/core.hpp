@@ -148,6 +148,10 @@ public:
   /// The leader's progress of `id`; nullptr when not leader or unknown.
   const progress* progress_of(node_id id) const;
   node_id transferee() const noexcept { return transferee_; }
+  /// A membership change is in the log and not applied yet.
+  bool conf_change_pending() const noexcept {
+    return pending_conf_index_ > applied_;
+  }
   /// Number of times this core became leader.
   uint64_t elections_won() const noexcept { return elections_won_; }
   bool ready_outstanding() const noexcept { return ready_outstanding_; }

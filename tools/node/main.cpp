@@ -45,7 +45,10 @@ const flag flags[] = {
   {"bind", "127.0.0.1", "address the client port binds to"},
   {"client-port", "7411", "JSON-RPC port (0 picks a free one)"},
   {"default-store", "default", "store created at start-up, never removed"},
-  {"node-name", "node1", "this node's name in health and cluster status"},
+  {"node-name", "node1", "this node's name: unique in its cluster"},
+  {"cluster-port", "7413", "port other nodes reach this one on (0: free)"},
+  {"seeds", "", "host:port,... of cluster ports to join (none: found one)"},
+  {"raft-tick-ms", "100", "real time per Raft tick"},
   {"max-message-bytes", "16777216", "longest JSON-RPC message"},
   {"max-event-bytes", "1048576", "largest encoded event"},
   {"max-batch-requests", "1000", "most requests in one JSON-RPC batch"},
@@ -199,6 +202,9 @@ int main(int argc, char** argv) {
 
   stores::store_manager_config mcfg;
   mcfg.data_dir = opts["data-dir"];
+  mcfg.node_name = opts["node-name"];
+  mcfg.bootstrap = opts["seeds"].empty();
+  mcfg.tick_interval_ms = number(opts, "raft-tick-ms", 1, 10000);
   mcfg.default_store = opts["default-store"];
   mcfg.stores_max = number(opts, "max-stores", 1, 1000000);
   mcfg.readers_per_store = number(opts, "readers-per-store", 1, 64);
