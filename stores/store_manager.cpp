@@ -72,6 +72,9 @@ struct replica {
   caf::actor writer;
   caf::actor reader;
   caf::actor hub;
+  /// Takes the hub's writes (checkpoints, subscription definitions) and
+  /// routes them to the store's leader, wherever it is.
+  caf::actor router;
   /// Retired: its data is deleted once its files are closed.
   bool retiring = false;
   /// remove_store requests waiting until the data is gone.
@@ -241,7 +244,9 @@ void stop_replica(manager_actor* self, const std::string& id, bool erase) {
     st.by_group.erase(r.group.address());
     self->send_exit(r.group, caf::exit_reason::user_shutdown);
   }
-  r.group = r.writer = r.reader = r.hub = nullptr;
+  if (r.router)
+    self->send_exit(r.router, caf::exit_reason::user_shutdown);
+  r.group = r.writer = r.reader = r.hub = r.router = nullptr;
   if (r.files)
     r.files.reset(); // closes once the group's actors and jobs let go
   else if (r.retiring)
@@ -851,6 +856,21 @@ void cluster_status(manager_actor* self, caf::response_promise rp) {
   }
 }
 
+/// Spawns the actor that passes a hub's `(write_atom, command)` to the
+/// manager as `(write_atom, id, command)`: persistent subscriptions on a
+/// follower's replica write their checkpoints through the leader.
+caf::actor spawn_router(manager_actor* self, const std::string& id) {
+  auto mgr = caf::actor_cast<caf::actor>(self);
+  return self->system().spawn(
+    [mgr, id](caf::event_based_actor* router) -> caf::behavior {
+      return {
+        [router, mgr, id](write_atom, command& cmd) {
+          return router->delegate(mgr, write_atom_v, id, std::move(cmd));
+        },
+      };
+    });
+}
+
 /// Finds the running store `id`'s hub on this node, or says why there is
 /// none.
 caf::error route_to_hub(manager_actor* self, const std::string& id,
@@ -912,9 +932,12 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
                      + std::to_string(now_epoch_us());
   // Stopping (node shutdown): stop every store group first.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
-    for (auto& kv : self->state.replicas)
+    for (auto& kv : self->state.replicas) {
       if (kv.second.group)
         self->send_exit(kv.second.group, msg.reason);
+      if (kv.second.router)
+        self->send_exit(kv.second.router, msg.reason);
+    }
     self->quit(msg.reason);
   });
   if (st.cfg.registry) {
@@ -999,8 +1022,10 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       r.writer = kids[0];
       r.reader = kids[1];
       r.hub = kids[2];
+      if (!r.router)
+        r.router = spawn_router(self, id);
       self->send(r.writer, wire_atom_v, r.hub, r.reader);
-      self->send(r.hub, wire_atom_v, r.writer, r.reader);
+      self->send(r.hub, wire_atom_v, r.router, r.reader);
       if (r.info.status != store_status::starting) {
         log_warning("store " + id + " restarted its actors");
         return;

@@ -22,6 +22,7 @@
 #include "actors/io_pool.hpp"
 #include "actors/io_thread.hpp"
 #include "actors/log.hpp"
+#include "actors/registry.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
@@ -200,7 +201,37 @@ int main(int argc, char** argv) {
   actors::io_pool pool{number(opts, "io-threads", 1, 256),
                        number(opts, "io-queue", 1, 1u << 24)};
 
+  // The registry, published on the cluster port: other nodes' registries and
+  // store managers reach this node through it.
+  actors::registry_config rcfg;
+  rcfg.node_name = opts["node-name"];
+  rcfg.host = opts["bind"];
+  for (size_t i = 0; i < opts["seeds"].size();) {
+    auto j = opts["seeds"].find(',', i);
+    if (j == std::string::npos)
+      j = opts["seeds"].size();
+    if (j > i)
+      rcfg.seeds.push_back(opts["seeds"].substr(i, j - i));
+    i = j + 1;
+  }
+  auto registry = actors::spawn_registry(sys, rcfg);
+  auto cluster_port = sys.middleman().publish(
+    registry, static_cast<uint16_t>(number(opts, "cluster-port", 0, 65535)),
+    opts["bind"].c_str(), true);
+  if (!cluster_port) {
+    actors::log_error("cannot listen for peers on " + opts["bind"] + ":"
+                      + opts["cluster-port"] + ": "
+                      + sys.render(cluster_port.error()));
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  caf::anon_send(registry, caf::publish_atom_v, *cluster_port);
+  auto cluster_address = opts["bind"] + ":" + std::to_string(*cluster_port);
+  actors::log_info("listening for peers on " + cluster_address);
+
   stores::store_manager_config mcfg;
+  mcfg.registry = registry;
+  mcfg.cluster_address = cluster_address;
   mcfg.data_dir = opts["data-dir"];
   mcfg.node_name = opts["node-name"];
   mcfg.bootstrap = opts["seeds"].empty();
@@ -224,6 +255,7 @@ int main(int argc, char** argv) {
                actors::log_error("start-up failed: " + sys.render(e));
              });
   if (!ready) {
+    self->send_exit(registry, caf::exit_reason::user_shutdown);
     self->send_exit(manager, caf::exit_reason::user_shutdown);
     pool.stop();
     return 1;
@@ -261,6 +293,7 @@ int main(int argc, char** argv) {
                       + std::to_string(scfg.port) + ": " + err);
     self->send_exit(gw, caf::exit_reason::user_shutdown);
     self->send_exit(manager, caf::exit_reason::user_shutdown);
+    self->send_exit(registry, caf::exit_reason::user_shutdown);
     pool.stop();
     return 1;
   }
@@ -284,6 +317,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(shutdown_grace); // the main thread, not CAF's
   self->send_exit(server, caf::exit_reason::user_shutdown);
   self->send_exit(gw, caf::exit_reason::user_shutdown);
+  self->send_exit(registry, caf::exit_reason::user_shutdown);
   // Close every store's files before the actor system goes away: jobs still
   // queued run to the end (a transaction in flight commits or not; nothing
   // half-written remains either way).
