@@ -134,6 +134,16 @@ std::string data_dir_of(const manager_state& st, const std::string& id) {
   return fs::absolute(fs::path{st.cfg.data_dir} / id).lexically_normal().string();
 }
 
+/// A store's replication factor: as configured, or, when create_store did
+/// not set one (0), min(3, cluster size) as the cluster is now: such stores
+/// (the default store among them) grow with the cluster.
+size_t replication_factor(const manager_state& st, const store_config& cfg) {
+  if (cfg.replication_factor > 0)
+    return static_cast<size_t>(cfg.replication_factor);
+  return std::min<size_t>(store_config::replication_factor_default_max,
+                          std::max<size_t>(st.nodes.size(), 1));
+}
+
 /// Where the replicas of `id` belong: the first replication-factor nodes of
 /// the ring (all nodes for the catalog).
 std::vector<std::string> placement(const manager_state& st,
@@ -144,7 +154,7 @@ std::vector<std::string> placement(const manager_state& st,
   if (c == st.catalog.end() || c->second.removed)
     return {};
   hash_ring ring{st.nodes};
-  return ring.owners(id, static_cast<size_t>(c->second.config.replication_factor));
+  return ring.owners(id, replication_factor(st, c->second.config));
 }
 
 /// The catalog's voters: the first `system_voters_max` nodes of the ring.
@@ -528,14 +538,10 @@ void append_store_created(manager_actor* self, store_config cfg,
   cmd.expected.kind = expected_version::exact;
   cmd.expected.value = c == st.catalog.end() ? -1 : c->second.version;
   cmd.created_epoch_us = now_epoch_us();
-  if (cfg.replication_factor == 0)
-    cfg.replication_factor = std::min<int64_t>(
-      store_config::replication_factor_default_max,
-      static_cast<int64_t>(std::max<size_t>(st.nodes.size(), 1)));
   cfg.created_at = format_iso8601_us(cmd.created_epoch_us);
   cfg.data_dir.clear();
   hash_ring ring{st.nodes};
-  auto founders = ring.owners(cfg.id, static_cast<size_t>(cfg.replication_factor));
+  auto founders = ring.owners(cfg.id, replication_factor(st, cfg));
   event_input e;
   e.event_id = store_created + std::string{"-"} + cfg.id + "-"
                + std::to_string(cmd.expected.value + 1);
@@ -643,7 +649,11 @@ void reconcile_group(manager_actor* self, const std::string& id,
     log_info("store " + id + ": membership change "
              + std::to_string(static_cast<int>(op)) + " of "
              + name_of(self->state, node));
-    self->send(writer, raft::conf_atom::value, static_cast<uint8_t>(op), node);
+    self
+      ->request(writer, std::chrono::seconds{5}, raft::conf_atom::value,
+                static_cast<uint8_t>(op), node)
+      .then([](uint64_t, uint64_t, uint64_t, uint64_t) {},
+            [](const caf::error&) {});
   };
   // 1. Every wanted member gets the log, as a learner first.
   for (auto n : want)
@@ -667,7 +677,10 @@ void reconcile_group(manager_actor* self, const std::string& id,
       if (n == gs.id) {
         for (auto v : conf.voters)
           if (voters.count(v) > 0) {
-            self->send(writer, raft::transfer_atom::value, v);
+            self
+              ->request(writer, std::chrono::seconds{5},
+                        raft::transfer_atom::value, v)
+              .then([](bool) {}, [](const caf::error&) {});
             return;
           }
         return;
@@ -706,10 +719,12 @@ void reconcile(manager_actor* self) {
       if (st.peers.count(n) == 0 && n != st.cfg.node_name)
         self->request(st.cfg.registry, std::chrono::seconds{5}, whereis_atom_v,
                       "stores@" + n)
-          .then([self, n](caf::actor& a) {
-            if (a && self->state.up.count(n) > 0)
-              self->state.peers[n] = a;
-          });
+          .then(
+            [self, n](caf::actor& a) {
+              if (a && self->state.up.count(n) > 0)
+                self->state.peers[n] = a;
+            },
+            [](const caf::error&) {});
   for (auto& kv : st.replicas) {
     if (!kv.second.writer)
       continue;
@@ -724,7 +739,8 @@ void reconcile(manager_actor* self) {
             st.leader_hint[id] = n;
         }
         reconcile_group(self, id, gs);
-      });
+      },
+      [](const caf::error&) {});
   }
 }
 
@@ -893,6 +909,8 @@ store_info info_of(const manager_state& st, const std::string& id) {
   store_info info;
   info.config = c.config;
   info.config.data_dir = data_dir_of(st, id);
+  info.config.replication_factor
+    = static_cast<int64_t>(replication_factor(st, c.config));
   auto r = st.replicas.find(id);
   info.status = r != st.replicas.end() ? r->second.info.status
                                        : store_status::running;
@@ -930,6 +948,14 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
   learn_node(st, st.cfg.node_name);
   st.join_event_id = "join-" + st.cfg.node_name + "-"
                      + std::to_string(now_epoch_us());
+  // Peers are other processes: an error or a message this node does not
+  // understand (an older or newer peer, a reply after its request timed
+  // out) is logged and dropped, never fatal.
+  self->set_error_handler([self](caf::error& err) {
+    log_warning("store manager: an error nobody waited for: "
+                + self->system().render(err));
+  });
+  self->set_default_handler(caf::drop);
   // Stopping (node shutdown): stop every store group first.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& kv : self->state.replicas) {
@@ -943,8 +969,17 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
   if (st.cfg.registry) {
     self->send(st.cfg.registry, caf::subscribe_atom_v,
                caf::actor_cast<caf::actor>(self));
-    self->send(st.cfg.registry, register_atom_v, "stores@" + st.cfg.node_name,
-               caf::actor_cast<caf::actor>(self));
+    self
+      ->request(st.cfg.registry, caf::infinite, register_atom_v,
+                "stores@" + st.cfg.node_name, caf::actor_cast<caf::actor>(self))
+      .then(
+        [self](bool ok) {
+          if (!ok)
+            log_error("another node holds the name stores@"
+                      + self->state.cfg.node_name + ": node names must be "
+                      "unique");
+        },
+        [](const caf::error&) {});
   }
   fs::create_directories(st.cfg.data_dir);
   open_replica(self, system_store_id);
