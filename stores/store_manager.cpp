@@ -335,6 +335,19 @@ std::string pick(manager_state& st, route_job& job) {
   return candidates[job.attempts % candidates.size()];
 }
 
+/// Whether this node can reach a majority of the store's replicas (itself
+/// included); when it cannot, no leader can serve it from here and a request
+/// is answered `unavailable` at once instead of at its deadline.
+bool majority_up(const manager_state& st, const std::string& store) {
+  auto where = placement(st, store);
+  if (where.empty())
+    return true; // not placed yet (a joining node): try the members
+  size_t up = 0;
+  for (auto& n : where)
+    up += n == st.cfg.node_name || st.up.count(n) > 0 ? 1 : 0;
+  return up * 2 > where.size();
+}
+
 void retry_later(manager_actor* self, uint64_t id) {
   self->delayed_send(self, std::chrono::milliseconds{self->state.cfg.route_backoff_ms},
                      route_atom_v, id);
@@ -359,10 +372,19 @@ void attempt(manager_actor* self, uint64_t id) {
                                   "reachable from this node right now"));
     return;
   }
+  if (!majority_up(st, job.store)) {
+    finish(self, id, make_error(errc::unavailable,
+                                "a majority of store " + job.store
+                                  + "'s replicas is down"));
+    return;
+  }
   auto node = pick(st, job);
   ++job.attempts;
-  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-    job.deadline - now);
+  // One attempt may not take the whole deadline: a leader that stopped
+  // (paused, partitioned) must not keep the request from the next one.
+  auto remaining = std::min(
+    std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - now),
+    std::chrono::milliseconds{st.cfg.route_attempt_timeout_ms});
   auto on_result = [self, id](std::string& out) {
     finish(self, id, std::move(out));
   };

@@ -69,6 +69,11 @@ struct store_manager_config {
   /// Wait before retrying a request when no leader is known.
   uint64_t route_backoff_ms = 100;
 
+  /// Longest wait for one attempt's answer; then an idempotent request
+  /// goes to the next node (a paused or partitioned leader).
+  uint64_t route_attempt_timeout_ms = 3000;
+  static constexpr uint64_t route_attempt_timeout_ms_default = 3000;
+
   /// Most voters of the catalog group; further nodes follow it as learners.
   size_t system_voters_max = 5;
 
