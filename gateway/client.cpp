@@ -435,9 +435,11 @@ caf::expected<std::string> client::call_text(const std::string& method,
     done->set_value(std::move(x));
   };
   auto sys = sys_;
+  auto api = api_;
   auto timeout = call_timeout_;
-  sys_->spawn([=](caf::event_based_actor* self) {
-    self->monitor(api_);
+  sys_->spawn([sys, api, timeout, method, params,
+               finish](caf::event_based_actor* self) {
+    self->monitor(api);
     self->set_down_handler([=](const caf::down_msg& msg) {
       finish(from_transport(*sys, msg.reason ? msg.reason
                                               : caf::make_error(
@@ -446,7 +448,7 @@ caf::expected<std::string> client::call_text(const std::string& method,
                             method, timeout));
       self->quit();
     });
-    self->request(api_, timeout, actors::call_atom_v, method, params)
+    self->request(api, timeout, actors::call_atom_v, method, params)
       .then(
         [=](std::string& x) {
           finish(std::move(x));

@@ -315,8 +315,9 @@ struct client_options {
 
 /// A connection to one node's API actor. Every call blocks the calling
 /// thread until the node answers, the call times out or the connection
-/// fails; it never blocks one of CAF's scheduler threads (do not call it from
-/// inside an actor). Thread-safe: each call uses its own scoped actor.
+/// fails, so do not call it from inside an actor (it would block one of
+/// CAF's scheduler threads). Thread-safe: each call runs in its own
+/// short-lived actor.
 ///
 /// `store` is the first parameter of every store-bound call; an empty string
 /// leaves it out, so the node uses its default store.
