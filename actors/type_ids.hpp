@@ -38,6 +38,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cxesdb, caf::first_custom_type_id)
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, reply_atom, "reply")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, forward_atom, "forward")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, call_atom, "call")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, deadline_atom, "deadline")
 
   // registry (membership, names, groups)
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, members_atom, "members")

@@ -78,4 +78,20 @@ int to_code(errc x) {
   return -32603;
 }
 
+std::string to_string(errc x) {
+  return to_reason(x);
+}
+
+bool from_reason(const std::string& tag, errc& out) {
+  for (auto i = static_cast<int>(errc::parse_error);
+       i <= static_cast<int>(errc::duplicate_event); ++i) {
+    auto x = static_cast<errc>(i);
+    if (tag == to_reason(x)) {
+      out = x;
+      return true;
+    }
+  }
+  return false;
+}
+
 } // namespace cxesdb::stores

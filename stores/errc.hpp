@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace cxesdb::stores {
 
@@ -34,5 +35,12 @@ const char* to_reason(errc x);
 
 /// The JSON-RPC error code of a reason.
 int to_code(errc x);
+
+/// The reason's tag as a string; lets CAF render `caf::error`s of category
+/// "cxesdb" (`actor_system_config::add_error_category<errc>`).
+std::string to_string(errc x);
+
+/// Finds the reason whose tag is `tag`. False for an unknown tag.
+bool from_reason(const std::string& tag, errc& out);
 
 } // namespace cxesdb::stores

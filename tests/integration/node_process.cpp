@@ -1,5 +1,6 @@
 #include "tests/integration/node_process.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <csignal>
@@ -23,6 +24,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* listening_marker = "listening for clients on ";
+constexpr const char* api_marker = "listening for api on ";
 
 std::string read_file_from(const std::string& path, size_t offset) {
   std::ifstream in{path, std::ios::binary};
@@ -47,15 +49,17 @@ size_t file_size(const std::string& path) {
 }
 
 /// Parses the port of the first complete listening line in `text`.
-std::optional<uint16_t> parse_listening_port(const std::string& text) {
-  auto pos = text.find(listening_marker);
+std::optional<uint16_t>
+parse_listening_port(const std::string& text,
+                     const char* marker = listening_marker) {
+  auto pos = text.find(marker);
   if (pos == std::string::npos)
     return std::nullopt;
   auto eol = text.find('\n', pos);
   if (eol == std::string::npos)
     return std::nullopt; // the line is not complete yet
-  auto line = text.substr(pos + std::strlen(listening_marker),
-                          eol - pos - std::strlen(listening_marker));
+  auto line = text.substr(pos + std::strlen(marker),
+                          eol - pos - std::strlen(marker));
   // HOST:PORT, possibly followed by more text; the port follows the last ':'
   // of the first word (IPv6 hosts contain ':' too).
   auto word_end = line.find_first_of(" \t\r");
@@ -154,6 +158,7 @@ bool node_process::running() {
     last_exit_ = decode_status(status);
     pid_ = -1;
     port_ = 0;
+    api_port_ = 0;
     return false;
   }
   return true;
@@ -191,6 +196,7 @@ void node_process::kill9() {
   last_exit_ = decode_status(status);
   pid_ = -1;
   port_ = 0;
+  api_port_ = 0;
 }
 
 void node_process::restart() {
@@ -206,6 +212,25 @@ void node_process::restart() {
 void node_process::start() {
   if (!running())
     spawn();
+}
+
+uint16_t node_process::api_port() {
+  if (api_port_ != 0)
+    return api_port_;
+  auto deadline = clock_type::now() + opts_.start_timeout;
+  for (;;) {
+    if (auto port = parse_listening_port(read_file_from(log_path(),
+                                                        log_offset_),
+                                         api_marker)) {
+      api_port_ = *port;
+      return api_port_;
+    }
+    if (!running() || clock_type::now() >= deadline)
+      throw std::runtime_error("node_process: no line 'listening for api on'"
+                               "; log tail:\n"
+                               + log_tail());
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
 }
 
 gateway::json_client node_process::connect(int timeout_ms) const {
@@ -231,6 +256,10 @@ void node_process::spawn() {
     args.emplace_back(opts_.node_name);
   }
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  if (std::find(args.begin(), args.end(), "--api-port") == args.end()) {
+    args.emplace_back("--api-port");
+    args.emplace_back(std::to_string(opts_.api_port));
+  }
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
@@ -282,6 +311,8 @@ void node_process::spawn() {
     ::close(null_fd);
   pid_ = pid;
   port_ = 0;
+  api_port_ = 0;
+  log_offset_ = log_offset;
   auto deadline = clock_type::now() + opts_.start_timeout;
   for (;;) {
     if (auto port = parse_listening_port(read_file_from(log_file, log_offset))) {

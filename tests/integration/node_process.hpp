@@ -28,6 +28,10 @@ struct node_options {
   /// Value of `--client-port`; 0 lets the node pick a free port.
   uint16_t client_port = 0;
 
+  /// Value of `--api-port` (the CAF API), passed after `extra_args` unless
+  /// they name it; 0 lets the node pick a free port.
+  uint16_t api_port = 0;
+
   /// Further flags, passed as they are after the ones above
   /// (e.g. `{"--max-message-bytes", "4096"}`).
   std::vector<std::string> extra_args;
@@ -69,6 +73,11 @@ public:
   uint16_t port() const noexcept {
     return port_;
   }
+
+  /// API port (`--api-port`) of the running node, parsed from the line
+  /// `listening for api on HOST:PORT`; waits for that line up to
+  /// `start_timeout`. Throws std::runtime_error when it does not come.
+  uint16_t api_port();
 
   /// Process id of the running node, or -1 when it is not running.
   pid_t pid() const noexcept {
@@ -137,6 +146,8 @@ private:
   std::string temp_dir_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t api_port_ = 0;
+  size_t log_offset_ = 0; // where the running process's log starts
   std::optional<int> last_exit_;
 };
 

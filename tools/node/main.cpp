@@ -26,6 +26,7 @@
 #include "actors/type_ids.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
+#include "gateway/remote_api.hpp"
 #include "stores/catalog.hpp"
 #include "stores/store_manager.hpp"
 
@@ -45,6 +46,7 @@ const flag flags[] = {
   {"data-dir", "./data", "directory of the stores and the catalog"},
   {"bind", "127.0.0.1", "address the client port binds to"},
   {"client-port", "7411", "JSON-RPC port (0 picks a free one)"},
+  {"api-port", "7412", "CAF API port for C++ clients (0 picks a free one)"},
   {"default-store", "default", "store created at start-up, never removed"},
   {"node-name", "node1", "this node's name: unique in its cluster"},
   {"cluster-port", "7413", "port other nodes reach this one on (0: free)"},
@@ -299,6 +301,29 @@ int main(int argc, char** argv) {
   }
   actors::log_info("listening for clients on " + scfg.bind + ":"
                    + std::to_string(port));
+
+  // The CAF API for C++ clients (gateway/api.hpp) on --api-port, bound like
+  // the client port. It stops with the gateway.
+  {
+    gateway::remote_api_config acfg;
+    acfg.bind = scfg.bind;
+    acfg.port = static_cast<uint16_t>(number(opts, "api-port", 0, 65535));
+    acfg.message_bytes_max = gcfg.limits.message_bytes_max;
+    acfg.call_timeout = gcfg.request_timeout + std::chrono::seconds{5};
+    gateway::api_actor api;
+    auto api_port = gateway::start_remote_api(sys, gw, acfg, api, err);
+    if (api_port == 0) {
+      actors::log_error("cannot publish the API on " + acfg.bind + ":"
+                        + std::to_string(acfg.port) + ": " + err);
+      self->send_exit(server, caf::exit_reason::user_shutdown);
+      self->send_exit(gw, caf::exit_reason::user_shutdown);
+      self->send_exit(manager, caf::exit_reason::user_shutdown);
+      pool.stop();
+      return 1;
+    }
+    actors::log_info("listening for api on " + acfg.bind + ":"
+                     + std::to_string(api_port));
+  }
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -1,0 +1,211 @@
+#include "gateway/remote_api.hpp"
+
+#include <unordered_map>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "caf/actor_system.hpp"
+#include "caf/send.hpp"
+#include "caf/error.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/make_message.hpp"
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
+#include "caf/typed_response_promise.hpp"
+
+#include "actors/log.hpp"
+#include "actors/type_ids.hpp"
+#include "gateway/json_rpc.hpp"
+#include "stores/errc.hpp"
+
+namespace cxesdb::gateway {
+
+using namespace cxesdb::actors;
+using nlohmann::json;
+using stores::errc;
+
+namespace {
+
+/// The API actor's full interface: what it publishes (api_actor) plus what
+/// only local actors send it. The gateway's workers answer
+/// `(reply_atom, response)`; the actor's own timer sends
+/// `(deadline_atom, id)`.
+using remote_api_impl = api_actor::extend<
+  caf::reacts_to<reply_atom, std::string>,
+  caf::reacts_to<deadline_atom, uint64_t>>;
+
+struct remote_api_state {
+  caf::actor gateway;
+  remote_api_config cfg;
+
+  /// The JSON-RPC id of the next call; ids are never reused.
+  uint64_t next_id = 1;
+
+  /// Calls sent to the gateway and not answered yet, by JSON-RPC id.
+  std::unordered_map<uint64_t, caf::typed_response_promise<std::string>>
+    pending;
+
+  static inline const char* name = "remote_api";
+};
+
+using remote_api_actor = remote_api_impl::stateful_pointer<remote_api_state>;
+
+/// A `caf::error` as the API answers it: the reason as code, and as context
+/// the human text and the `data` object (with `reason`) as JSON text.
+caf::error api_error(errc reason, std::string message,
+                     json data = json::object()) {
+  data["reason"] = stores::to_reason(reason);
+  return caf::error{static_cast<uint8_t>(reason), caf::atom("cxesdb"),
+                    caf::make_message(std::move(message), data.dump())};
+}
+
+/// Methods that make the calling connection a subscriber: the API actor is
+/// no connection, so they are not served here (yet).
+bool connection_bound(const std::string& method) {
+  return method == "save_subscription" || method == "unsubscribe"
+         || method == "ack_event";
+}
+
+/// Turns the gateway's response line into the call's answer.
+void answer(caf::typed_response_promise<std::string>& rp, const json& resp) {
+  if (auto r = resp.find("result"); r != resp.end()) {
+    rp.deliver(r->dump());
+    return;
+  }
+  auto e = resp.find("error");
+  if (e == resp.end() || !e->is_object()) {
+    rp.deliver(api_error(errc::internal_error,
+                         "the gateway answered neither result nor error"));
+    return;
+  }
+  json data = e->value("data", json::object());
+  if (!data.is_object())
+    data = json::object();
+  auto reason = errc::internal_error;
+  if (!stores::from_reason(data.value("reason", ""), reason))
+    data["reason"] = stores::to_reason(reason);
+  std::string message = e->value("message", "");
+  rp.deliver(caf::error{static_cast<uint8_t>(reason), caf::atom("cxesdb"),
+                        caf::make_message(std::move(message), data.dump())});
+}
+
+remote_api_impl::behavior_type remote_api(remote_api_actor self,
+                                          caf::actor gateway,
+                                          remote_api_config cfg) {
+  self->state.gateway = std::move(gateway);
+  self->state.cfg = std::move(cfg);
+  // The API lives as long as the gateway: the node stops it by stopping the
+  // gateway. Either way, calls in work get a definite answer instead of
+  // waiting for the client's timeout.
+  auto stop = [self](const caf::error& reason) {
+    for (auto& kv : self->state.pending)
+      kv.second.deliver(api_error(errc::unavailable, "the node is stopping"));
+    self->state.pending.clear();
+    self->quit(reason);
+  };
+  self->monitor(self->state.gateway);
+  self->set_down_handler([stop](const caf::down_msg& msg) { stop(msg.reason); });
+  self->set_exit_handler([stop](const caf::exit_msg& msg) { stop(msg.reason); });
+  return {
+    // A remote client (cxesdb::gateway::client, or any CAF node holding an
+    // api_actor handle) calls a method. Checks the params text, sends one
+    // JSON-RPC request to the gateway pool and answers later, from the
+    // reply handler; never waits here.
+    [self](call_atom, std::string& method,
+           std::string& params) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (st.pending.size() >= st.cfg.calls_in_flight_max)
+        return api_error(errc::overloaded,
+                         "more than "
+                           + std::to_string(st.cfg.calls_in_flight_max)
+                           + " API calls in work; retry later");
+      if (connection_bound(method))
+        return api_error(errc::method_not_found,
+                         method + " is not served over the CAF API; use a "
+                                  "JSON-RPC connection for subscriptions");
+      if (params.empty())
+        params = "{}";
+      if (params.size() > st.cfg.message_bytes_max)
+        return api_error(errc::too_large,
+                         "params longer than "
+                           + std::to_string(st.cfg.message_bytes_max)
+                           + " bytes",
+                         json{{"limit", st.cfg.message_bytes_max}});
+      if (json_depth(params) > rpc_limits::json_depth_max)
+        return api_error(errc::too_large,
+                         "JSON nested deeper than "
+                           + std::to_string(rpc_limits::json_depth_max),
+                         json{{"limit", rpc_limits::json_depth_max}});
+      if (!json::accept(params))
+        return api_error(errc::parse_error, "params are not valid JSON");
+      auto id = st.next_id++;
+      std::string line = "{\"jsonrpc\":\"2.0\",\"id\":";
+      line += std::to_string(id);
+      line += ",\"method\":";
+      line += json(method).dump(-1, ' ', false, json::error_handler_t::replace);
+      line += ",\"params\":";
+      line += params;
+      line += '}';
+      auto rp = self->make_response_promise<std::string>();
+      st.pending.emplace(id, rp);
+      // A typed actor may not send() to an untyped one; the gateway needs
+      // no sender, it answers to the actor the message names.
+      caf::anon_send(st.gateway, rpc_atom_v, std::move(line),
+                     caf::actor_cast<caf::actor>(self));
+      self->delayed_send(self, st.cfg.call_timeout, deadline_atom_v, id);
+      return rp;
+    },
+    // A gateway worker answers one call (one response object: the API sends
+    // no batches and no notifications). Answers that come after the call's
+    // deadline find no promise and are dropped.
+    [self](reply_atom, std::string& response) {
+      auto resp = json::parse(response, nullptr, false);
+      if (!resp.is_object() || !resp.contains("id")
+          || !resp["id"].is_number_unsigned()) {
+        log_warning("remote_api: a gateway answer without a call id: "
+                    + response.substr(0, 200));
+        return;
+      }
+      auto i = self->state.pending.find(resp["id"].get<uint64_t>());
+      if (i == self->state.pending.end())
+        return;
+      answer(i->second, resp);
+      self->state.pending.erase(i);
+    },
+    // The actor's own timer: the call's deadline passed. A call that is
+    // still pending gets `timeout` (its outcome is unknown).
+    [self](deadline_atom, uint64_t id) {
+      auto i = self->state.pending.find(id);
+      if (i == self->state.pending.end())
+        return;
+      i->second.deliver(api_error(errc::timeout, "no answer in time; the "
+                                                 "outcome is unknown"));
+      self->state.pending.erase(i);
+    },
+  };
+}
+
+} // namespace
+
+api_actor spawn_remote_api(caf::actor_system& sys, caf::actor gateway,
+                           remote_api_config cfg) {
+  return sys.spawn(remote_api, std::move(gateway), std::move(cfg));
+}
+
+uint16_t start_remote_api(caf::actor_system& sys, caf::actor gateway,
+                          const remote_api_config& cfg, api_actor& api,
+                          std::string& err) {
+  api = spawn_remote_api(sys, std::move(gateway), cfg);
+  auto port = sys.middleman().publish(api, cfg.port, cfg.bind.c_str(), true);
+  if (!port) {
+    err = sys.render(port.error());
+    caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
+    api = api_actor{};
+    return 0;
+  }
+  return *port;
+}
+
+} // namespace cxesdb::gateway

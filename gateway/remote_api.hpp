@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "caf/fwd.hpp"
+
+#include "gateway/api.hpp"
+
+namespace cxesdb::gateway {
+
+/// How the API actor listens and bounds its work.
+struct remote_api_config {
+  /// Address the API port binds to (the node's --bind).
+  std::string bind = "127.0.0.1";
+
+  /// Port to publish on, flag --api-port; 0 picks a free port.
+  uint16_t port = 7412;
+  static constexpr uint16_t port_default = 7412;
+
+  /// Calls in work at most, over all remote clients; beyond it a call is
+  /// answered `overloaded` at once (the middleman's queue does not grow
+  /// without bound behind a slow store).
+  size_t calls_in_flight_max = 4096;
+  static constexpr size_t calls_in_flight_default = 4096;
+
+  /// How long a call may take before it is answered `timeout`. The gateway
+  /// answers every call within its own request timeout; this is the safety
+  /// net above it (a lost worker, a stuck pool), so it should be longer.
+  std::chrono::milliseconds call_timeout{15000};
+
+  /// Longest params text, as --max-message-bytes for JSON-RPC lines; longer
+  /// is `too_large` with `limit`.
+  size_t message_bytes_max = 16u << 20;
+};
+
+/// Spawns the API actor: it serves `api_actor` (gateway/api.hpp) by turning
+/// each call into one JSON-RPC request line for `gateway`'s worker pool and
+/// the pool's response into the call's result or a `caf::error` of category
+/// "cxesdb". It never blocks and keeps no more than `calls_in_flight_max`
+/// calls.
+api_actor spawn_remote_api(caf::actor_system& sys, caf::actor gateway,
+                           remote_api_config cfg);
+
+/// Spawns the API actor and publishes it through the middleman on
+/// `cfg.bind:cfg.port`. Returns the bound port and the actor in `api`, or 0
+/// and an error text in `err` (the actor is then stopped).
+uint16_t start_remote_api(caf::actor_system& sys, caf::actor gateway,
+                          const remote_api_config& cfg, api_actor& api,
+                          std::string& err);
+
+} // namespace cxesdb::gateway
