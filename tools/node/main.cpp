@@ -318,6 +318,7 @@ int main(int argc, char** argv) {
       self->send_exit(server, caf::exit_reason::user_shutdown);
       self->send_exit(gw, caf::exit_reason::user_shutdown);
       self->send_exit(manager, caf::exit_reason::user_shutdown);
+      self->send_exit(registry, caf::exit_reason::user_shutdown);
       pool.stop();
       return 1;
     }
