@@ -489,3 +489,32 @@ TEST_CASE_FIXTURE(group_fixture,
   CHECK(take_result().version == 3);
   CHECK(files->machine->next_position() == events + 1);
 }
+
+// A replay longer than one transaction: the new writer gets the log's
+// committed entries again and applies them in batches of at most
+// batch_commands_max, each of which the state machine already holds.
+TEST_CASE_FIXTURE(group_fixture,
+                  "a replay longer than the batch bound skips every batch") {
+  store_group_limits limits;
+  limits.batch_commands_max = 2;
+  auto writer = start_writer(limits);
+  for (int i = 1; i <= 5; ++i)
+    write(writer, append("s", i));
+  settle();
+  for (int v = 0; v < 5; ++v)
+    CHECK(take_result().version == v);
+  auto applied = files->machine->applied_index();
+  stop_all(exec); // the writer stops; its consensus actor with it
+  applies.clear();
+  auto again = spawn_store_writer(sys, files, exec, limits, single_voter());
+  spawned.push_back(again);
+  drain();
+  CHECK(status(again).role == raft::role::leader);
+  CHECK(applies
+        == std::vector<std::pair<uint64_t, uint64_t>>{{applied + 1,
+                                                       applied + 1}});
+  CHECK(files->machine->next_position() == 5);
+  write(again, append("s", 6));
+  settle();
+  CHECK(take_result().version == 5);
+}
