@@ -60,7 +60,8 @@ struct actor_fixture {
 
   /// The consensus state of `writer`'s replica, as `(group_status_atom)`
   /// answers it; asks from a scoped actor of its own so that the answer
-  /// never mixes with what `self` receives.
+  /// never mixes with what `self` receives. Runs every pending message
+  /// (`sched.run()`), but no IO job and no timer.
   actors::raft::group_status status(const caf::actor& writer);
 };
 
