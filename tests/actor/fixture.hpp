@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "caf/actor_system.hpp"
@@ -8,12 +10,15 @@
 #include "caf/scoped_actor.hpp"
 
 #include "actors/executor.hpp"
+#include "actors/raft/consensus_actor.hpp"
+#include "stores/store_group.hpp"
 
 namespace cxesdb::tests {
 
 /// An actor system on CAF's deterministic scheduler plus a manual executor:
 /// messages run only when the test calls `sched.run()`, IO jobs only when it
-/// calls `exec.run_once()`. No threads, no sleeps.
+/// calls `exec.run_once()`, and timers (the Raft tick) fire only when it
+/// calls `tick()`. No threads, no sleeps.
 struct actor_fixture {
   static caf::actor_system_config& configure(caf::actor_system_config& cfg) {
     cfg.set("scheduler.policy", caf::atom("testing"));
@@ -29,13 +34,35 @@ struct actor_fixture {
   caf::scoped_actor self{sys};
   actors::manual_executor exec;
 
-  /// Runs messages and jobs until nothing is left to do.
+  /// The Raft tick of the replicas the tests spawn.
+  static constexpr uint64_t tick_ms = stores::replica_config::tick_interval_ms_default;
+
+  /// Runs messages and jobs until nothing is left to do. Timers do not fire:
+  /// time stands still unless the test calls `tick()`.
   void settle() {
-    do {
-      sched.run();
-    } while (exec.run_all() > 0);
-    sched.run();
+    settle(exec);
   }
+
+  /// Same, with the jobs of another executor.
+  void settle(actors::manual_executor& io);
+
+  /// Lets one Raft tick of time pass (every actor's timer due by then fires)
+  /// and settles, `n` times.
+  void tick(size_t n = 1) {
+    tick(exec, n);
+  }
+
+  void tick(actors::manual_executor& io, size_t n = 1);
+
+  /// A replica that is the only voter of its group, `group`: it elects
+  /// itself as soon as its Raft storage is loaded, without a timeout.
+  static stores::replica_config single_voter(const std::string& group = "s");
+
+  /// The consensus state of `writer`'s replica, as `(group_status_atom)`
+  /// answers it; asks from a scoped actor of its own so that the answer
+  /// never mixes with what `self` receives. Runs every pending message
+  /// (`sched.run()`), but no IO job and no timer.
+  actors::raft::group_status status(const caf::actor& writer);
 };
 
 /// A temporary directory, removed with everything in it at the end.

@@ -15,6 +15,7 @@
 using namespace cxesdb;
 using namespace cxesdb::stores;
 using namespace cxesdb::actors;
+namespace raft = cxesdb::actors::raft;
 
 namespace {
 
@@ -30,12 +31,16 @@ struct subs_fixture : tests::actor_fixture {
   explicit subs_fixture(int64_t page_events = 256) {
     subscription_limits limits;
     limits.page_events = page_events;
-    writer = spawn_store_writer(sys, files, exec, store_group_limits{});
+    writer = spawn_store_writer(sys, files, exec, store_group_limits{},
+                                single_voter());
     reader = spawn_store_reader(sys, files, exec, store_group_limits{});
     hub = spawn_subscription_hub(sys, limits);
-    self->send(writer, wire_atom_v, hub);
+    self->send(writer, wire_atom_v, hub, reader);
     self->send(hub, wire_atom_v, writer, reader);
-    sched.run();
+    // The writer's replica loads its Raft log, elects itself (the only
+    // voter) and applies the no-op of its term: it takes writes now.
+    settle();
+    REQUIRE(status(writer).role == raft::role::leader);
   }
 
   /// The writer and the hub know each other: stop them, as their supervisor
@@ -46,7 +51,8 @@ struct subs_fixture : tests::actor_fixture {
     settle();
   }
 
-  /// Queues an append of `n` events to `stream`; nothing runs yet.
+  /// Queues an append of `n` events to `stream`; nothing runs yet. Returns
+  /// nothing: the answer goes nowhere (anonymous).
   void append(const std::string& stream, int n) {
     append_cmd cmd{stream, {expected_version::any, -1}, {}, 1};
     for (int i = 0; i < n; ++i) {
@@ -145,11 +151,11 @@ TEST_CASE_FIXTURE(subs_fixture, "a commit during the catch-up read: read first")
   REQUIRE(exec.queued() == 1);
   append("b", 3);
   sched.run();
-  REQUIRE(exec.queued() == 2);
-  exec.run_once(); // the read: sees 0..4
+  REQUIRE(exec.queued() == 2); // the read, then the append's Raft persist
+  exec.run_once();             // the read: sees 0..4
   sched.run();
-  exec.run_once(); // the commit: 5..7, pushed live
-  settle();
+  REQUIRE(files->machine->next_position() == 5); // 5..7 not applied yet
+  settle(); // the commit: 5..7 persisted, applied and pushed live
   CHECK(delivered() == iota(8));
 }
 
@@ -159,10 +165,19 @@ TEST_CASE_FIXTURE(subs_fixture,
   settle();
   append("b", 3);
   sched.run();
-  REQUIRE(exec.queued() == 1); // the commit of 5..7 is queued
+  // Run the append's Raft persists until its entry is committed and its
+  // apply transaction is queued (the consensus actor handed it over).
+  auto index = status(writer).last_index;
+  for (int i = 0; i < 10 && status(writer).applied < index; ++i) {
+    REQUIRE(exec.run_once());
+    sched.run();
+  }
+  REQUIRE(files->machine->next_position() == 5);
+  REQUIRE(exec.queued() == 1); // the transaction of 5..7 is queued
   subscribe({start_from::origin, 0});
   REQUIRE(exec.queued() == 2); // then the emitter's first read
   exec.run_once();             // commit first: its live push arrives while
+  REQUIRE(files->machine->next_position() == 8);
   sched.run();                 // the read is in flight and is not taken
   exec.run_once();             // the read sees 0..7
   settle();

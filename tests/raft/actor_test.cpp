@@ -321,6 +321,7 @@ TEST_CASE("consensus actor: a restarted actor resumes from its database") {
     f.drive();
     term = f.state(1).core->term();
     last = f.state(1).core->last_index();
+    REQUIRE(f.state(1).core->entry_at(last).data == "persisted");
     caf::anon_send_exit(f.actors.at(1), caf::exit_reason::kill);
     f.drive();
     f.actors.clear();
@@ -336,11 +337,14 @@ TEST_CASE("consensus actor: a restarted actor resumes from its database") {
   g.drive();
   auto& st = g.state(1);
   REQUIRE(st.core != nullptr);
-  CHECK(st.core->term() == term);
+  // It holds the persisted log. As the only voter it campaigned as soon as
+  // it was loaded: it leads the next term and appended that term's no-op.
+  CHECK(st.core->term() == term + 1);
   CHECK(st.core->vote() == 1);
-  CHECK(st.core->last_index() == last);
-  // It wins again and re-applies its committed log to the (new) state
-  // machine.
+  CHECK(st.core->last_index() == last + 1);
+  CHECK(st.core->term_at(last) == term);
+  CHECK(st.core->entry_at(last).data == "persisted");
+  // It re-applies its committed log to the (new) state machine.
   REQUIRE(g.tick_until_leader(50) == 1);
   g.drive();
   CHECK(g.applied_everywhere("persisted", {1}));
