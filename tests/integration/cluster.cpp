@@ -18,8 +18,9 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/// Reads the events table of the SQLite file at `path`, read-only.
-std::vector<replica_row> read_events_table(const std::string& path) {
+} // namespace
+
+std::vector<replica_row> read_replica_file(const std::string& path) {
   if (!file_exists(path))
     throw std::runtime_error("read_replica: no such file: " + path);
   sqlite3* db = nullptr;
@@ -61,8 +62,6 @@ std::vector<replica_row> read_events_table(const std::string& path) {
   sqlite3_close(db);
   return rows;
 }
-
-} // namespace
 
 bool wait_until(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout,
@@ -298,7 +297,7 @@ std::vector<replica_row> cluster::read_replica(size_t i,
   if (n.running() && !n.suspended())
     throw std::logic_error("read_replica: " + name(i)
                            + " is running; stop (SIGSTOP) or end it first");
-  return read_events_table(replica_path(i, store));
+  return read_replica_file(replica_path(i, store));
 }
 
 replica_state cluster::replica(size_t i, const std::string& store,

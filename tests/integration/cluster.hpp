@@ -42,6 +42,12 @@ bool wait_until(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout,
                 std::chrono::milliseconds poll = std::chrono::milliseconds{50});
 
+/// Reads the events table of the store database at `path` (a replica's
+/// `store.db`) read-only, in position order; see `cluster::read_replica` for
+/// how and when. Throws std::runtime_error when the file is missing or
+/// unreadable.
+std::vector<replica_row> read_replica_file(const std::string& path);
+
 /// A cluster of real `cxesdb-node` processes on 127.0.0.1 for integration
 /// tests, each a `node_process` with its own temp dir (and so its own data
 /// dir and log).
