@@ -164,7 +164,9 @@ TEST_CASE("a node that exits before listening is reported with its log") {
 TEST_CASE("a node that never listens is killed after the start timeout") {
   fake_node fake{"echo $$ > \"$2.pid\"\nexec sleep 60"};
   auto opts = fake.options();
-  opts.start_timeout = std::chrono::milliseconds{300};
+  // Long enough for the script to write its pid on a loaded machine (with
+  // 300 ms it sometimes was killed before that, and the test failed).
+  opts.start_timeout = std::chrono::milliseconds{2000};
   std::string data_dir = "/tmp/cxesdb-fake-data-" + std::to_string(::getpid());
   opts.data_dir = data_dir;
   CHECK_THROWS_AS(node_process{opts}, std::runtime_error);
