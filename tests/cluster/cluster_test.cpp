@@ -86,7 +86,8 @@ void create_store(cluster& c, size_t via, const std::string& store,
   }
   auto r = result_of(last, "create_store " + store);
   CHECK(r.value("store", "") == store);
-  CHECK(r["config"].value("replication_factor", 0) == replication_factor);
+  CHECK(r.value("config", json::object()).value("replication_factor", 0)
+        == replication_factor);
 }
 
 /// Waits until cluster_status names a leader for `store`; returns its index.
@@ -364,7 +365,9 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
   };
   for (int n = 0; n < 3; ++n) {
     auto events = make_events(2);
-    auto r = result_of(*append(events, rpc_timeout_ms), "append");
+    auto resp = append(events, rpc_timeout_ms);
+    REQUIRE_MESSAGE(resp.has_value(), "no answer to an append");
+    auto r = result_of(*resp, "append");
     sent.push_back({"s", {}, true, r["version"].get<int64_t>(),
                     r["position"].get<int64_t>()});
     for (auto& e : events)
@@ -462,7 +465,8 @@ TEST_CASE("a fourth node joins under load; every store keeps its replication "
   REQUIRE(stores.is_object());
   std::map<std::string, size_t> factor;
   for (auto& [id, info] : stores.items())
-    factor[id] = info["config"].value("replication_factor", size_t{3});
+    factor[id] = info.value("config", json::object())
+                   .value("replication_factor", size_t{3});
   CHECK(factor["orders"] == 3);
   CHECK(factor["audit"] == 2);
   json last_status;
@@ -476,8 +480,9 @@ TEST_CASE("a fourth node joins under load; every store keeps its replication "
         if (!st->contains("nodes") || (*st)["nodes"].size() != 4
             || !c.sees_all_up(i))
           return false;
+        auto listed = st->value("stores", json::object());
         for (auto& [id, rf] : factor) {
-          auto s = (*st)["stores"].value(id, json::object());
+          auto s = listed.value(id, json::object());
           if (s.value("members", json::array()).size() != rf)
             return false;
         }
