@@ -26,6 +26,8 @@ using clock_type = std::chrono::steady_clock;
 constexpr const char* listening_marker = "listening for clients on ";
 constexpr const char* api_marker = "listening for api on ";
 
+constexpr const char* peers_marker = "listening for peers on ";
+
 std::string read_file_from(const std::string& path, size_t offset) {
   std::ifstream in{path, std::ios::binary};
   if (!in)
@@ -48,7 +50,8 @@ size_t file_size(const std::string& path) {
   return static_cast<size_t>(st.st_size);
 }
 
-/// Parses the port of the first complete listening line in `text`.
+/// Parses the port of the first complete line in `text` that contains
+/// `marker` (a listening line).
 std::optional<uint16_t>
 parse_listening_port(const std::string& text,
                      const char* marker = listening_marker) {
@@ -127,6 +130,7 @@ node_process::node_process(node_options opts) : opts_(std::move(opts)) {
 }
 
 node_process::~node_process() {
+  resume();
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
     if (!wait_exit(std::chrono::seconds{5}))
@@ -134,6 +138,13 @@ node_process::~node_process() {
   }
   if (std::getenv("CXESDB_KEEP_TMP") == nullptr)
     remove_tree(temp_dir_);
+}
+
+std::string node_process::cluster_address() const {
+  if (cluster_port_ == 0)
+    return {};
+  auto host = opts_.bind == "0.0.0.0" ? std::string{"127.0.0.1"} : opts_.bind;
+  return host + ":" + std::to_string(cluster_port_);
 }
 
 std::string node_process::log_path() const {
@@ -159,6 +170,8 @@ bool node_process::running() {
     pid_ = -1;
     port_ = 0;
     api_port_ = 0;
+    cluster_port_ = 0;
+    suspended_ = false;
     return false;
   }
   return true;
@@ -178,6 +191,7 @@ bool node_process::wait_exit(std::chrono::milliseconds timeout) {
 std::optional<int> node_process::stop() {
   if (!running())
     return 0;
+  resume(); // a frozen process would not see SIGTERM before SIGCONT
   ::kill(pid_, SIGTERM);
   if (wait_exit(opts_.stop_timeout))
     return last_exit_;
@@ -197,6 +211,22 @@ void node_process::kill9() {
   pid_ = -1;
   port_ = 0;
   api_port_ = 0;
+  cluster_port_ = 0;
+  suspended_ = false;
+}
+
+void node_process::suspend() {
+  if (pid_ <= 0 || suspended_)
+    return;
+  ::kill(pid_, SIGSTOP);
+  suspended_ = true;
+}
+
+void node_process::resume() {
+  if (pid_ <= 0 || !suspended_)
+    return;
+  ::kill(pid_, SIGCONT);
+  suspended_ = false;
 }
 
 void node_process::restart() {
@@ -255,10 +285,28 @@ void node_process::spawn() {
     args.emplace_back("--node-name");
     args.emplace_back(opts_.node_name);
   }
+  if (opts_.cluster_port) {
+    args.emplace_back("--cluster-port");
+    args.emplace_back(std::to_string(*opts_.cluster_port));
+  }
+  if (!opts_.seeds.empty()) {
+    std::string seeds;
+    for (auto& seed : opts_.seeds)
+      seeds += (seeds.empty() ? "" : ",") + seed;
+    args.emplace_back("--seeds");
+    args.emplace_back(std::move(seeds));
+  }
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
   if (std::find(args.begin(), args.end(), "--api-port") == args.end()) {
     args.emplace_back("--api-port");
     args.emplace_back(std::to_string(opts_.api_port));
+  }
+  // Every node has a cluster port; one that takes no peers gets a free one,
+  // so that nodes of different tests never fight over the default.
+  if (!opts_.cluster_port
+      && std::find(args.begin(), args.end(), "--cluster-port") == args.end()) {
+    args.emplace_back("--cluster-port");
+    args.emplace_back("0");
   }
   std::vector<char*> argv;
   for (auto& arg : args)
@@ -313,10 +361,21 @@ void node_process::spawn() {
   port_ = 0;
   api_port_ = 0;
   log_offset_ = log_offset;
+  cluster_port_ = 0;
+  suspended_ = false;
   auto deadline = clock_type::now() + opts_.start_timeout;
   for (;;) {
-    if (auto port = parse_listening_port(read_file_from(log_file, log_offset))) {
+    auto text = read_file_from(log_file, log_offset);
+    auto port = parse_listening_port(text);
+    std::optional<uint16_t> peer_port;
+    if (opts_.cluster_port)
+      peer_port = parse_listening_port(text, peers_marker);
+    if (port && (!opts_.cluster_port || peer_port)) {
       port_ = *port;
+      if (peer_port) {
+        cluster_port_ = *peer_port;
+        opts_.cluster_port = *peer_port; // a restart binds the same port
+      }
       return;
     }
     if (!running())
@@ -326,7 +385,10 @@ void node_process::spawn() {
                                + log_tail());
     if (clock_type::now() >= deadline) {
       kill9();
-      throw std::runtime_error("node_process: no listening line after "
+      throw std::runtime_error(std::string{"node_process: no "}
+                               + (port ? "'listening for peers'"
+                                       : "'listening for clients'")
+                               + " line after "
                                + std::to_string(opts_.start_timeout.count())
                                + " ms; log tail:\n" + log_tail());
     }

@@ -31,6 +31,16 @@ struct node_options {
   /// Value of `--api-port` (the CAF API), passed after `extra_args` unless
   /// they name it; 0 lets the node pick a free port.
   uint16_t api_port = 0;
+  /// Value of `--cluster-port`; nothing: 0 is passed and not waited for (a
+  /// node that takes no peers). 0 lets the node pick a free port: the harness then
+  /// waits for the line `listening for peers on HOST:PORT` too and pins the
+  /// reported port here, so that a restart binds the same port (peers know
+  /// the node by that address).
+  std::optional<uint16_t> cluster_port;
+
+  /// Cluster addresses (`host:port`) of other nodes, passed as
+  /// `--seeds a,b`; empty: the flag is not passed (the first node).
+  std::vector<std::string> seeds;
 
   /// Further flags, passed as they are after the ones above
   /// (e.g. `{"--max-message-bytes", "4096"}`).
@@ -46,7 +56,8 @@ struct node_options {
 /// A real `cxesdb-node` process started by a test: it owns a temporary
 /// directory (made with mkdtemp) that holds the data directory and the node's
 /// log (its stderr and stdout), starts the node with fork/exec, waits for the
-/// line `listening for clients on HOST:PORT` in the log and parses the port.
+/// line `listening for clients on HOST:PORT` in the log and parses the port
+/// (and, with `cluster_port` set, for `listening for peers on HOST:PORT`).
 ///
 /// The process never outlives the harness: the destructor kills it, and the
 /// child asks the kernel (PR_SET_PDEATHSIG) to kill it when the thread that
@@ -78,6 +89,15 @@ public:
   /// `listening for api on HOST:PORT`; waits for that line up to
   /// `start_timeout`. Throws std::runtime_error when it does not come.
   uint16_t api_port();
+  /// Cluster (peer) port of the running node, or 0 when it is not running or
+  /// was started without `cluster_port`.
+  uint16_t cluster_port() const noexcept {
+    return cluster_port_;
+  }
+
+  /// `bind:cluster_port`, the address other nodes take as a seed; empty
+  /// while `cluster_port()` is 0.
+  std::string cluster_address() const;
 
   /// Process id of the running node, or -1 when it is not running.
   pid_t pid() const noexcept {
@@ -122,6 +142,19 @@ public:
   /// Kills the node with SIGKILL and reaps it.
   void kill9();
 
+  /// Freezes the running node with SIGSTOP: it keeps its sockets and files
+  /// but answers nothing, like a node that hangs or is partitioned away.
+  /// `stop` and the destructor send SIGCONT first.
+  void suspend();
+
+  /// Lets a node frozen by `suspend` run again (SIGCONT).
+  void resume();
+
+  /// True between `suspend` and `resume` (or the process's end).
+  bool suspended() const noexcept {
+    return suspended_;
+  }
+
   /// Stops the node if it runs (SIGTERM) and starts it again on the same data
   /// directory. The port may change. Throws like the constructor.
   void restart();
@@ -148,6 +181,8 @@ private:
   uint16_t port_ = 0;
   uint16_t api_port_ = 0;
   size_t log_offset_ = 0; // where the running process's log starts
+  uint16_t cluster_port_ = 0;
+  bool suspended_ = false;
   std::optional<int> last_exit_;
 };
 

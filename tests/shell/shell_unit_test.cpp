@@ -211,6 +211,54 @@ TEST_CASE("error_text names the reason and the data fields") {
         == "method_not_found: m");
 }
 
+TEST_CASE("cluster renders cluster_status as a node and a store table") {
+  auto cmd = find_command("cluster");
+  REQUIRE(cmd != nullptr);
+  auto req = cmd->build(parse_args(all_options(*cmd), {}), {});
+  CHECK(req.method == "cluster_status");
+  CHECK(req.params == nlohmann::json::object());
+  CHECK_THROWS_AS(parse_args(all_options(*cmd), {"--store", "x"}),
+                  usage_error);
+  // The reply shape of protocol.md section 5, as node2 would answer it.
+  auto reply = nlohmann::json::parse(R"({
+    "node": "node2",
+    "nodes": [
+      {"name": "node1", "address": "127.0.0.1:7420", "status": "up",
+       "self": false},
+      {"name": "node2", "address": "127.0.0.1:7421", "status": "up",
+       "self": true},
+      {"name": "node3", "address": "127.0.0.1:7422", "status": "down",
+       "self": false}],
+    "stores": {
+      "orders": {"leader": null, "members": ["node2", "node3"], "term": 7,
+                 "commit_index": 0},
+      "default": {"leader": "node1", "members": ["node1", "node2", "node3"],
+                  "term": 2, "commit_index": 41}}})");
+  std::ostringstream out;
+  cmd->render(reply, req, out);
+  CHECK(out.str()
+        == "answered by node2\n"
+           "\n"
+           " node  | address        | status | self\n"
+           "-------+----------------+--------+------\n"
+           " node1 | 127.0.0.1:7420 | up     |\n"
+           " node2 | 127.0.0.1:7421 | up     | *\n"
+           " node3 | 127.0.0.1:7422 | down   |\n"
+           "(3 nodes)\n"
+           "\n"
+           " store   | leader | members           | term | commit_index\n"
+           "---------+--------+-------------------+------+--------------\n"
+           " default | node1  | node1,node2,node3 | 2    | 41\n"
+           " orders  | (none) | node2,node3       | 7    | 0\n"
+           "(2 stores)\n");
+  // A partial answer still prints both tables.
+  std::ostringstream partial;
+  cmd->render(nlohmann::json{{"nodes", nlohmann::json::array()}}, req,
+              partial);
+  CHECK(partial.str().find("(0 nodes)") != std::string::npos);
+  CHECK(partial.str().find("(0 stores)") != std::string::npos);
+}
+
 TEST_CASE("completion offers commands, options and store names") {
   line_editor ed{"", [] { return strings{"default", "orders", "other"}; }};
   CHECK(ed.complete({}, "st")
@@ -223,6 +271,7 @@ TEST_CASE("completion offers commands, options and store names") {
   CHECK(ed.complete({"read"}, "--b") == strings{"--backward"});
   CHECK(ed.complete({"help"}, "ver") == strings{"version"});
   CHECK(ed.complete({}, "ta") == strings{"tail"});
+  CHECK(ed.complete({}, "cl") == strings{"cluster"});
   CHECK(ed.complete({"tail"}, "--f") == strings{"--from"});
   CHECK(ed.complete({"tail"}, "o") == strings{"orders", "other"});
   CHECK(ed.complete({"tail", "--type", "X"}, "d") == strings{"default"});
@@ -369,4 +418,43 @@ TEST_CASE("session sorts failures into exit codes before connecting") {
   CHECK(out.str().find("usage: read STREAM") != std::string::npos);
   CHECK(sess.run({"health"}) == exit_code::connection);
   CHECK(err.str().find("error: connection_failed: ") != std::string::npos);
+}
+
+TEST_CASE("cluster one-shot prints the tables, or the raw JSON") {
+  auto reply = nlohmann::json{
+    {"node", "node1"},
+    {"nodes",
+     {{{"name", "node1"}, {"address", "a:1"}, {"status", "up"}, {"self", true}}}},
+    {"stores",
+     {{"default",
+       {{"leader", "node1"}, {"members", {"node1"}}, {"term", 1},
+        {"commit_index", 3}}}}}};
+  scripted_server srv{[&](const nlohmann::json& req) {
+    if (req["method"] == "cluster_status")
+      return strings{answer(req["id"], reply)};
+    return strings{answer(req["id"], nlohmann::json::object())};
+  }};
+  session_options opts;
+  opts.port = srv.port();
+  opts.timeout_ms = 5000;
+  std::ostringstream err;
+  std::istringstream in;
+  { // the server takes one connection at a time: one session after the other
+    std::ostringstream out;
+    session sess{opts, out, err, in};
+    CHECK(sess.run({"cluster"}) == exit_code::ok);
+    CHECK(out.str().find(" node1 | a:1     | up     | *")
+          != std::string::npos);
+    CHECK(out.str().find(" default | node1  | node1   | 1    | 3")
+          != std::string::npos);
+  }
+  std::ostringstream out;
+  opts.json = true;
+  session sess{opts, out, err, in};
+  CHECK(sess.run({"cluster"}) == exit_code::ok);
+  CHECK(nlohmann::json::parse(out.str()) == reply);
+  out.str("");
+  CHECK(sess.run({"cluster", "--json"}) == exit_code::ok);
+  CHECK(nlohmann::json::parse(out.str()) == reply);
+  CHECK(err.str().empty());
 }

@@ -1,0 +1,572 @@
+// The cluster suite: real cxesdb-node processes on 127.0.0.1 forming a
+// cluster (tests/integration/cluster.hpp), under a steady append load from
+// several clients while nodes are killed, frozen, restarted and added. After
+// each run every replica is read from its store.db and checked against
+// what the clients were told (tests/integration/history_check.hpp): every
+// acknowledged append present exactly once, the same order on every
+// replica, positions and event numbers without gaps (protocol.md sections 5
+// and 6).
+//
+// Every case is skipped until the cluster lands: enabled once the node takes
+// --cluster-port and --seeds, answers cluster_status with node names, and
+// replicates stores by replication_factor. docs/testing.md describes the
+// suite.
+
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "tests/integration/workload.hpp"
+#include "tests/integration/cluster.hpp"
+#include "tests/integration/test_support.hpp"
+
+using namespace cxesdb::tests;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+/// Prints a line to the test's log. Not doctest's MESSAGE: that would repeat
+/// each case's INFO (every node's log tail) on success.
+#define NOTE(expr)                                                             \
+  do {                                                                         \
+    std::cout << "note: " << expr << std::endl;                               \
+  } while (false)
+
+/// The stores' `timeout_ms`: how long a store may take to answer an append.
+constexpr int store_timeout_ms = 2000;
+
+/// What an answer may take beyond the store's timeout on a busy machine.
+constexpr int answer_margin_ms = 3000;
+
+/// How long the nodes may take to see each other after they start.
+constexpr auto cluster_up_timeout = 60s;
+
+/// How long replicas may take to apply what was acknowledged once the load
+/// stops.
+constexpr auto converge_timeout = 30s;
+
+/// The acceptance criterion of the cluster issue: after the leader of a store
+/// dies, some node serves appends again within this time.
+constexpr auto failover_max = 3s;
+
+cluster_options three_nodes() {
+  cluster_options opts;
+  opts.nodes = 3;
+  return opts;
+}
+
+json store_config(int replication_factor) {
+  return {{"replication_factor", replication_factor},
+          {"timeout_ms", store_timeout_ms}};
+}
+
+/// Creates `store` through node `via`, retrying while the cluster answers
+/// `unavailable` (its catalog may still be electing a leader).
+void create_store(cluster& c, size_t via, const std::string& store,
+                  int replication_factor) {
+  auto client = c.client(via);
+  json last;
+  auto deadline = clock_type::now() + 30s;
+  for (;;) {
+    last = rpc(client, "create_store",
+               {{"store", store}, {"config", store_config(replication_factor)}});
+    if (last.contains("result"))
+      break;
+    auto reason = last["error"]["data"].value("reason", "");
+    REQUIRE_MESSAGE(reason == "unavailable", "create_store: " << brief(last));
+    REQUIRE_MESSAGE(clock_type::now() < deadline,
+                    "create_store still unavailable: " << brief(last));
+    std::this_thread::sleep_for(100ms);
+  }
+  auto r = result_of(last, "create_store " + store);
+  CHECK(r.value("store", "") == store);
+  CHECK(r.value("config", json::object()).value("replication_factor", 0)
+        == replication_factor);
+}
+
+/// Waits until cluster_status names a leader for `store`; returns its index.
+size_t wait_leader(cluster& c, const std::string& store) {
+  std::optional<size_t> leader;
+  bool found = wait_until(
+    [&] {
+      leader = c.leader_of(store);
+      return leader.has_value();
+    },
+    30s, 100ms);
+  REQUIRE_MESSAGE(found, "no leader for " << store << " in cluster_status");
+  return *leader;
+}
+
+/// Waits until the load has `n` more acknowledged batches than now.
+bool wait_acks(const workload& w, size_t n, std::chrono::milliseconds timeout) {
+  auto target = w.acked() + n;
+  return wait_until([&] { return w.acked() >= target; }, timeout);
+}
+
+std::string lines(const std::vector<std::string>& xs) {
+  std::string out;
+  for (auto& x : xs)
+    out += "\n  " + x;
+  return out;
+}
+
+/// Checks what the writers learned: nothing unexpected, something written.
+void check_load(const workload& w) {
+  auto bad = w.unexpected();
+  CHECK_MESSAGE(bad.empty(), bad.size() << " unexpected answers:" << lines(bad));
+  NOTE("acknowledged batches: " << w.acked() << "; retried answers: "
+                                   << w.retry_summary());
+  CHECK(w.acked() > 0);
+}
+
+/// Reads the replicas of `store` on `nodes` (all must have stopped) and runs
+/// the history checker; nodes in `lagging` may hold a prefix.
+void check_replicas(cluster& c, const std::vector<sent_append>& sent,
+                    const std::string& store, const std::vector<size_t>& nodes,
+                    const std::set<size_t>& lagging = {}) {
+  std::vector<replica_state> replicas;
+  for (auto i : nodes) {
+    REQUIRE_MESSAGE(c.has_replica(i, store),
+                    cluster::name(i) << " has no " << c.replica_path(i, store));
+    replicas.push_back(c.replica(i, store, lagging.count(i) > 0));
+  }
+  auto report = check_history(sent, replicas);
+  CHECK_MESSAGE(report.ok(), report.message());
+}
+
+std::vector<size_t> all_nodes(const cluster& c) {
+  std::vector<size_t> out;
+  for (size_t i = 1; i <= c.size(); ++i)
+    out.push_back(i);
+  return out;
+}
+
+std::vector<size_t> all_but(const cluster& c, size_t skip) {
+  auto out = all_nodes(c);
+  out.erase(std::remove(out.begin(), out.end(), skip), out.end());
+  return out;
+}
+
+/// After a run in which node `victim` went down: the survivors converge and
+/// pass the checker with the victim as a possibly lagging replica; then the
+/// whole cluster restarts, the victim catches up, and all replicas pass
+/// with none lagging.
+void check_after_failure(cluster& c, const workload& w,
+                         const std::string& store, size_t victim) {
+  auto sent = w.history();
+  auto rows_min = static_cast<size_t>(w.last_acked_position() + 1);
+  auto survivors = all_but(c, victim);
+  CHECK_MESSAGE(c.wait_replicas_agree(store, survivors, rows_min,
+                                      converge_timeout),
+                "the surviving replicas did not converge");
+  c.shutdown_all();
+  check_replicas(c, sent, store, all_nodes(c), {victim});
+  // Catch-up: the victim needs a leader to learn from, so all restart.
+  for (auto i : all_nodes(c))
+    c.restart(i);
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout),
+                  "the restarted nodes do not see each other");
+  CHECK_MESSAGE(c.wait_replicas_agree(store, all_nodes(c), rows_min,
+                                      converge_timeout),
+                cluster::name(victim) << " did not catch up");
+  c.shutdown_all();
+  check_replicas(c, sent, store, all_nodes(c));
+}
+
+} // namespace
+
+// -- a: any node serves any request -------------------------------------------
+
+TEST_CASE("a store created through one node takes appends through a second "
+          "and reads through a third"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  auto writer = c.client(2);
+  auto reader = c.client(3);
+  std::vector<sent_append> sent;
+  int64_t version = -1;
+  for (int n = 0; n < 5; ++n) {
+    auto events = make_events(2, "Placed", n * 2);
+    auto r = ok(writer, "append_events",
+                {{"store", "orders"},
+                 {"stream", "order-1"},
+                 {"expected_version", version},
+                 {"events", events}});
+    sent_append s{"order-1", {}, true, r["version"].get<int64_t>(),
+                  r["position"].get<int64_t>()};
+    for (auto& e : events)
+      s.event_ids.push_back(e["event_id"].get<std::string>());
+    CHECK(s.version == version + 2);
+    version = s.version;
+    sent.push_back(s);
+  }
+  // Linearizable reads: node 3 sees every acknowledged append at once.
+  auto events = stream_events(reader, "orders", "order-1");
+  REQUIRE(events.size() == 10);
+  size_t k = 0;
+  for (auto& s : sent)
+    for (auto& id : s.event_ids) {
+      CHECK(events[k]["event_id"] == id);
+      CHECK(events[k]["event_number"] == static_cast<int64_t>(k));
+      ++k;
+    }
+  CHECK(ok(reader, "get_version", {{"store", "orders"}, {"stream", "order-1"}})
+          ["version"]
+        == version);
+  auto all = read_all_events(reader, "orders");
+  CHECK(all == events);
+  // The same through node 1, which created the store.
+  auto first = c.client(1);
+  CHECK(stream_events(first, "orders", "order-1") == events);
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", all_nodes(c), 10,
+                                      converge_timeout),
+                "the replicas did not converge");
+  c.shutdown_all();
+  check_replicas(c, sent, "orders", all_nodes(c));
+}
+
+// -- b: the leader dies --------------------------------------------------------
+
+TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
+          "no acknowledged append is lost"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  wait_leader(c, "orders");
+  load_options lo;
+  lo.store = "orders";
+  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
+  workload w{c.client_ports(), lo};
+  w.start();
+  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto leader = wait_leader(c, "orders");
+  NOTE("killing the leader, " << cluster::name(leader));
+  auto killed_at = clock_type::now();
+  c.kill(leader);
+  bool resumed = wait_acks(w, 30, 30s);
+  w.stop();
+  CHECK_MESSAGE(resumed, "appends did not resume after the leader died");
+  auto gap = w.first_ack_after(killed_at);
+  REQUIRE_MESSAGE(gap.has_value(), "no append succeeded after the kill");
+  NOTE("first acknowledged append after the kill: " << gap->count()
+                                                       << " ms");
+  // The issue's acceptance criterion, the suite's only timing assertion.
+  REQUIRE(*gap < failover_max);
+  check_load(w);
+  check_after_failure(c, w, "orders", leader);
+}
+
+// -- c: a follower dies --------------------------------------------------------
+
+TEST_CASE("killing a follower under load loses nothing and the follower "
+          "catches up"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  auto leader = wait_leader(c, "orders");
+  auto members = c.members_of("orders");
+  REQUIRE(members.size() == 3);
+  auto follower = members[0] != leader ? members[0] : members[1];
+  load_options lo;
+  lo.store = "orders";
+  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
+  workload w{c.client_ports(), lo};
+  w.start();
+  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  NOTE("killing a follower, " << cluster::name(follower));
+  c.kill(follower);
+  // A majority is left: appends go on.
+  bool going = wait_acks(w, 30, 30s);
+  w.stop();
+  CHECK_MESSAGE(going, "appends stopped when a follower died");
+  check_load(w);
+  check_after_failure(c, w, "orders", follower);
+}
+
+// -- d: a node hangs -----------------------------------------------------------
+
+TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
+          "rejoins on SIGCONT, and nothing acknowledged is lost"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  wait_leader(c, "orders");
+  load_options lo;
+  lo.store = "orders";
+  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
+  workload w{c.client_ports(), lo};
+  w.start();
+  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto frozen = wait_leader(c, "orders");
+  NOTE("freezing the leader, " << cluster::name(frozen));
+  auto frozen_at = clock_type::now();
+  c.stop(frozen);
+  // The other two elect a leader and go on while the old one hangs.
+  bool going = wait_acks(w, 20, 30s);
+  // Frozen for at least 3 s in all: longer than any election timeout, so
+  // the old leader comes back to a newer term.
+  wait_until([&] { return clock_type::now() - frozen_at >= 3s; }, 10s);
+  c.cont(frozen);
+  CHECK_MESSAGE(going, "appends did not go on while the leader was frozen");
+  bool after = wait_acks(w, 20, 30s);
+  w.stop();
+  CHECK_MESSAGE(after, "appends did not go on after SIGCONT");
+  check_load(w);
+  auto sent = w.history();
+  auto rows_min = static_cast<size_t>(w.last_acked_position() + 1);
+  // The thawed node catches up without a restart.
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", all_nodes(c), rows_min,
+                                      converge_timeout),
+                "the replicas did not converge after SIGCONT");
+  c.shutdown_all();
+  check_replicas(c, sent, "orders", all_nodes(c));
+}
+
+// -- e: no quorum ----------------------------------------------------------------
+
+TEST_CASE("with two of three nodes dead appends fail in time and never "
+          "succeed; one node back and they succeed again"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  auto keep = wait_leader(c, "orders"); // the hardest survivor: the leader
+  auto client = c.client(keep);
+  std::vector<sent_append> sent;
+  int64_t version = -1;
+  auto append = [&](const json& events, int timeout_ms) {
+    return client.call("append_events",
+                       {{"store", "orders"},
+                        {"stream", "s"},
+                        {"expected_version", version},
+                        {"events", events}},
+                       timeout_ms);
+  };
+  for (int n = 0; n < 3; ++n) {
+    auto events = make_events(2);
+    auto resp = append(events, rpc_timeout_ms);
+    REQUIRE_MESSAGE(resp.has_value(), "no answer to an append");
+    auto r = result_of(*resp, "append");
+    sent.push_back({"s", {}, true, r["version"].get<int64_t>(),
+                    r["position"].get<int64_t>()});
+    for (auto& e : events)
+      sent.back().event_ids.push_back(e["event_id"].get<std::string>());
+    version = r["version"].get<int64_t>();
+  }
+  auto dead = all_but(c, keep);
+  for (auto i : dead)
+    c.kill(i);
+  auto killed_at = clock_type::now();
+  // One batch, retried as a client would: each answer must be an error,
+  // within the store's timeout (plus a margin), never a success.
+  auto events = make_events(1, "NoQuorum");
+  sent_append pending{"s", {events[0]["event_id"].get<std::string>()}, false};
+  std::vector<std::string> reasons;
+  for (int attempt = 0;
+       attempt < 4 || clock_type::now() - killed_at < 4s; ++attempt) {
+    REQUIRE(attempt < 50);
+    auto sent_at = clock_type::now();
+    auto resp = append(events, store_timeout_ms + answer_margin_ms);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      clock_type::now() - sent_at);
+    REQUIRE_MESSAGE(resp.has_value(),
+                    "no answer within " << store_timeout_ms + answer_margin_ms
+                                        << " ms without a quorum");
+    REQUIRE_MESSAGE(resp->contains("error"),
+                    "an append succeeded without a quorum: " << brief(*resp));
+    auto reason = (*resp)["error"]["data"].value("reason", "");
+    reasons.push_back(reason + " after " + std::to_string(took.count())
+                      + " ms");
+    REQUIRE_MESSAGE((reason == "unavailable" || reason == "timeout"),
+                    "unexpected answer without a quorum: " << brief(*resp));
+    std::this_thread::sleep_for(200ms);
+  }
+  NOTE("answers without a quorum:" << lines(reasons));
+  // protocol.md: "unavailable: the store has no leader or no quorum right
+  // now". Once the node has had time to notice (an election timeout),
+  // it says so rather than letting requests time out.
+  CHECK_MESSAGE(reasons.back().rfind("unavailable", 0) == 0,
+                "the last answer, seconds after losing the quorum, is not "
+                "unavailable");
+  // One node back: a majority again. The same batch (same event ids) is
+  // written exactly once, whatever became of the earlier attempts.
+  c.restart(dead[0]);
+  json last;
+  bool back = wait_until(
+    [&] {
+      auto resp = append(events, store_timeout_ms + answer_margin_ms);
+      if (!resp)
+        return false;
+      last = *resp;
+      return resp->contains("result");
+    },
+    30s, 200ms);
+  REQUIRE_MESSAGE(back, "appends do not succeed with two of three nodes up; "
+                        "last answer: "
+                          << brief(last));
+  pending.acked = true;
+  pending.version = last["result"]["version"].get<int64_t>();
+  pending.position = last["result"]["position"].get<int64_t>();
+  CHECK(pending.version == version + 1);
+  sent.push_back(pending);
+  auto read = stream_events(client, "orders", "s");
+  CHECK(read.size() == 7);
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", {keep, dead[0]}, 7,
+                                      converge_timeout),
+                "the restarted node did not catch up");
+  c.shutdown_all();
+  check_replicas(c, sent, "orders", {keep, dead[0], dead[1]}, {dead[1]});
+}
+
+// -- f: a node joins -------------------------------------------------------------
+
+TEST_CASE("a fourth node joins under load; every store keeps its replication "
+          "factor and no acknowledged append is lost"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  create_store(c, 2, "audit", 2);
+  wait_leader(c, "orders");
+  load_options lo;
+  lo.store = "orders";
+  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
+  workload w{c.client_ports(), lo};
+  w.start();
+  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto four = c.add_node();
+  REQUIRE(four == 4);
+  // The replication factor of every store, as its config says.
+  auto admin = c.client(1);
+  auto stores = ok(admin, "list_stores")["stores"];
+  REQUIRE(stores.is_object());
+  std::map<std::string, size_t> factor;
+  for (auto& [id, info] : stores.items())
+    factor[id] = info.value("config", json::object())
+                   .value("replication_factor", size_t{3});
+  CHECK(factor["orders"] == 3);
+  CHECK(factor["audit"] == 2);
+  json last_status;
+  bool settled = wait_until(
+    [&] {
+      for (auto i : c.alive_nodes()) {
+        auto st = c.try_status(i);
+        if (!st)
+          return false;
+        last_status = *st;
+        if (!st->contains("nodes") || (*st)["nodes"].size() != 4
+            || !c.sees_all_up(i))
+          return false;
+        auto listed = st->value("stores", json::object());
+        for (auto& [id, rf] : factor) {
+          auto s = listed.value(id, json::object());
+          if (s.value("members", json::array()).size() != rf)
+            return false;
+        }
+      }
+      return true;
+    },
+    60s, 200ms);
+  CHECK_MESSAGE(settled, "cluster_status did not settle on 4 nodes up and "
+                         "members matching each replication factor; last: "
+                           << brief(last_status, 2000));
+  bool going = wait_acks(w, 20, 30s);
+  w.stop();
+  CHECK_MESSAGE(going, "appends did not go on after the node joined");
+  check_load(w);
+  auto sent = w.history();
+  auto rows_min = static_cast<size_t>(w.last_acked_position() + 1);
+  auto members = c.members_of("orders");
+  REQUIRE(members.size() == 3);
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", members, rows_min,
+                                      converge_timeout),
+                "the replicas of the store's members did not converge");
+  c.shutdown_all();
+  check_replicas(c, sent, "orders", members);
+}
+
+// -- g: cluster_status -----------------------------------------------------------
+
+TEST_CASE("cluster_status lists every node up, itself once, and each store's "
+          "leader among its members"
+          // enabled once the cluster lands
+          * doctest::skip()) {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  wait_leader(c, "orders");
+  const std::set<std::string> names{"node1", "node2", "node3"};
+  for (auto i : all_nodes(c)) {
+    auto client = c.client(i);
+    auto st = ok(client, "cluster_status");
+    INFO("cluster_status through " << cluster::name(i) << ": " << brief(st));
+    CHECK(st.value("node", "") == cluster::name(i));
+    REQUIRE(st["nodes"].is_array());
+    CHECK(st["nodes"].size() == 3);
+    std::set<std::string> listed;
+    size_t selves = 0;
+    for (auto& n : st["nodes"]) {
+      REQUIRE(n.is_object());
+      REQUIRE(n["name"].is_string());
+      listed.insert(n["name"].get<std::string>());
+      CHECK(n["address"].is_string());
+      CHECK(!n.value("address", "").empty());
+      CHECK(n.value("status", "") == "up");
+      REQUIRE(n["self"].is_boolean());
+      if (n["self"].get<bool>()) {
+        ++selves;
+        CHECK(n["name"] == cluster::name(i));
+      }
+    }
+    CHECK(listed == names);
+    CHECK(selves == 1);
+    REQUIRE(st["stores"].is_object());
+    REQUIRE(st["stores"].contains("orders"));
+    for (auto& [id, s] : st["stores"].items()) {
+      INFO("store " << id);
+      REQUIRE(s["members"].is_array());
+      std::set<std::string> members;
+      for (auto& m : s["members"]) {
+        REQUIRE(m.is_string());
+        CHECK(names.count(m.get<std::string>()) == 1);
+        members.insert(m.get<std::string>());
+      }
+      CHECK(members.size() == s["members"].size());
+      CHECK(s["term"].is_number_integer());
+      CHECK(s.value("term", -1) >= 0);
+      CHECK(s["commit_index"].is_number_integer());
+      CHECK(s.value("commit_index", -1) >= 0);
+      CHECK((s["leader"].is_null() || s["leader"].is_string()));
+      if (s["leader"].is_string())
+        CHECK(members.count(s["leader"].get<std::string>()) == 1);
+    }
+    auto& orders = st["stores"]["orders"];
+    CHECK(orders["members"].size() == 3);
+    REQUIRE_MESSAGE(orders["leader"].is_string(),
+                    "the created store has no leader");
+  }
+}
