@@ -173,6 +173,10 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
       self->request(st.manager, timeout, cluster_atom_v)
         .then([ok](std::string& text) { ok(text); }, on_error);
       return;
+    case method::leave_cluster:
+      self->request(st.manager, timeout, caf::leave_atom_v, call.node)
+        .then([ok](bool) { ok("{\"left\":true}"); }, on_error);
+      return;
     case method::list_stores:
       self->request(st.manager, timeout, list_atom_v)
         .then(

@@ -40,6 +40,7 @@ const std::unordered_map<std::string, method>& method_table() {
     {"ack_event", method::ack_event},
     {"health", method::health},
     {"cluster_status", method::cluster_status},
+    {"leave_cluster", method::leave_cluster},
   };
   return table;
 }
@@ -649,6 +650,10 @@ parse_call(method m, const json& params, const parse_context& ctx) {
     }
     case method::unsubscribe:
       if (!in.string("subscription", call.subscription, true, 255))
+        return in.take_error();
+      break;
+    case method::leave_cluster:
+      if (!in.string("node", call.node, true, 255))
         return in.take_error();
       break;
     case method::ack_event:

@@ -70,6 +70,7 @@ enum class method {
   ack_event,
   health,
   cluster_status,
+  leave_cluster,
 };
 
 /// Finds a method by its protocol name.
@@ -89,6 +90,8 @@ struct parsed_call {
   stores::subscribe_request subscribe;
   /// unsubscribe, ack_event: the subscription id; remove_subscription: name
   std::string subscription;
+  /// leave_cluster: the node that leaves
+  std::string node;
   /// ack_event
   int64_t position = -1;
   /// remove_subscription

@@ -44,6 +44,7 @@ namespace {
 
 constexpr const char* nodes_stream = "nodes";
 constexpr const char* node_joined = "node_joined";
+constexpr const char* node_left = "node_left";
 constexpr const char* store_created = "store_created";
 constexpr const char* store_removed = "store_removed";
 
@@ -114,6 +115,8 @@ struct manager_state {
   std::map<uint64_t, route_job> routes;
   uint64_t next_route = 0;
   bool joined = false;
+  /// This node left the cluster (leave_cluster); it never joins again.
+  bool left = false;
   bool join_in_flight = false;
   bool ready = false;
   std::vector<caf::response_promise> ready_waiters;
@@ -282,6 +285,14 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
       st.joined = true;
     return;
   }
+  if (e.stream_id == nodes_stream && e.event_type == node_left) {
+    auto name = d.value("name", std::string{});
+    st.nodes.erase(std::remove(st.nodes.begin(), st.nodes.end(), name),
+                   st.nodes.end());
+    if (name == st.cfg.node_name)
+      st.left = true;
+    return;
+  }
   if (e.stream_id.rfind("store-", 0) != 0)
     return;
   auto id = e.stream_id.substr(6);
@@ -373,9 +384,15 @@ void attempt(manager_actor* self, uint64_t id) {
     return;
   }
   if (!majority_up(st, job.store)) {
-    finish(self, id, make_error(errc::unavailable,
-                                "a majority of store " + job.store
-                                  + "'s replicas is down"));
+    if (job.unknown)
+      finish(self, id, make_error(errc::timeout,
+                                  "a majority of store " + job.store
+                                    + "'s replicas went down; the outcome "
+                                      "is unknown"));
+    else
+      finish(self, id, make_error(errc::unavailable,
+                                  "a majority of store " + job.store
+                                    + "'s replicas is down"));
     return;
   }
   auto node = pick(st, job);
@@ -521,7 +538,7 @@ void route_read(manager_actor* self, const std::string& store, const query& q,
 /// catalog shows it.
 void join(manager_actor* self) {
   auto& st = self->state;
-  if (st.joined || st.join_in_flight)
+  if (st.joined || st.left || st.join_in_flight)
     return;
   st.join_in_flight = true;
   append_cmd cmd;
@@ -719,8 +736,9 @@ void reconcile_group(manager_actor* self, const std::string& id,
       change(raft::conf_op::remove, n);
       return;
     }
-  // 5. Members no longer in the group are told to retire their replica.
-  for (auto& n : st.nodes) {
+  // 5. Nodes out of the group (left nodes too) retire their replica.
+  for (auto& kv : st.addresses) {
+    auto& n = kv.first;
     auto nid = stable_hash64(n);
     if (want.count(nid) == 0 && !conf.is_member(nid) && n != st.cfg.node_name) {
       auto p = st.peers.find(n);
@@ -1319,6 +1337,36 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
       return info_of(st, id);
+    },
+    // leave_cluster from a gateway worker: append `node_left`; the leaders
+    // then move every replica off the node (one membership change at a
+    // time) and tell it to retire them. Answers once the catalog recorded it.
+    [self](caf::leave_atom, std::string& node) -> caf::result<bool> {
+      auto& st = self->state;
+      if (std::find(st.nodes.begin(), st.nodes.end(), node) == st.nodes.end())
+        return make_error(errc::not_found, "node " + node
+                                             + " is not a member", "node");
+      if (st.nodes.size() == 1)
+        return make_error(errc::forbidden, "the last node cannot leave");
+      append_cmd cmd;
+      cmd.stream = nodes_stream;
+      cmd.created_epoch_us = now_epoch_us();
+      event_input e;
+      e.event_id = "leave-" + node + "-" + std::to_string(cmd.created_epoch_us);
+      e.event_type = node_left;
+      e.data = json{{"name", node}}.dump();
+      e.metadata = "null";
+      e.content_type = "application/json";
+      cmd.events.push_back(std::move(e));
+      auto rp = self->make_response_promise<bool>();
+      route_write(self, system_store_id, cmd,
+                  [rp](caf::expected<command_result> r) mutable {
+                    if (!r)
+                      rp.deliver(r.error());
+                    else
+                      rp.deliver(r->code == result_code::ok);
+                  });
+      return rp;
     },
     [self](cluster_atom) {
       auto rp = self->make_response_promise<std::string>();

@@ -7,10 +7,7 @@
 // replica, positions and event numbers without gaps (protocol.md sections 5
 // and 6).
 //
-// Every case is skipped until the cluster lands: enabled once the node takes
-// --cluster-port and --seeds, answers cluster_status with node names, and
-// replicates stores by replication_factor. docs/testing.md describes the
-// suite.
+// docs/testing.md describes the suite.
 
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -185,8 +182,7 @@ void check_after_failure(cluster& c, const workload& w,
 
 TEST_CASE("a store created through one node takes appends through a second "
           "and reads through a third"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -239,8 +235,7 @@ TEST_CASE("a store created through one node takes appends through a second "
 
 TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
           "no acknowledged append is lost"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -273,8 +268,7 @@ TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
 
 TEST_CASE("killing a follower under load loses nothing and the follower "
           "catches up"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -303,8 +297,7 @@ TEST_CASE("killing a follower under load loses nothing and the follower "
 
 TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
           "rejoins on SIGCONT, and nothing acknowledged is lost"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -345,8 +338,7 @@ TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
 
 TEST_CASE("with two of three nodes dead appends fail in time and never "
           "succeed; one node back and they succeed again"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -443,8 +435,7 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
 
 TEST_CASE("a fourth node joins under load; every store keeps its replication "
           "factor and no acknowledged append is lost"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
@@ -512,8 +503,7 @@ TEST_CASE("a fourth node joins under load; every store keeps its replication "
 
 TEST_CASE("cluster_status lists every node up, itself once, and each store's "
           "leader among its members"
-          // enabled once the cluster lands
-          * doctest::skip()) {
+          ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
