@@ -123,6 +123,8 @@ struct manager_state {
   /// create_store requests by store id, waiting for the store to run.
   std::map<std::string, std::vector<caf::response_promise>> creating;
   std::string join_event_id;
+  /// Catalog events this node appended (for unique event ids).
+  uint64_t catalog_events = 0;
 
   static inline const char* name = "store_manager";
 };
@@ -371,6 +373,14 @@ void attempt(manager_actor* self, uint64_t id) {
   if (i == st.routes.end())
     return;
   auto& job = i->second;
+  if (job.store != system_store_id) {
+    auto c = st.catalog.find(job.store);
+    if (c != st.catalog.end() && c->second.removed) {
+      finish(self, id, make_error(errc::not_found,
+                                  "store " + job.store + " does not exist"));
+      return;
+    }
+  }
   auto now = self->clock().now();
   if (now >= job.deadline || job.attempts >= st.cfg.route_attempts_max) {
     if (job.unknown)
@@ -405,7 +415,7 @@ void attempt(manager_actor* self, uint64_t id) {
   auto on_result = [self, id](std::string& out) {
     finish(self, id, std::move(out));
   };
-  auto on_error = [self, id](const caf::error& err) {
+  auto on_error = [self, id, node](const caf::error& err) {
     auto& st = self->state;
     auto i = st.routes.find(id);
     if (i == st.routes.end())
@@ -420,7 +430,13 @@ void attempt(manager_actor* self, uint64_t id) {
       if (!hint.empty()) {
         st.leader_hint[job.store] = hint;
         job.next = hint;
-        attempt(self, id);
+        // A redirect goes at once; the node that just refused naming
+        // itself (a new leader that has not committed in its term yet)
+        // gets a moment first.
+        if (hint != node)
+          attempt(self, id);
+        else
+          retry_later(self, id);
       } else {
         st.leader_hint.erase(job.store);
         retry_later(self, id);
@@ -567,6 +583,13 @@ void join(manager_actor* self) {
               });
 }
 
+/// A suffix that makes a catalog event id unique in the cluster: this
+/// node's name, the time and a counter.
+std::string unique_suffix(manager_state& st) {
+  return st.cfg.node_name + "-" + std::to_string(now_epoch_us()) + "-"
+         + std::to_string(++st.catalog_events);
+}
+
 /// Appends a store's `store_created` event; `done` gets the outcome.
 void append_store_created(manager_actor* self, store_config cfg,
                           std::function<void(caf::expected<command_result>)> done) {
@@ -582,8 +605,10 @@ void append_store_created(manager_actor* self, store_config cfg,
   hash_ring ring{st.nodes};
   auto founders = ring.owners(cfg.id, replication_factor(st, cfg));
   event_input e;
+  // Unique per request: a retry of this request is idempotent, a concurrent
+  // creation of the same id fails on the expected version.
   e.event_id = store_created + std::string{"-"} + cfg.id + "-"
-               + std::to_string(cmd.expected.value + 1);
+               + unique_suffix(st);
   e.event_type = store_created;
   e.data = json{{"config", json::parse(to_json_text(cfg))},
                 {"founders", founders}}
@@ -790,14 +815,10 @@ json group_json(const manager_state& st, const raft::group_status& gs) {
   json members = json::array();
   for (auto n : gs.conf.voters)
     members.push_back(name_of(st, n));
-  json learners = json::array();
-  for (auto n : gs.conf.learners)
-    learners.push_back(name_of(st, n));
   json leader = gs.leader == raft::no_node ? json(nullptr)
                                            : json(name_of(st, gs.leader));
   return json{{"leader", leader},
               {"members", members},
-              {"learners", learners},
               {"term", gs.term},
               {"commit_index", gs.commit}};
 }
@@ -972,9 +993,12 @@ void await_running(manager_actor* self, const std::string& id) {
                  if (r && st.catalog.count(id) > 0)
                    rp.deliver(info_of(st, id));
                  else
-                   rp.deliver(make_error(errc::timeout,
-                                         "store " + id + " was created but "
-                                         "has no leader yet"));
+                   rp.deliver(make_error(
+                     errc::timeout,
+                     "store " + id + " was created but has no leader yet ("
+                       + (r ? std::string{"removed"}
+                            : self->system().render(r.error()))
+                       + ")"));
                }
              });
 }
@@ -1296,7 +1320,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       cmd.created_epoch_us = now_epoch_us();
       event_input e;
       e.event_id = store_removed + std::string{"-"} + id + "-"
-                   + std::to_string(c->second.version + 1);
+                   + unique_suffix(st);
       e.event_type = store_removed;
       e.data = "{}";
       e.metadata = "null";

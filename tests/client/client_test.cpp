@@ -43,8 +43,23 @@ json check_same_error(const caf::error& err, const json& resp,
   return e["data"];
 }
 
+/// `j` without what differs from node to node by design: a store's
+/// `data_dir` is where the answering node keeps its replica.
+json without_node_local(json j) {
+  if (j.is_object()) {
+    j.erase("data_dir");
+    for (auto& kv : j.items())
+      kv.value() = without_node_local(kv.value());
+  } else if (j.is_array()) {
+    for (auto& x : j)
+      x = without_node_local(x);
+  }
+  return j;
+}
+
 /// Checks that the typed value, as JSON, is the JSON-RPC result, or its
-/// field `key` for results that are one field (`{"version": 3}`).
+/// field `key` for results that are one field (`{"version": 3}`), up to
+/// node-local fields.
 template <class T>
 void check_same_result(const caf::expected<T>& x, const json& resp,
                        const std::string& what, const char* key) {
@@ -56,10 +71,11 @@ void check_same_result(const caf::expected<T>& x, const json& resp,
   if (!x)
     return;
   if (key == nullptr) {
-    CHECK(json(*x) == resp["result"]);
+    CHECK(without_node_local(json(*x)) == without_node_local(resp["result"]));
   } else {
     REQUIRE(resp["result"].contains(key));
-    CHECK(json(*x) == resp["result"][key]);
+    CHECK(without_node_local(json(*x))
+          == without_node_local(resp["result"][key]));
   }
 }
 
@@ -207,7 +223,7 @@ TEST_CASE("stores: create, status, config, list and remove") {
       as_json[kv.first] = {{"status", kv.second.status},
                            {"config", kv.second.config}};
     }
-    CHECK(as_json == listed_j["stores"]);
+    CHECK(without_node_local(as_json) == without_node_local(listed_j["stores"]));
     CHECK(listed->count("cs_api") == 1);
   }
 
@@ -520,8 +536,11 @@ TEST_CASE("snapshots: record, read, list and delete") {
 }
 
 TEST_CASE("subscription management, health, cluster_status, raw calls") {
+  // What a node answers about itself (its name, its subscribers) is
+  // compared through the same node: the JSON client at 4 talks to the node
+  // the C++ client at 3 talks to.
   auto api = api_client_at(3);
-  auto j = json_client_at(3);
+  auto j = json_client_at(4);
   const std::string st = "cs_subs";
   ok(j, "create_store", {{"store", st}});
 

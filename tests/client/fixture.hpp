@@ -17,6 +17,7 @@
 #include "caf/io/middleman.hpp"
 
 #include "gateway/client.hpp"
+#include "tests/integration/cluster.hpp"
 #include "tests/integration/node_process.hpp"
 
 namespace cxesdb::tests {
@@ -29,16 +30,24 @@ struct endpoint {
 };
 
 /// Every node of the set under test, started on first use and shared by the
-/// test cases of the binary. One node for now.
+/// test cases of the binary: a cluster of three nodes, so that the JSON side
+/// of a comparison and the C++ side go through different nodes (and every
+/// request is routed to its store's leader wherever that is).
 inline std::vector<endpoint> nodes() {
-  static std::unique_ptr<node_process> node;
-  if (!node)
-    node = std::make_unique<node_process>();
-  else if (!node->running())
-    FAIL("the node died (status " << node->last_exit_status().value_or(-1)
-                                  << "); log tail:\n"
-                                  << node->log_tail(1500));
-  return {endpoint{"127.0.0.1", node->port(), node->api_port()}};
+  static std::unique_ptr<cluster> c;
+  if (!c) {
+    c = std::make_unique<cluster>(cluster_options{});
+    if (!c->wait_all_up(std::chrono::seconds{60}))
+      FAIL("the cluster did not form:\n" << c->post_mortem());
+  }
+  std::vector<endpoint> out;
+  for (size_t i = 1; i <= c->size(); ++i) {
+    auto& node = c->node(i);
+    if (!node.running())
+      FAIL("node " << i << " died:\n" << c->post_mortem());
+    out.push_back(endpoint{"127.0.0.1", node.port(), node.api_port()});
+  }
+  return out;
 }
 
 /// The actor system of the suite's C++ clients and its config, made on

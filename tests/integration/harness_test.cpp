@@ -214,11 +214,12 @@ TEST_CASE("the harness passes the cluster flags and pins the cluster port") {
   CHECK(node.cluster_port() == peer);
   CHECK(last_args(node).find("--cluster-port " + std::to_string(peer))
         != std::string::npos);
-  // Without cluster_port, the flag is not passed and no peer line is needed.
+  // Without cluster_port, a free port is asked for and no peer line is
+  // needed.
   auto plain = fake.options();
   node_process single{plain};
   CHECK(single.cluster_port() == 0);
-  CHECK(last_args(single).find("--cluster-port") == std::string::npos);
+  CHECK(last_args(single).find("--cluster-port 0") != std::string::npos);
   CHECK(last_args(single).find("--seeds") == std::string::npos);
 }
 
