@@ -72,6 +72,7 @@ const std::vector<std::string>& allowed_params(method m) {
     {static_cast<int>(method::remove_subscription),
      {"type", "selector", "name"}},
     {static_cast<int>(method::ack_event), {"subscription", "position"}},
+    {static_cast<int>(method::leave_cluster), {"node"}},
   };
   static const std::vector<std::string> none;
   auto i = table.find(static_cast<int>(m));

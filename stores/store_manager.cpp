@@ -1213,12 +1213,13 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
            std::string& bytes) -> caf::result<std::string> {
       return serve_forward(self, store, kind, bytes);
     },
-    // The leader of a store's group removed this node from it.
+    // The leader of a store's group removed this node from it (it sends
+    // this only while the node is out of the group's configuration, and
+    // messages from one node arrive in order, so a retire never overtakes
+    // a later re-add). This node's own view may lag (it may not have
+    // applied its own node_left yet): the leader's word counts.
     [self](retire_atom, std::string& store) {
       auto& st = self->state;
-      auto where = placement(st, store);
-      if (std::find(where.begin(), where.end(), st.cfg.node_name) != where.end())
-        return; // placed here again meanwhile
       if (st.replicas.count(store) > 0
           && st.replicas[store].info.status == store_status::running) {
         log_info("store " + store + ": this node left its group; removing "

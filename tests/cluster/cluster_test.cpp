@@ -433,8 +433,8 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
 
 // -- f: a node joins -------------------------------------------------------------
 
-TEST_CASE("a fourth node joins under load; every store keeps its replication "
-          "factor and no acknowledged append is lost"
+TEST_CASE("a fourth node joins under load and another leaves; every store "
+          "keeps its replication factor and no acknowledged append is lost"
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
@@ -484,9 +484,43 @@ TEST_CASE("a fourth node joins under load; every store keeps its replication "
   CHECK_MESSAGE(settled, "cluster_status did not settle on 4 nodes up and "
                          "members matching each replication factor; last: "
                            << brief(last_status, 2000));
+  CHECK_MESSAGE(wait_acks(w, 20, 30s),
+                "appends did not go on after the node joined");
+  // A member of "orders" leaves: its replicas move to the others, one
+  // membership change at a time, and its copies are deleted.
+  auto before = c.members_of("orders");
+  REQUIRE(!before.empty());
+  auto leaving = before.front();
+  INFO("leaving: " << cluster::name(leaving));
+  auto left = ok(admin, "leave_cluster", {{"node", cluster::name(leaving)}});
+  CHECK(left["left"] == true);
+  bool shrunk = wait_until(
+    [&] {
+      for (auto i : c.alive_nodes()) {
+        auto st = c.try_status(i);
+        if (!st)
+          return false;
+        last_status = *st;
+        auto listed = st->value("stores", json::object());
+        for (auto& [id, rf] : factor) {
+          auto m = listed.value(id, json::object())
+                     .value("members", json::array());
+          if (m.size() != rf)
+            return false;
+          for (auto& name : m)
+            if (name == cluster::name(leaving))
+              return false;
+        }
+      }
+      return !c.has_replica(leaving, "orders");
+    },
+    60s, 200ms);
+  CHECK_MESSAGE(shrunk, "the stores did not move off the node that left; "
+                        "last: "
+                          << brief(last_status, 2000));
   bool going = wait_acks(w, 20, 30s);
   w.stop();
-  CHECK_MESSAGE(going, "appends did not go on after the node joined");
+  CHECK_MESSAGE(going, "appends did not go on after a node left");
   check_load(w);
   auto sent = w.history();
   auto rows_min = static_cast<size_t>(w.last_acked_position() + 1);
