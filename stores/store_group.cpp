@@ -251,6 +251,7 @@ caf::behavior store_writer(writer_actor* self,
   ccfg.seed = st.replica.seed;
   ccfg.transport = st.replica.transport;
   ccfg.group = st.replica.group;
+  ccfg.campaign_on_load = st.replica.campaign_at_start;
   auto me = caf::actor_cast<caf::actor>(self);
   // Runs inside the consensus actor: hand the entries over, never block.
   ccfg.apply = [me](const std::vector<raft::entry>& entries) {

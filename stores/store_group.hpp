@@ -48,6 +48,10 @@ struct replica_config {
   static constexpr uint64_t tick_interval_ms_default = 100;
   /// Seeds the election-timeout randomness.
   uint64_t seed = 1;
+  /// Campaigns at once when loaded: the ring's preferred replica, so that a
+  /// new store has a leader without waiting for an election timeout and
+  /// leaders spread like the ring.
+  bool campaign_at_start = false;
   /// When set, also receives `(catalog_atom, event_batch)` for every
   /// applied transaction that wrote events (the catalog's follower).
   caf::actor observer;

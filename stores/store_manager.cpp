@@ -1099,6 +1099,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
           if (std::find(f.begin(), f.end(), st.cfg.node_name) != f.end())
             for (auto& n : f)
               rc.initial_voters.push_back(stable_hash64(n));
+          rc.campaign_at_start = !f.empty() && f.front() == st.cfg.node_name;
         }
       }
       r.group = spawn_store_group(self->system(), r.files, *st.exec,

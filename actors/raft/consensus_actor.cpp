@@ -177,7 +177,8 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       });
       // The only voter need not wait for an election timeout.
       auto& conf = st.core->conf();
-      if (conf.voters.size() == 1 && conf.voters[0] == st.cfg.core.id)
+      if ((conf.voters.size() == 1 && conf.voters[0] == st.cfg.core.id)
+          || (st.cfg.campaign_on_load && conf.is_voter(st.cfg.core.id)))
         st.core->campaign();
       pump(self);
     },

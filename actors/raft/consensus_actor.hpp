@@ -91,6 +91,10 @@ struct consensus_config {
   caf::actor transport;
   /// The group's name in transport messages.
   std::string group;
+  /// Campaigns as soon as the storage is loaded instead of after an
+  /// election timeout (the preferred member of a new group; pre-vote keeps
+  /// it from disturbing a group that has a leader).
+  bool campaign_on_load = false;
 };
 
 /// The state of a consensus actor.
