@@ -75,36 +75,4 @@ store_config config_from_json_text(const std::string& id,
   return cfg;
 }
 
-catalog::catalog(const std::string& data_dir) {
-  auto dir = data_dir + "/_system";
-  std::filesystem::create_directories(dir);
-  db_ = std::make_unique<sqlite_db>(dir + "/catalog.db",
-                                    sqlite_db::mode::read_write_create);
-  db_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-            "CREATE TABLE IF NOT EXISTS stores(id TEXT PRIMARY KEY, "
-            "config TEXT NOT NULL) WITHOUT ROWID;");
-}
-
-std::vector<store_config> catalog::load() {
-  std::vector<store_config> result;
-  auto s = db_->prepare("SELECT id, config FROM stores ORDER BY id");
-  while (s.step())
-    result.push_back(config_from_json_text(s.text(0), s.text(1)));
-  return result;
-}
-
-void catalog::put(const store_config& cfg) {
-  auto s = db_->prepare("INSERT OR REPLACE INTO stores(id, config) "
-                        "VALUES (?1, ?2)");
-  auto text = to_json_text(cfg);
-  s.bind(1, cfg.id).bind(2, text);
-  s.run();
-}
-
-void catalog::erase(const std::string& id) {
-  auto s = db_->prepare("DELETE FROM stores WHERE id = ?1");
-  s.bind(1, id);
-  s.run();
-}
-
 } // namespace cxesdb::stores

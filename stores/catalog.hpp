@@ -85,22 +85,4 @@ std::string to_json_text(const store_config& cfg);
 store_config config_from_json_text(const std::string& id,
                                    const std::string& text);
 
-/// The node's list of stores, `<data_dir>/_system/catalog.db`: which stores
-/// exist and their config, so stores survive a restart. Used on IO threads.
-class catalog {
-public:
-  explicit catalog(const std::string& data_dir);
-
-  std::vector<store_config> load();
-
-  /// Adds or replaces a store's entry, durably.
-  void put(const store_config& cfg);
-
-  /// Removes a store's entry, durably.
-  void erase(const std::string& id);
-
-private:
-  std::unique_ptr<sqlite_db> db_;
-};
-
 } // namespace cxesdb::stores
