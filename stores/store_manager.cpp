@@ -645,6 +645,10 @@ void check_ready(manager_actor* self) {
     if (d == st.replicas.end() || d->second.info.status != store_status::running)
       return;
   }
+  // Every replica this node holds at start-up runs before it listens.
+  for (auto& kv : st.replicas)
+    if (kv.second.info.status == store_status::starting)
+      return;
   st.ready = true;
   log_info("store manager ready: " + std::to_string(st.replicas.size())
            + " replica(s) in " + st.cfg.data_dir);
@@ -1072,6 +1076,8 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         r.info.status = store_status::unavailable;
         if (id == system_store_id)
           self->quit(make_error(errc::internal_error, err));
+        else
+          check_ready(self);
         return;
       }
       if (r.info.status == store_status::stopping) {
