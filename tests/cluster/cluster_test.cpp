@@ -13,8 +13,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -593,4 +595,261 @@ TEST_CASE("cluster_status lists every node up, itself once, and each store's "
     REQUIRE_MESSAGE(orders["leader"].is_string(),
                     "the created store has no leader");
   }
+}
+
+// -- h: a persistent subscriber outlives the leader's node ---------------------
+
+namespace {
+
+/// Calls `method` through a connection to `port`, reconnecting after a lost
+/// answer and retrying error answers, until a result or `deadline`; the
+/// last answer (or nothing). Errors seen meanwhile go to `errors`.
+std::optional<json> call_retrying(json_client& c, uint16_t port,
+                                  const std::string& method, const json& params,
+                                  clock_type::time_point deadline,
+                                  std::vector<std::string>& errors) {
+  std::optional<json> last;
+  while (clock_type::now() < deadline) {
+    if (!c.connected() && c.connect("127.0.0.1", port, 2000)) {
+      std::this_thread::sleep_for(100ms);
+      continue;
+    }
+    last = c.call(method, params, store_timeout_ms + answer_margin_ms);
+    if (!last) {
+      errors.push_back(method + ": no answer");
+      c.close();
+      continue;
+    }
+    if (last->contains("result"))
+      return last;
+    errors.push_back(method + ": " + brief(*last, 200));
+    std::this_thread::sleep_for(100ms);
+  }
+  return last;
+}
+
+} // namespace
+
+TEST_CASE("killing the store leader's node during delivery: a persistent "
+          "subscriber reconnected to another node gets every acknowledged "
+          "event at least once and its checkpoint is not behind its "
+          "answered acks") {
+  cluster c{three_nodes()};
+  INFO(c.post_mortem());
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  auto leader = wait_leader(c, "orders");
+  auto survivors = all_but(c, leader);
+  REQUIRE(survivors.size() == 2);
+  auto ports = c.client_ports();
+  const std::string sub_name = "durable";
+  const json sub_params{{"store", "orders"},      {"type", "by_stream"},
+                        {"selector", "$all"},     {"name", sub_name},
+                        {"start_from", "origin"}, {"max_in_flight", 32}};
+
+  // The subscriber starts on the leader's node, so that the kill takes its
+  // connection and the hub serving it down with the leader.
+  json_client sub = c.client(leader);
+  auto saved = ok(sub, "save_subscription", sub_params);
+  CHECK(saved.value("subscription", "") == sub_name);
+  CHECK(saved.value("checkpoint", 0) == -1);
+
+  // One event per append through a survivor, paced so that delivery spans
+  // the kill; acknowledged positions are recorded, failures retried (a
+  // retried append may be stored twice: at least once is all that is
+  // checked).
+  constexpr int total = 300;
+  std::mutex mtx;
+  std::vector<int64_t> acked_appends; // guarded by mtx
+  std::vector<std::string> append_errors; // guarded by mtx
+  std::atomic<int> appended{0};
+  std::atomic<bool> appender_done{false};
+  std::thread appender{[&] {
+    json_client a;
+    std::vector<std::string> errors;
+    for (int n = 0; n < total; ++n) {
+      json params{{"store", "orders"},
+                  {"stream", "order-" + std::to_string(n % 5)},
+                  {"expected_version", "any"},
+                  {"events", json::array({make_event("Placed", {{"n", n}})})}};
+      auto r = call_retrying(a, ports[survivors[0] - 1], "append_events",
+                             params, clock_type::now() + 15s, errors);
+      std::lock_guard<std::mutex> guard{mtx};
+      append_errors.insert(append_errors.end(), errors.begin(), errors.end());
+      errors.clear();
+      if (!r || !r->contains("result")) {
+        append_errors.push_back("append " + std::to_string(n) + " gave up");
+        break;
+      }
+      acked_appends.push_back((*r)["result"]["position"].get<int64_t>());
+      ++appended;
+      std::this_thread::sleep_for(10ms);
+    }
+    appender_done = true;
+  }};
+  struct joiner {
+    std::thread& t;
+    ~joiner() {
+      if (t.joinable())
+        t.join();
+    }
+  } join_appender{appender};
+
+  std::set<int64_t> delivered;
+  std::set<int64_t> delivered_after_kill;
+  bool killed = false;
+  int64_t answered_ack = -1;  // highest position whose ack was answered
+  int64_t last_checkpoint = -1; // checkpoints answered, never backwards
+  size_t deliveries = 0;
+  // Reads one notification of `conn`; an event is recorded and acked (the
+  // ack waits for its answer, or is only sent, or not even that).
+  enum class ack_mode { wait, send_only, none };
+  auto take_one = [&](json_client& conn, int timeout_ms, ack_mode mode) -> bool {
+    auto line = conn.read_line(timeout_ms);
+    if (!line)
+      return false;
+    auto n = json::parse(*line, nullptr, false);
+    REQUIRE_MESSAGE(n.is_object(), "not a JSON object: " << *line);
+    if (n.value("method", "") != "event") {
+      NOTE("notification: " << brief(n));
+      return true;
+    }
+    auto& p = n["params"];
+    CHECK(p.value("subscription", "") == sub_name);
+    auto pos = p["event"]["position"].get<int64_t>();
+    delivered.insert(pos);
+    if (killed)
+      delivered_after_kill.insert(pos);
+    ++deliveries;
+    if (mode == ack_mode::none)
+      return true;
+    json ack{{"store", "orders"}, {"subscription", sub_name}, {"position", pos}};
+    if (mode == ack_mode::send_only) {
+      conn.send({{"jsonrpc", "2.0"}, {"id", 999999}, {"method", "ack_event"},
+                 {"params", ack}});
+      return true;
+    }
+    auto resp = conn.call("ack_event", ack, store_timeout_ms + answer_margin_ms);
+    if (!resp)
+      return false;
+    if (!resp->contains("result")) {
+      NOTE("ack_event " << pos << ": " << brief(*resp));
+      return true;
+    }
+    auto cp = (*resp)["result"].value("checkpoint", int64_t{-2});
+    CHECK_MESSAGE(cp >= last_checkpoint, "checkpoint went back from "
+                                           << last_checkpoint << " to " << cp);
+    CHECK_MESSAGE(cp >= pos, "ack of " << pos << " answered checkpoint " << cp);
+    last_checkpoint = std::max(last_checkpoint, cp);
+    answered_ack = std::max(answered_ack, pos);
+    return true;
+  };
+
+  // Before the kill: take and ack until half the appends are acknowledged
+  // and the subscriber got some events.
+  auto deadline = clock_type::now() + 20s;
+  while (!(appended >= total / 2 && answered_ack >= 0)) {
+    REQUIRE_MESSAGE(clock_type::now() < deadline,
+                    "before the kill: " << appended << " appends, "
+                                        << delivered.size() << " delivered");
+    take_one(sub, 100, ack_mode::wait);
+  }
+  // Then events delivered but not acked (up to max_in_flight), and one ack
+  // in flight as the node dies: sent, never answered.
+  auto stop_acking = clock_type::now() + 300ms;
+  while (clock_type::now() < stop_acking)
+    take_one(sub, 50, ack_mode::none);
+  take_one(sub, 500, ack_mode::send_only);
+  auto delivered_before = delivered;
+  NOTE("killing " << cluster::name(leader) << ", the leader and the "
+                  << "subscriber's node, after " << appended
+                  << " appends; acks answered up to " << answered_ack);
+  auto before_kill = answered_ack;
+  c.kill(leader);
+  sub.close();
+  killed = true;
+
+  // Reconnect to the other survivor: save_subscription attaches and resumes
+  // after the checkpoint.
+  auto other = survivors[1];
+  std::vector<std::string> sub_errors;
+  json_client again;
+  auto attached = call_retrying(again, ports[other - 1], "save_subscription",
+                                sub_params, clock_type::now() + 15s,
+                                sub_errors);
+  NOTE("save_subscription through " << cluster::name(other)
+                                    << " retried: " << lines(sub_errors));
+  REQUIRE_MESSAGE(attached.has_value(), "no answer to save_subscription");
+  REQUIRE_MESSAGE(attached->contains("result"),
+                  "save_subscription: " << brief(*attached));
+  auto resumed_at = (*attached)["result"].value("checkpoint", int64_t{-2});
+  NOTE("reattached at checkpoint " << resumed_at);
+  CHECK_MESSAGE(resumed_at >= before_kill,
+                "the checkpoint " << resumed_at << " is behind the answered "
+                                  << "ack of " << before_kill);
+  last_checkpoint = std::max(last_checkpoint, resumed_at);
+
+  // After: take and ack until every acknowledged append was delivered.
+  auto missing = [&] {
+    std::vector<int64_t> out;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto p : acked_appends)
+      if (delivered.count(p) == 0)
+        out.push_back(p);
+    return out;
+  };
+  deadline = clock_type::now() + 20s;
+  while (!(appender_done && missing().empty())
+         && clock_type::now() < deadline)
+    take_one(again, 100, ack_mode::wait);
+  appender.join();
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    NOTE("appends acknowledged: " << acked_appends.size() << "; retried: "
+                                  << lines(append_errors));
+    CHECK(acked_appends.size() == static_cast<size_t>(total));
+  }
+  auto lost = missing();
+  CHECK_MESSAGE(lost.empty(), lost.size() << " acknowledged events never "
+                              << "delivered, first "
+                              << (lost.empty() ? -1 : lost.front()));
+  // At least once: what was delivered before the kill beyond the checkpoint
+  // the subscription resumed from comes again.
+  std::vector<int64_t> not_again;
+  for (auto p : delivered_before)
+    if (p > resumed_at && delivered_after_kill.count(p) == 0)
+      not_again.push_back(p);
+  CHECK_MESSAGE(not_again.empty(),
+                not_again.size() << " events delivered before the kill after "
+                                 << "checkpoint " << resumed_at
+                                 << " not delivered again");
+  NOTE("delivered before the kill: " << delivered_before.size()
+                                     << ", up to " << *delivered_before.rbegin()
+                                     << "; redelivered after it: "
+                                     << delivered_after_kill.size()
+                                     - (delivered.size()
+                                        - delivered_before.size()));
+  NOTE("deliveries: " << deliveries << " of " << delivered.size()
+                      << " positions; acks answered up to " << answered_ack);
+
+  // get_subscriptions agrees: the checkpoint covers every answered ack.
+  auto entry = json{};
+  bool covered = wait_until(
+    [&] {
+      auto r = again.call("get_subscriptions", {{"store", "orders"}},
+                          store_timeout_ms + answer_margin_ms);
+      if (!r || !r->contains("result"))
+        return false;
+      for (auto& s : (*r)["result"]["subscriptions"])
+        if (s.value("subscription", "") == sub_name)
+          entry = s;
+      return entry.is_object()
+             && entry.value("checkpoint", int64_t{-2}) >= answered_ack;
+    },
+    10s, 200ms);
+  CHECK_MESSAGE(covered, "get_subscriptions: " << brief(entry)
+                                               << "; acks answered up to "
+                                               << answered_ack);
+  CHECK(entry.value("persistent", false));
+  CHECK(entry.value("subscribers", 0) == 1);
 }
