@@ -565,6 +565,14 @@ TEST_CASE("subscription management, health, cluster_status, raw calls") {
                                                  {"name", "nope"}}),
                   "remove a missing subscription");
   CHECK(api.remove_subscription(st, "by_stream", "$all", "audit"));
+  // get_subscriptions is served by the answering node's replica, which
+  // applies the removal a moment after the leader answered it.
+  CHECK(wait_until(
+    [&] {
+      auto r = rpc(j, "get_subscriptions", {{"store", st}});
+      return r.contains("result") && r["result"]["subscriptions"].empty();
+    },
+    std::chrono::seconds{5}));
   check_same(api.get_subscriptions(st),
              rpc(j, "get_subscriptions", {{"store", st}}),
              "get_subscriptions after remove", "subscriptions");
