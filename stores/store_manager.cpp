@@ -550,6 +550,27 @@ void route_read(manager_actor* self, const std::string& store, const query& q,
 
 // -- joining and the default store --------------------------------------------
 
+/// An append of one catalog event (JSON data) to `stream`, expecting
+/// `expected` (-2: any version).
+append_cmd catalog_event(const std::string& stream, int64_t expected,
+                         std::string id, const char* type, json data) {
+  append_cmd cmd;
+  cmd.stream = stream;
+  if (expected >= -1) {
+    cmd.expected.kind = expected_version::exact;
+    cmd.expected.value = expected;
+  }
+  cmd.created_epoch_us = now_epoch_us();
+  event_input e;
+  e.event_id = std::move(id);
+  e.event_type = type;
+  e.data = data.dump();
+  e.metadata = "null";
+  e.content_type = "application/json";
+  cmd.events.push_back(std::move(e));
+  return cmd;
+}
+
 /// Appends this node's `node_joined` to the catalog, retrying until the
 /// catalog shows it.
 void join(manager_actor* self) {
@@ -557,18 +578,9 @@ void join(manager_actor* self) {
   if (st.joined || st.left || st.join_in_flight)
     return;
   st.join_in_flight = true;
-  append_cmd cmd;
-  cmd.stream = nodes_stream;
-  cmd.created_epoch_us = now_epoch_us();
-  event_input e;
-  e.event_id = st.join_event_id;
-  e.event_type = node_joined;
-  e.data = json{{"name", st.cfg.node_name},
-                {"address", st.cfg.cluster_address}}
-             .dump();
-  e.metadata = "null";
-  e.content_type = "application/json";
-  cmd.events.push_back(std::move(e));
+  auto cmd = catalog_event(nodes_stream, -2, st.join_event_id, node_joined,
+                           json{{"name", st.cfg.node_name},
+                                {"address", st.cfg.cluster_address}});
   route_write(self, system_store_id, cmd,
               [self](caf::expected<command_result> r) {
                 auto& st = self->state;
@@ -595,27 +607,20 @@ void append_store_created(manager_actor* self, store_config cfg,
                           std::function<void(caf::expected<command_result>)> done) {
   auto& st = self->state;
   auto c = st.catalog.find(cfg.id);
-  append_cmd cmd;
-  cmd.stream = store_stream(cfg.id);
-  cmd.expected.kind = expected_version::exact;
-  cmd.expected.value = c == st.catalog.end() ? -1 : c->second.version;
-  cmd.created_epoch_us = now_epoch_us();
-  cfg.created_at = format_iso8601_us(cmd.created_epoch_us);
+  cfg.created_at = format_iso8601_us(now_epoch_us());
   cfg.data_dir.clear();
   hash_ring ring{st.nodes};
   auto founders = ring.owners(cfg.id, replication_factor(st, cfg));
-  event_input e;
-  // Unique per request: a retry of this request is idempotent, a concurrent
-  // creation of the same id fails on the expected version.
-  e.event_id = store_created + std::string{"-"} + cfg.id + "-"
-               + unique_suffix(st);
-  e.event_type = store_created;
-  e.data = json{{"config", json::parse(to_json_text(cfg))},
-                {"founders", founders}}
-             .dump();
-  e.metadata = "null";
-  e.content_type = "application/json";
-  cmd.events.push_back(std::move(e));
+  // The event id is unique per request: a retry of this request is
+  // idempotent, a concurrent creation of the same id fails on the expected
+  // version.
+  auto cmd = catalog_event(store_stream(cfg.id),
+                           c == st.catalog.end() ? -1 : c->second.version,
+                           store_created + std::string{"-"} + cfg.id + "-"
+                             + unique_suffix(st),
+                           store_created,
+                           json{{"config", json::parse(to_json_text(cfg))},
+                                {"founders", founders}});
   route_write(self, system_store_id, cmd, std::move(done));
 }
 
@@ -1321,19 +1326,10 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       auto c = st.catalog.find(id);
       if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
-      append_cmd cmd;
-      cmd.stream = store_stream(id);
-      cmd.expected.kind = expected_version::exact;
-      cmd.expected.value = c->second.version;
-      cmd.created_epoch_us = now_epoch_us();
-      event_input e;
-      e.event_id = store_removed + std::string{"-"} + id + "-"
-                   + unique_suffix(st);
-      e.event_type = store_removed;
-      e.data = "{}";
-      e.metadata = "null";
-      e.content_type = "application/json";
-      cmd.events.push_back(std::move(e));
+      auto cmd = catalog_event(store_stream(id), c->second.version,
+                               store_removed + std::string{"-"} + id + "-"
+                                 + unique_suffix(st),
+                               store_removed, json::object());
       auto rp = self->make_response_promise<bool>();
       route_write(self, system_store_id, cmd,
                   [self, rp, id](caf::expected<command_result> r) mutable {
@@ -1380,16 +1376,9 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
                                              + " is not a member", "node");
       if (st.nodes.size() == 1)
         return make_error(errc::forbidden, "the last node cannot leave");
-      append_cmd cmd;
-      cmd.stream = nodes_stream;
-      cmd.created_epoch_us = now_epoch_us();
-      event_input e;
-      e.event_id = "leave-" + node + "-" + std::to_string(cmd.created_epoch_us);
-      e.event_type = node_left;
-      e.data = json{{"name", node}}.dump();
-      e.metadata = "null";
-      e.content_type = "application/json";
-      cmd.events.push_back(std::move(e));
+      auto cmd = catalog_event(nodes_stream, -2,
+                               "leave-" + node + "-" + unique_suffix(st),
+                               node_left, json{{"name", node}});
       auto rp = self->make_response_promise<bool>();
       route_write(self, system_store_id, cmd,
                   [rp](caf::expected<command_result> r) mutable {
