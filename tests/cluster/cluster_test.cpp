@@ -16,6 +16,7 @@
 #include <atomic>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -233,6 +234,18 @@ TEST_CASE("a store created through one node takes appends through a second "
   check_replicas(c, sent, "orders", all_nodes(c));
 }
 
+/// Starts appending to `store` through every node (the workload's
+/// writers use exact expected versions) and waits until it gets going.
+std::unique_ptr<workload> start_load(cluster& c, const std::string& store) {
+  load_options lo;
+  lo.store = store;
+  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
+  auto w = std::make_unique<workload>(c.client_ports(), lo);
+  w->start();
+  REQUIRE_MESSAGE(wait_acks(*w, 30, 30s), "the load does not get going");
+  return w;
+}
+
 // -- b: the leader dies --------------------------------------------------------
 
 TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
@@ -243,12 +256,8 @@ TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
   create_store(c, 1, "orders", 3);
   wait_leader(c, "orders");
-  load_options lo;
-  lo.store = "orders";
-  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
-  workload w{c.client_ports(), lo};
-  w.start();
-  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto load = start_load(c, "orders");
+  auto& w = *load;
   auto leader = wait_leader(c, "orders");
   NOTE("killing the leader, " << cluster::name(leader));
   auto killed_at = clock_type::now();
@@ -279,12 +288,8 @@ TEST_CASE("killing a follower under load loses nothing and the follower "
   auto members = c.members_of("orders");
   REQUIRE(members.size() == 3);
   auto follower = members[0] != leader ? members[0] : members[1];
-  load_options lo;
-  lo.store = "orders";
-  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
-  workload w{c.client_ports(), lo};
-  w.start();
-  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto load = start_load(c, "orders");
+  auto& w = *load;
   NOTE("killing a follower, " << cluster::name(follower));
   c.kill(follower);
   // A majority is left: appends go on.
@@ -305,12 +310,8 @@ TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
   REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
   create_store(c, 1, "orders", 3);
   wait_leader(c, "orders");
-  load_options lo;
-  lo.store = "orders";
-  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
-  workload w{c.client_ports(), lo};
-  w.start();
-  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto load = start_load(c, "orders");
+  auto& w = *load;
   auto frozen = wait_leader(c, "orders");
   NOTE("freezing the leader, " << cluster::name(frozen));
   auto frozen_at = clock_type::now();
@@ -444,12 +445,8 @@ TEST_CASE("a fourth node joins under load and another leaves; every store "
   create_store(c, 1, "orders", 3);
   create_store(c, 2, "audit", 2);
   wait_leader(c, "orders");
-  load_options lo;
-  lo.store = "orders";
-  lo.call_timeout_ms = store_timeout_ms + answer_margin_ms;
-  workload w{c.client_ports(), lo};
-  w.start();
-  REQUIRE_MESSAGE(wait_acks(w, 30, 30s), "the load does not get going");
+  auto load = start_load(c, "orders");
+  auto& w = *load;
   auto four = c.add_node();
   REQUIRE(four == 4);
   // The replication factor of every store, as its config says.
