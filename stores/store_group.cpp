@@ -70,8 +70,10 @@ struct writer_state {
   actors::executor* exec = nullptr;
   store_group_limits limits;
   replica_config replica;
-  /// Proposals waiting for their answer from the consensus actor.
-  size_t proposing = 0;
+  /// Proposals waiting for their answer from the consensus actor, by a
+  /// sequence number of their own (stopping answers them too).
+  std::unordered_map<uint64_t, caf::response_promise> proposing;
+  uint64_t next_proposal = 0;
   /// Proposed commands by log index.
   std::map<uint64_t, pending_write> pending;
   /// Committed entries waiting for the next apply transaction.
@@ -222,6 +224,9 @@ void release_reads(writer_actor* self) {
 void stop_writer(writer_actor* self, const caf::error& reason) {
   auto& st = self->state;
   auto err = make_error(errc::unavailable, "the store is stopping");
+  for (auto& kv : st.proposing)
+    kv.second.deliver(err);
+  st.proposing.clear();
   for (auto& kv : st.pending)
     kv.second.rp.deliver(err);
   st.pending.clear();
@@ -278,17 +283,21 @@ caf::behavior store_writer(writer_actor* self,
       auto& st = self->state;
       if (st.stop_reason)
         return make_error(errc::unavailable, "the store is stopping");
-      if (st.pending.size() + st.proposing >= st.limits.write_queue_max)
+      if (st.pending.size() + st.proposing.size() >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
-      auto rp = self->make_response_promise();
-      ++st.proposing;
+      auto seq = ++st.next_proposal;
+      st.proposing.emplace(seq, self->make_response_promise());
       self->request(st.consensus, caf::infinite, raft::propose_atom::value,
                     encode(cmd))
         .then(
-          [self, rp](uint64_t status, uint64_t index, uint64_t term,
-                     uint64_t leader) mutable {
+          [self, seq](uint64_t status, uint64_t index, uint64_t term,
+                      uint64_t leader) {
             auto& st = self->state;
-            --st.proposing;
+            auto i = st.proposing.find(seq);
+            if (i == st.proposing.end())
+              return; // answered by stop_writer
+            auto rp = std::move(i->second);
+            st.proposing.erase(i);
             switch (static_cast<raft::propose_status>(status)) {
               case raft::propose_status::ok:
                 st.pending.emplace(index, pending_write{term, std::move(rp)});
@@ -306,9 +315,14 @@ caf::behavior store_writer(writer_actor* self,
                 return;
             }
           },
-          [self, rp](const caf::error&) mutable {
-            --self->state.proposing;
-            rp.deliver(make_error(errc::unavailable, "the store is stopping"));
+          [self, seq](const caf::error&) {
+            auto& st = self->state;
+            auto i = st.proposing.find(seq);
+            if (i == st.proposing.end())
+              return;
+            i->second.deliver(make_error(errc::unavailable,
+                                         "the store is stopping"));
+            st.proposing.erase(i);
           });
       return caf::delegated<command_result>{};
     },
