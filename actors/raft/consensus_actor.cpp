@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "actors/assert.hpp"
 #include "actors/raft/codec.hpp"
@@ -23,22 +24,22 @@ struct job_slot {
 
 void pump(self_ptr self);
 
-/// Sends, applies and advances a batch whose durable part is on disk.
-void finish(self_ptr self, const ready& rd) {
+void send_message(self_ptr self, const message& m) {
   auto& st = self->state;
-  for (auto& m : rd.messages) {
-    if (st.cfg.transport) {
-      self->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
-                 static_cast<uint64_t>(m.to), encode(m));
-      continue;
-    }
-    auto it = st.peers.find(m.to);
-    if (it == st.peers.end() || !it->second)
-      continue; // unknown peer: Raft treats it as a lost message
-    self->send(it->second, raft_msg_atom::value, encode(m));
+  if (st.cfg.transport) {
+    self->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
+               static_cast<uint64_t>(m.to), encode(m));
+    return;
   }
-  if (rd.snap && rd.snap_install && st.cfg.restore)
-    st.cfg.restore(*rd.snap);
+  auto it = st.peers.find(m.to);
+  if (it == st.peers.end() || !it->second)
+    return; // unknown peer: Raft treats it as a lost message
+  self->send(it->second, raft_msg_atom::value, encode(m));
+}
+
+/// Hands committed entries to the state machine and answers confirmed reads.
+void apply_and_answer(self_ptr self, const ready& rd) {
+  auto& st = self->state;
   if (!rd.committed.empty() && st.cfg.apply)
     st.cfg.apply(rd.committed);
   for (auto& r : rd.reads) {
@@ -56,6 +57,59 @@ void finish(self_ptr self, const ready& rd) {
       st.reads.erase(it);
     }
   }
+}
+
+/// Does, before `rd` is persisted, what does not wait for the disk:
+/// - its committed entries are durable already (the core hands out entries
+///   up to its stable index only), so they apply now, overlapping the
+///   persist of the new entries (group commit keeps both stages busy);
+/// - confirmed reads are answered;
+/// - a leader's appends and heartbeats leave now, so the followers write in
+///   parallel with the leader (Raft thesis 10.2.1). The leader counts
+///   itself towards a commit only once its own copy is durable, and its
+///   term and vote were made durable before its vote requests left.
+/// Everything else (votes, answers to the leader) waits for the persist.
+/// A snapshot install is never split: it replaces the state machine first.
+void handle_early(self_ptr self, ready& rd) {
+  auto& st = self->state;
+  if (rd.snap)
+    return;
+  apply_and_answer(self, rd);
+  rd.reads.clear();
+  rd.failed_reads.clear();
+  if (st.core->role() == role::leader) {
+    // Keeps the messages that wait in front, in their order.
+    auto now = std::stable_partition(
+      rd.messages.begin(), rd.messages.end(), [](const message& m) {
+        return m.type != message_type::append
+               && m.type != message_type::heartbeat;
+      });
+    for (auto i = now; i != rd.messages.end(); ++i)
+      send_message(self, *i);
+    rd.messages.erase(now, rd.messages.end());
+  }
+  st.handled_early = true;
+}
+
+/// Whether `rd` needs no disk write of its own: nothing but the commit
+/// index moved. Raft does not need the commit index durable (a restarted
+/// server learns it again), so it is saved with the next batch that writes
+/// anyway instead of costing an fsync per commit.
+bool commit_only(const consensus_state& st, const ready& rd) {
+  return rd.hard && rd.entries.empty() && !rd.snap
+         && rd.hard->term == st.saved_hard.term
+         && rd.hard->vote == st.saved_hard.vote;
+}
+
+/// Sends, applies and advances a batch whose durable part is on disk.
+void finish(self_ptr self, const ready& rd) {
+  auto& st = self->state;
+  for (auto& m : rd.messages)
+    send_message(self, m);
+  if (rd.snap && rd.snap_install && st.cfg.restore)
+    st.cfg.restore(*rd.snap);
+  if (!std::exchange(st.handled_early, false))
+    apply_and_answer(self, rd);
   st.core->advance(rd);
   auto& c = *st.core;
   if (st.cfg.take_snapshot
@@ -90,7 +144,8 @@ void pump(self_ptr self) {
     return;
   while (st.core->has_ready()) {
     auto rd = std::make_shared<ready>(st.core->get_ready());
-    if (rd->needs_persist()) {
+    if (rd->needs_persist() && !commit_only(st, *rd)) {
+      handle_early(self, *rd);
       st.in_flight = rd;
       submit(self); // a refusal is retried on the next tick
       return;
@@ -167,6 +222,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
         return;
       }
       st.storage = slot->storage;
+      st.saved_hard = slot->init.hard;
       auto seed = std::make_shared<uint64_t>(st.cfg.seed * 2654435761u
                                              + st.cfg.core.id);
       st.core = std::make_unique<core>(st.cfg.core, slot->init, [seed] {
@@ -197,6 +253,8 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       st.in_flight.reset();
       st.submitted = false;
       ++st.persists;
+      if (rd->hard)
+        st.saved_hard = *rd->hard;
       finish(self, *rd);
       pump(self);
     },

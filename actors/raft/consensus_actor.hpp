@@ -112,6 +112,10 @@ struct consensus_state {
   uint64_t next_read = 0;
   /// Persist batches completed (for tests and metrics).
   uint64_t persists = 0;
+  /// The hard state as the storage last saved it.
+  hard_state saved_hard;
+  /// The batch in flight was partly handled before its persist (see pump).
+  bool handled_early = false;
   /// The load job's result, until the actor took it.
   std::shared_ptr<void> load_slot;
   static inline const char* name = "cxesdb.raft.consensus";
