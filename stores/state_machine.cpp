@@ -110,7 +110,7 @@ struct end_read_guard {
 
 std::unique_ptr<sqlite_db> open_store_db(const std::string& path) {
   auto db = std::make_unique<sqlite_db>(path, sqlite_db::mode::read_write_create);
-  db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   db->exec(schema_sql);
   return db;
 }

@@ -11,8 +11,13 @@
 namespace cxesdb::stores {
 
 /// Opens a store's database file with the settings every store uses: WAL
-/// mode and `synchronous=FULL`, so that a committed transaction is on stable
-/// storage before the commit returns. Creates the schema when missing.
+/// mode and `synchronous=NORMAL`. A commit does not wait for the disk: the
+/// store's Raft log (raft.db, `synchronous=FULL`) is the durable copy of
+/// every command, and the applied index commits in the same transaction as
+/// its effects, so after a power loss the database is an earlier, consistent
+/// state and the log replays what it lost. (A snapshot of the log may
+/// therefore only cover what a checkpoint made durable here.) Creates the
+/// schema when missing.
 std::unique_ptr<sqlite_db> open_store_db(const std::string& path);
 
 /// Opens a read-only connection to an existing store database.

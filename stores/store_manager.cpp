@@ -86,9 +86,19 @@ struct replica {
 struct route_job {
   std::string store;
   route_kind kind = route_kind::write;
-  std::string bytes; ///< the encoded command or query
+  /// The command (writes) or query (reads) itself: what this node's own
+  /// replica takes, without a trip through the codec.
+  std::shared_ptr<const command> cmd;
+  std::shared_ptr<const query> q;
+  /// The encoded command or query, for other nodes; made by the first
+  /// attempt that goes to one.
+  std::string bytes;
   bool idempotent = false; ///< safe to retry after an unknown outcome
+  /// Gets the outcome from another node (encoded).
   std::function<void(caf::expected<std::string>)> done;
+  /// Get the outcome from this node's replica.
+  std::function<void(command_result&)> done_write;
+  std::function<void(query_result&)> done_read;
   caf::actor_clock::time_point deadline;
   std::string next; ///< the node to try next; empty: pick one
   size_t attempts = 0;
@@ -105,6 +115,9 @@ struct manager_state {
   /// The catalog view.
   std::map<std::string, catalog_store> catalog;
   std::vector<std::string> nodes; ///< joined, in join order
+  /// The placement ring over `nodes`, rebuilt when they change (routing
+  /// asks for a store's placement on every request).
+  hash_ring ring;
   std::map<std::string, std::string> addresses;
   std::map<uint64_t, std::string> names; ///< Raft id -> node name
   /// Other nodes' managers, by node name, while they are up.
@@ -158,14 +171,12 @@ std::vector<std::string> placement(const manager_state& st,
   auto c = st.catalog.find(id);
   if (c == st.catalog.end() || c->second.removed)
     return {};
-  hash_ring ring{st.nodes};
-  return ring.owners(id, replication_factor(st, c->second.config));
+  return st.ring.owners(id, replication_factor(st, c->second.config));
 }
 
 /// The catalog's voters: the first `system_voters_max` nodes of the ring.
 std::vector<std::string> system_voters(const manager_state& st) {
-  hash_ring ring{st.nodes};
-  return ring.owners(system_store_id, st.cfg.system_voters_max);
+  return st.ring.owners(system_store_id, st.cfg.system_voters_max);
 }
 
 std::string name_of(const manager_state& st, uint64_t id) {
@@ -279,8 +290,10 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
     auto name = d.value("name", std::string{});
     if (name.empty())
       return;
-    if (std::find(st.nodes.begin(), st.nodes.end(), name) == st.nodes.end())
+    if (std::find(st.nodes.begin(), st.nodes.end(), name) == st.nodes.end()) {
       st.nodes.push_back(name);
+      st.ring = hash_ring{st.nodes};
+    }
     st.addresses[name] = d.value("address", std::string{});
     learn_node(st, name);
     if (name == st.cfg.node_name)
@@ -291,6 +304,7 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
     auto name = d.value("name", std::string{});
     st.nodes.erase(std::remove(st.nodes.begin(), st.nodes.end(), name),
                    st.nodes.end());
+    st.ring = hash_ring{st.nodes};
     if (name == st.cfg.node_name)
       st.left = true;
     return;
@@ -364,6 +378,19 @@ bool majority_up(const manager_state& st, const std::string& store) {
 void retry_later(manager_actor* self, uint64_t id) {
   self->delayed_send(self, std::chrono::milliseconds{self->state.cfg.route_backoff_ms},
                      route_atom_v, id);
+}
+
+/// Ends a routed request that this node's replica answered; `deliver`
+/// hands the typed outcome to the job.
+template <class F>
+void finish_local(manager_actor* self, uint64_t id, F deliver) {
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return;
+  auto job = std::move(i->second);
+  st.routes.erase(i);
+  deliver(job);
 }
 
 /// Makes the next attempt of route `id`.
@@ -469,8 +496,40 @@ void attempt(manager_actor* self, uint64_t id) {
     return;
   }
   if (node == st.cfg.node_name) {
-    // This node's replica: the same path as a request another node routed
-    // here.
+    // This node's replica, asked directly with the command or query as it
+    // is. Its errors name the leader by Raft id; on_error maps it.
+    auto r = st.replicas.find(job.store);
+    if (r == st.replicas.end() || !r->second.writer) {
+      on_error(make_error(errc::unavailable, "no running replica of "
+                                               + job.store + " on "
+                                               + st.cfg.node_name));
+      return;
+    }
+    auto& writer = r->second.writer;
+    switch (job.kind) {
+      case route_kind::write:
+        self->request(writer, remaining, write_atom_v, *job.cmd)
+          .then(
+            [self, id](command_result& res) {
+              finish_local(self, id, [&res](route_job& j) {
+                j.done_write(res);
+              });
+            },
+            on_error);
+        return;
+      case route_kind::read:
+        self->request(writer, remaining, read_atom_v, *job.q)
+          .then(
+            [self, id](query_result& res) {
+              finish_local(self, id, [&res](route_job& j) {
+                j.done_read(res);
+              });
+            },
+            on_error);
+        return;
+      case route_kind::status:
+        break; // rare: the same path as a request another node routed here
+    }
     self
       ->request(caf::actor_cast<caf::actor>(self), remaining, forward_atom_v,
                 job.store, static_cast<uint8_t>(job.kind), job.bytes)
@@ -481,6 +540,12 @@ void attempt(manager_actor* self, uint64_t id) {
   if (p == st.peers.end()) {
     retry_later(self, id);
     return;
+  }
+  if (job.bytes.empty()) {
+    if (job.cmd)
+      job.bytes = encode(*job.cmd);
+    else if (job.q)
+      job.bytes = encode(*job.q);
   }
   self
     ->request(p->second, remaining, forward_atom_v, job.store,
@@ -511,14 +576,14 @@ void route(manager_actor* self, route_job job) {
 }
 
 /// Routes a command; `done` gets its result.
-void route_write(manager_actor* self, const std::string& store,
-                 const command& cmd,
+void route_write(manager_actor* self, const std::string& store, command cmd,
                  std::function<void(caf::expected<command_result>)> done) {
   route_job job;
   job.store = store;
   job.kind = route_kind::write;
-  job.bytes = encode(cmd);
   job.idempotent = std::holds_alternative<append_cmd>(cmd);
+  job.cmd = std::make_shared<const command>(std::move(cmd));
+  job.done_write = [done](command_result& r) { done(std::move(r)); };
   job.done = [done](caf::expected<std::string> out) {
     if (!out)
       return done(out.error());
@@ -531,12 +596,13 @@ void route_write(manager_actor* self, const std::string& store,
 }
 
 /// Routes a query; `done` gets its result.
-void route_read(manager_actor* self, const std::string& store, const query& q,
+void route_read(manager_actor* self, const std::string& store, query q,
                 std::function<void(caf::expected<query_result>)> done) {
   route_job job;
   job.store = store;
   job.kind = route_kind::read;
-  job.bytes = encode(q);
+  job.q = std::make_shared<const query>(std::move(q));
+  job.done_read = [done](query_result& r) { done(std::move(r)); };
   job.done = [done](caf::expected<std::string> out) {
     if (!out)
       return done(out.error());
@@ -609,8 +675,7 @@ void append_store_created(manager_actor* self, store_config cfg,
   auto c = st.catalog.find(cfg.id);
   cfg.created_at = format_iso8601_us(now_epoch_us());
   cfg.data_dir.clear();
-  hash_ring ring{st.nodes};
-  auto founders = ring.owners(cfg.id, replication_factor(st, cfg));
+  auto founders = st.ring.owners(cfg.id, replication_factor(st, cfg));
   // The event id is unique per request: a retry of this request is
   // idempotent, a concurrent creation of the same id fails on the expected
   // version.
@@ -1402,7 +1467,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
       auto rp = self->make_response_promise<command_result>();
-      route_write(self, id, cmd, [rp](caf::expected<command_result> r) mutable {
+      route_write(self, id, std::move(cmd), [rp](caf::expected<command_result> r) mutable {
         if (r)
           rp.deliver(std::move(*r));
         else
@@ -1416,7 +1481,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
       auto rp = self->make_response_promise<query_result>();
-      route_read(self, id, q, [rp](caf::expected<query_result> r) mutable {
+      route_read(self, id, std::move(q), [rp](caf::expected<query_result> r) mutable {
         if (r)
           rp.deliver(std::move(*r));
         else
