@@ -473,9 +473,9 @@ public:
 
   /// Acknowledges every event of a persistent subscription this client
   /// received up to `position` (ack_event); answers the checkpoint once it
-  /// is stored. From inside the receiver, ack without blocking instead:
-  /// send `(ack_atom, int64_t position)` to the sender of the event (the
-  /// subscription's relay), which answers the checkpoint.
+  /// is stored. From inside the receiver, ack without blocking instead: a
+  /// request `(ack_atom, int64_t position)` to the sender of the event (the
+  /// subscription's relay) answers the checkpoint.
   caf::expected<int64_t> ack(const std::string& store,
                              const std::string& subscription,
                              int64_t position) const;

@@ -70,12 +70,12 @@ struct relay_args {
 /// itself as the subscriber (gateway/api.hpp), registers itself under the
 /// subscription's id, and then forwards every event the node's proxy sends
 /// to `receiver` as a request
-/// `(event_atom, store, subscription, std::string event)`; each answer
-/// (of any type, or an error) returns one event of credit to the proxy,
-/// so at most `max_in_flight` events of the subscription are anywhere
-/// between the node and the receiver's handler. Events that arrive before
-/// the save_subscription answer wait, so the receiver never gets an event
-/// the client cannot acknowledge yet.
+/// `(event_atom, store, subscription, std::string event)`, `store` as the
+/// client names it; each answer (of any type, or an error) gives one event
+/// of credit back to the proxy, so at most `max_in_flight` events of the
+/// subscription are anywhere between the node and the receiver's handler.
+/// Events that arrive before the save_subscription answer wait, so the
+/// receiver never gets an event the client cannot acknowledge yet.
 ///
 /// It also serves, from the client or from the receiver itself:
 /// - `(ack_atom, int64_t position) -> int64_t checkpoint`: ack_event;

@@ -706,6 +706,8 @@ TEST_CASE("the example program of docs/client-example.cpp runs") {
     CHECK(out.find("0 OrderPlaced") != std::string::npos);
     CHECK(out.find("1 OrderPaid") != std::string::npos);
     CHECK(out.find("stream is at version 1") != std::string::npos);
+    CHECK(out.find("delivered 0 OrderPlaced") != std::string::npos);
+    CHECK(out.find("delivered 1 OrderPaid") != std::string::npos);
     if (run == 0)
       CHECK(out.find("created store cs_example") != std::string::npos);
   }
