@@ -735,16 +735,28 @@ client::subscribe(const std::string& store, const subscription_request& req,
   return r;
 }
 
+namespace {
+
+/// The relay of one of a client's subscriptions, or `not_found`.
+caf::expected<caf::actor> find_relay(relay_registry& relays,
+                                     const std::string& store,
+                                     const std::string& subscription) {
+  if (auto relay = relays.find({store, subscription}))
+    return relay;
+  return make_client_error(errc::not_found,
+                           "this client has no subscription " + subscription,
+                           json{{"what", "subscription"}});
+}
+
+} // namespace
+
 caf::expected<void>
 client::unsubscribe(const std::string& store,
                     const std::string& subscription) const {
-  auto relay = relays_->find({store, subscription});
+  auto relay = find_relay(*relays_, store, subscription);
   if (!relay)
-    return make_client_error(errc::not_found,
-                             "this client has no subscription "
-                               + subscription,
-                             json{{"what", "subscription"}});
-  auto r = ask<bool>(*sys_, relay, call_timeout_, "unsubscribe",
+    return std::move(relay.error());
+  auto r = ask<bool>(*sys_, *relay, call_timeout_, "unsubscribe",
                      caf::unsubscribe_atom_v);
   if (!r)
     return std::move(r.error());
@@ -754,13 +766,10 @@ client::unsubscribe(const std::string& store,
 caf::expected<int64_t> client::ack(const std::string& store,
                                    const std::string& subscription,
                                    int64_t position) const {
-  auto relay = relays_->find({store, subscription});
+  auto relay = find_relay(*relays_, store, subscription);
   if (!relay)
-    return make_client_error(errc::not_found,
-                             "this client has no subscription "
-                               + subscription,
-                             json{{"what", "subscription"}});
-  return ask<int64_t>(*sys_, relay, call_timeout_, "ack_event",
+    return std::move(relay.error());
+  return ask<int64_t>(*sys_, *relay, call_timeout_, "ack_event",
                       actors::ack_atom_v, position);
 }
 

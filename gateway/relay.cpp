@@ -7,6 +7,8 @@
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_response_promise.hpp"
 
+#include "actors/assert.hpp"
+
 namespace cxesdb::gateway {
 
 using namespace cxesdb::actors;
@@ -68,6 +70,7 @@ using relay_actor = caf::stateful_actor<relay_state>;
 /// and at once when it keeps up).
 void on_answer(relay_actor* self) {
   auto& st = self->state;
+  CXESDB_ASSERT(st.unanswered > 0 && st.proxy);
   --st.unanswered;
   ++st.answered;
   if (st.answered < st.unanswered)
