@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
