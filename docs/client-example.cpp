@@ -1,6 +1,7 @@
 // A small program against the cxesdb C++ client library: connect to a node's
-// API port, create a store, append two events, read them back. See
-// docs/client.md; the build compiles it and a test runs it against a node.
+// API port, create a store, append two events, read them back, and receive
+// them again in an actor subscribed to the stream. See docs/client.md; the
+// build compiles it and a test runs it against a node.
 //
 // Build against the installed library:
 //
@@ -13,15 +14,21 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/send.hpp"
 
 #include "gateway/client.hpp"
 
+using cxesdb::actors::dropped_atom;
+using cxesdb::actors::event_atom;
 using cxesdb::gateway::client;
 using cxesdb::gateway::errc;
 using cxesdb::gateway::event_data;
@@ -93,5 +100,43 @@ int main(int argc, char** argv) {
     std::cout << "stream is at version "
               << cxesdb::gateway::data_of(again.error())["current_version"]
               << "\n";
-  return events->size() == 2 ? 0 : 1;
+
+  // Subscribe an actor to the stream from its start: it receives both
+  // events as messages. Returning from the handler answers the message,
+  // which lets the next event come.
+  auto both = std::make_shared<std::promise<void>>();
+  auto receiver = sys.spawn([both](caf::event_based_actor* self) -> caf::behavior {
+    auto seen = std::make_shared<int>(0);
+    return {
+      [=](event_atom, const std::string&, const std::string& subscription,
+          const std::string& event) {
+        auto e = nlohmann::json::parse(event)
+                   .get<cxesdb::gateway::recorded_event>();
+        std::cout << subscription << " delivered " << e.event_number << " "
+                  << e.event_type << "\n";
+        if (++*seen == 2)
+          both->set_value();
+      },
+      [=](dropped_atom, const std::string&, const std::string&,
+          const std::string& reason) {
+        std::cerr << "subscription dropped: " << reason << "\n";
+        self->quit();
+      },
+    };
+  });
+  cxesdb::gateway::subscription_request req;
+  req.selector = stream;
+  req.start_from = "origin";
+  auto sub = c->subscribe(store, req, receiver);
+  bool delivered = false;
+  if (!sub)
+    std::cerr << "subscribe: " << sys.render(sub.error()) << "\n";
+  else
+    delivered = both->get_future().wait_for(std::chrono::seconds{10})
+                == std::future_status::ready;
+  if (sub)
+    c->unsubscribe(store, sub->subscription);
+  // The actor system waits for its actors when it goes: stop the receiver.
+  caf::anon_send_exit(receiver, caf::exit_reason::user_shutdown);
+  return events->size() == 2 && delivered ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "gateway/client.hpp"
 
+#include <atomic>
 #include <future>
 #include <set>
 #include <memory>
@@ -15,6 +16,8 @@
 #include "caf/node_id.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/sec.hpp"
+
+#include "gateway/relay.hpp"
 
 namespace cxesdb::gateway {
 
@@ -320,6 +323,23 @@ void from_json(const json& j, subscription_info& x) {
   x.lag = j.value("lag", int64_t{0});
 }
 
+void to_json(json& j, const subscription_request& x) {
+  j = json{{"type", x.type}, {"selector", x.selector}, {"name", x.name}};
+  if (!x.start_from.is_null())
+    j["start_from"] = x.start_from;
+  if (x.max_in_flight)
+    j["max_in_flight"] = *x.max_in_flight;
+}
+
+void to_json(json& j, const subscribe_result& x) {
+  j = json{{"subscription", x.subscription}, {"checkpoint", x.checkpoint}};
+}
+
+void from_json(const json& j, subscribe_result& x) {
+  j.at("subscription").get_to(x.subscription);
+  j.at("checkpoint").get_to(x.checkpoint);
+}
+
 void to_json(json& j, const health_info& x) {
   j = json{{"status", x.status}, {"node", x.node}};
 }
@@ -371,7 +391,10 @@ void from_json(const json& j, cluster_status_info& x) {
 
 client::client(caf::actor_system& sys, api_actor api,
                std::chrono::milliseconds call_timeout)
-  : sys_(&sys), api_(std::move(api)), call_timeout_(call_timeout) {
+  : sys_(&sys),
+    api_(std::move(api)),
+    call_timeout_(call_timeout),
+    relays_(std::make_shared<relay_registry>()) {
   // nop
 }
 
@@ -419,13 +442,19 @@ caf::expected<client> client::connect(caf::actor_system& sys,
   return out;
 }
 
-caf::expected<std::string> client::call_text(const std::string& method,
-                                             const std::string& params) const {
-  // One short-lived actor per call: it sends the request and watches the
-  // API actor's proxy, so a connection that drops (the proxy dies) fails the
-  // call at once instead of after its timeout, which a blocking request in
-  // CAF 0.17 would wait for. The calling thread waits for its answer.
-  using answer = caf::expected<std::string>;
+namespace {
+
+/// Sends `xs` to `dest` as a request and blocks the calling thread until the
+/// answer (a `T`), an error or a failed connection. The request comes from a
+/// short-lived actor that watches `dest`: a connection that drops (the
+/// API's proxy dies) or a relay that stops fails the call at once instead
+/// of after its timeout, which a blocking request in CAF 0.17 would wait
+/// for. Errors are mapped to the protocol's reasons.
+template <class T, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, caf::actor dest,
+                     std::chrono::milliseconds timeout,
+                     const std::string& method, Ts... xs) {
+  using answer = caf::expected<T>;
   auto done = std::make_shared<std::promise<answer>>();
   auto result = done->get_future();
   auto finish = [done, answered = std::make_shared<bool>(false)](answer x) {
@@ -434,32 +463,39 @@ caf::expected<std::string> client::call_text(const std::string& method,
     *answered = true;
     done->set_value(std::move(x));
   };
-  auto sys = sys_;
-  auto api = api_;
-  auto timeout = call_timeout_;
-  sys_->spawn([sys, api, timeout, method, params,
-               finish](caf::event_based_actor* self) {
-    self->monitor(api);
+  auto psys = &sys;
+  sys.spawn([psys, dest, timeout, method, finish,
+             xs...](caf::event_based_actor* self) {
+    self->monitor(dest);
     self->set_down_handler([=](const caf::down_msg& msg) {
-      finish(from_transport(*sys, msg.reason ? msg.reason
-                                              : caf::make_error(
-                                                caf::sec::
-                                                  request_receiver_down),
+      finish(from_transport(*psys, msg.reason ? msg.reason
+                                               : caf::make_error(
+                                                 caf::sec::
+                                                   request_receiver_down),
                             method, timeout));
       self->quit();
     });
-    self->request(api, timeout, actors::call_atom_v, method, params)
+    self->request(dest, timeout, xs...)
       .then(
-        [=](std::string& x) {
+        [=](T& x) {
           finish(std::move(x));
           self->quit();
         },
         [=](caf::error& err) {
-          finish(from_transport(*sys, err, method, timeout));
+          finish(from_transport(*psys, err, method, timeout));
           self->quit();
         });
   });
   return result.get();
+}
+
+} // namespace
+
+caf::expected<std::string> client::call_text(const std::string& method,
+                                             const std::string& params) const {
+  return ask<std::string>(*sys_, caf::actor_cast<caf::actor>(api_),
+                          call_timeout_, method, actors::call_atom_v, method,
+                          params);
 }
 
 caf::expected<json> client::call(const std::string& method,
@@ -655,6 +691,86 @@ client::list_snapshots(const std::string& store,
                       [](const json& r) {
                         return r.at("snapshots").get<vec>();
                       });
+}
+
+caf::expected<subscribe_result>
+client::subscribe(const std::string& store, const subscription_request& req,
+                  caf::actor receiver) const {
+  if (!receiver)
+    return make_client_error(errc::invalid_params, "no receiver actor",
+                             json{{"field", "receiver"}});
+  auto p = store_params(store);
+  p.update(json(req));
+  std::string params;
+  try {
+    params = p.dump();
+  } catch (const json::exception& ex) {
+    return make_client_error(errc::invalid_params,
+                             std::string{"params cannot be sent: "}
+                               + ex.what());
+  }
+  // The relay answers once, from its own thread; the caller waits here.
+  using answer = caf::expected<subscribe_result>;
+  auto done = std::make_shared<std::promise<answer>>();
+  auto result = done->get_future();
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  relay_args args;
+  args.api = api_;
+  args.store = store;
+  args.params = std::move(params);
+  if (req.name != "transient")
+    args.claim = req.name;
+  args.receiver = std::move(receiver);
+  args.call_timeout = call_timeout_;
+  args.registry = relays_;
+  args.done = [done, answered](answer x) {
+    if (!answered->exchange(true))
+      done->set_value(std::move(x));
+  };
+  spawn_relay(*sys_, std::move(args));
+  auto r = result.get();
+  if (!r)
+    return from_transport(*sys_, r.error(), "save_subscription",
+                          call_timeout_);
+  return r;
+}
+
+namespace {
+
+/// The relay of one of a client's subscriptions, or `not_found`.
+caf::expected<caf::actor> find_relay(relay_registry& relays,
+                                     const std::string& store,
+                                     const std::string& subscription) {
+  if (auto relay = relays.find({store, subscription}))
+    return relay;
+  return make_client_error(errc::not_found,
+                           "this client has no subscription " + subscription,
+                           json{{"what", "subscription"}});
+}
+
+} // namespace
+
+caf::expected<void>
+client::unsubscribe(const std::string& store,
+                    const std::string& subscription) const {
+  auto relay = find_relay(*relays_, store, subscription);
+  if (!relay)
+    return std::move(relay.error());
+  auto r = ask<bool>(*sys_, *relay, call_timeout_, "unsubscribe",
+                     caf::unsubscribe_atom_v);
+  if (!r)
+    return std::move(r.error());
+  return {};
+}
+
+caf::expected<int64_t> client::ack(const std::string& store,
+                                   const std::string& subscription,
+                                   int64_t position) const {
+  auto relay = find_relay(*relays_, store, subscription);
+  if (!relay)
+    return std::move(relay.error());
+  return ask<int64_t>(*sys_, *relay, call_timeout_, "ack_event",
+                      actors::ack_atom_v, position);
 }
 
 caf::expected<std::vector<subscription_info>>

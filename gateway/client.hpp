@@ -2,15 +2,16 @@
 
 // The C++ client library of cxesdb (library `cxesdb_client`): typed calls to
 // a node's API actor (gateway/api.hpp), published on the node's --api-port.
-// It offers the store, stream, snapshot and node operations of the client
-// protocol (docs/protocol.md) with the same parameters, results and error
-// reasons as JSON-RPC. Subscriptions are not part of it yet.
+// It offers the operations of the client protocol (docs/protocol.md) with the
+// same parameters, results and error reasons as JSON-RPC; subscribers are
+// actors that receive events as messages.
 //
 // Namespace: cxesdb::gateway, like everything under gateway/.
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -239,6 +240,33 @@ struct subscription_info {
   int64_t lag = 0;
 };
 
+/// save_subscription's params (protocol section 7); unset ones take the
+/// protocol's defaults.
+struct subscription_request {
+  /// by_stream, by_event_type, by_event_pattern or by_event_payload.
+  std::string type = "by_stream";
+  /// by_stream: "$all" or a stream id; by_event_type: an event type;
+  /// by_event_pattern and by_event_payload: a JSON object.
+  nlohmann::json selector = "$all";
+  /// "transient" (the subscription lives as long as its receiver), or the
+  /// name of a persistent subscription.
+  std::string name = "transient";
+  /// "origin", "current" or a position; null: "current".
+  nlohmann::json start_from = nullptr;
+  /// Events outstanding per subscriber, 1..10000; unset: 256.
+  std::optional<int64_t> max_in_flight;
+};
+
+/// The result of save_subscription.
+struct subscribe_result {
+  /// The id to unsubscribe and ack with: `transient-<n>`, or the name of a
+  /// persistent subscription.
+  std::string subscription;
+  /// The last acknowledged position (-1: none); for a transient
+  /// subscription, the position before its start.
+  int64_t checkpoint = -1;
+};
+
 /// The answer of health.
 struct health_info {
   std::string status;
@@ -290,6 +318,9 @@ void to_json(nlohmann::json& j, const snapshot& x);
 void from_json(const nlohmann::json& j, snapshot& x);
 void to_json(nlohmann::json& j, const subscription_info& x);
 void from_json(const nlohmann::json& j, subscription_info& x);
+void to_json(nlohmann::json& j, const subscription_request& x);
+void to_json(nlohmann::json& j, const subscribe_result& x);
+void from_json(const nlohmann::json& j, subscribe_result& x);
 void to_json(nlohmann::json& j, const health_info& x);
 void from_json(const nlohmann::json& j, health_info& x);
 void to_json(nlohmann::json& j, const cluster_node& x);
@@ -300,6 +331,8 @@ void to_json(nlohmann::json& j, const cluster_status_info& x);
 void from_json(const nlohmann::json& j, cluster_status_info& x);
 
 // -- the client ---------------------------------------------------------------
+
+class relay_registry;
 
 /// How a client waits.
 struct client_options {
@@ -404,7 +437,48 @@ public:
                  const std::optional<std::string>& stream_uuid
                  = std::nullopt) const;
 
-  // -- subscriptions (management only) ---------------------------------------
+  // -- subscriptions ----------------------------------------------------------
+
+  /// Makes `receiver`, an actor of the caller's actor system, a subscriber
+  /// (save_subscription). It receives, in position order:
+  ///
+  /// - `(event_atom, std::string store, std::string subscription,
+  ///   std::string event)` as a request: `event` is the JSON text of the
+  ///   protocol's event object
+  ///   (`nlohmann::json::parse(event).get<recorded_event>()`), `store` the
+  ///   store as named here. Answer it when done with the event (a handler
+  ///   that returns void answers at once; a response promise answers
+  ///   later): at most `max_in_flight` events are unanswered, so a slow
+  ///   receiver holds back delivery instead of filling its mailbox. The
+  ///   answer is no ack.
+  /// - `(dropped_atom, std::string store, std::string subscription,
+  ///   std::string reason)`: the subscription ended unasked (slow_consumer,
+  ///   removed, store_stopped, or unavailable: the store failed, the node
+  ///   stopped or the connection to it was lost). No event follows.
+  ///
+  /// The atoms are `cxesdb::actors::event_atom` and `dropped_atom`
+  /// (actors/type_ids.hpp). The subscription ends when `receiver` goes
+  /// down; a persistent one's unacknowledged events then go to its other
+  /// subscribers, or come again to the next one. A client holds one
+  /// subscriber per subscription at a time (as one JSON-RPC connection
+  /// does): subscribing again to a persistent subscription it receives is
+  /// `already_exists`.
+  caf::expected<subscribe_result> subscribe(const std::string& store,
+                                            const subscription_request& req,
+                                            caf::actor receiver) const;
+
+  /// Ends a subscription of this client; its receiver gets nothing more.
+  caf::expected<void> unsubscribe(const std::string& store,
+                                  const std::string& subscription) const;
+
+  /// Acknowledges every event of a persistent subscription this client
+  /// received up to `position` (ack_event); answers the checkpoint once it
+  /// is stored. From inside the receiver, ack without blocking instead: a
+  /// request `(ack_atom, int64_t position)` to the sender of the event (the
+  /// subscription's relay) answers the checkpoint.
+  caf::expected<int64_t> ack(const std::string& store,
+                             const std::string& subscription,
+                             int64_t position) const;
 
   caf::expected<std::vector<subscription_info>>
   get_subscriptions(const std::string& store) const;
@@ -433,6 +507,8 @@ private:
   caf::actor_system* sys_;
   api_actor api_;
   std::chrono::milliseconds call_timeout_;
+  /// The relays of this client's subscriptions (gateway/relay.hpp).
+  std::shared_ptr<relay_registry> relays_;
 };
 
 } // namespace cxesdb::gateway

@@ -1,5 +1,6 @@
 #include "gateway/remote_api.hpp"
 
+#include <map>
 #include <unordered_map>
 #include <utility>
 
@@ -18,6 +19,7 @@
 #include "actors/log.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/json_rpc.hpp"
+#include "gateway/remote_subscriber.hpp"
 #include "stores/errc.hpp"
 
 namespace cxesdb::gateway {
@@ -47,6 +49,10 @@ struct remote_api_state {
   std::unordered_map<uint64_t, caf::typed_response_promise<std::string>>
     pending;
 
+  /// The node's stand-in of each remote subscriber
+  /// (gateway/remote_subscriber.hpp), by subscriber.
+  std::map<caf::actor, caf::actor> proxies;
+
   static inline const char* name = "remote_api";
 };
 
@@ -61,8 +67,8 @@ caf::error api_error(errc reason, std::string message,
                     caf::make_message(std::move(message), data.dump())};
 }
 
-/// Methods that make the calling connection a subscriber: the API actor is
-/// no connection, so they are not served here (yet).
+/// Methods that act on the calling connection's subscriptions: over this
+/// interface, the subscriber's.
 bool connection_bound(const std::string& method) {
   return method == "save_subscription" || method == "unsubscribe"
          || method == "ack_event";
@@ -91,6 +97,56 @@ void answer(caf::typed_response_promise<std::string>& rp, const json& resp) {
                         caf::make_message(std::move(message), data.dump())});
 }
 
+/// Checks a call before it goes to the gateway: the calls-in-flight limit
+/// and the params text (`""` becomes `{}`).
+caf::error check_call(remote_api_actor self, std::string& params) {
+  auto& st = self->state;
+  if (st.pending.size() >= st.cfg.calls_in_flight_max)
+    return api_error(errc::overloaded,
+                     "more than " + std::to_string(st.cfg.calls_in_flight_max)
+                       + " API calls in work; retry later");
+  if (params.empty())
+    params = "{}";
+  if (params.size() > st.cfg.message_bytes_max)
+    return api_error(errc::too_large,
+                     "params longer than "
+                       + std::to_string(st.cfg.message_bytes_max) + " bytes",
+                     json{{"limit", st.cfg.message_bytes_max}});
+  if (json_depth(params) > rpc_limits::json_depth_max)
+    return api_error(errc::too_large,
+                     "JSON nested deeper than "
+                       + std::to_string(rpc_limits::json_depth_max),
+                     json{{"limit", rpc_limits::json_depth_max}});
+  if (!json::accept(params))
+    return api_error(errc::parse_error, "params are not valid JSON");
+  return caf::none;
+}
+
+/// Sends a checked call to the gateway as one JSON-RPC request whose answer
+/// goes to `conn`: the API actor itself, or a subscriber's proxy, which
+/// passes it on. The call is answered later, from the reply handler.
+caf::result<std::string> start_call(remote_api_actor self,
+                                    const std::string& method,
+                                    const std::string& params,
+                                    const caf::actor& conn) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  std::string line = "{\"jsonrpc\":\"2.0\",\"id\":";
+  line += std::to_string(id);
+  line += ",\"method\":";
+  line += json(method).dump(-1, ' ', false, json::error_handler_t::replace);
+  line += ",\"params\":";
+  line += params;
+  line += '}';
+  auto rp = self->make_response_promise<std::string>();
+  st.pending.emplace(id, rp);
+  // A typed actor may not send() to an untyped one; the gateway needs no
+  // sender, it answers to the actor the message names.
+  caf::anon_send(st.gateway, rpc_atom_v, std::move(line), conn);
+  self->delayed_send(self, st.cfg.call_timeout, deadline_atom_v, id);
+  return rp;
+}
+
 remote_api_impl::behavior_type remote_api(remote_api_actor self,
                                           caf::actor gateway,
                                           remote_api_config cfg) {
@@ -98,68 +154,86 @@ remote_api_impl::behavior_type remote_api(remote_api_actor self,
   self->state.cfg = std::move(cfg);
   // The API lives as long as the gateway: the node stops it by stopping the
   // gateway. Either way, calls in work get a definite answer instead of
-  // waiting for the client's timeout.
+  // waiting for the client's timeout, and the subscribers' proxies stop.
   auto stop = [self](const caf::error& reason) {
-    for (auto& kv : self->state.pending)
+    auto& st = self->state;
+    for (auto& kv : st.pending)
       kv.second.deliver(api_error(errc::unavailable, "the node is stopping"));
-    self->state.pending.clear();
+    st.pending.clear();
+    for (auto& kv : st.proxies)
+      self->send_exit(kv.second, reason);
+    st.proxies.clear();
     self->quit(reason);
   };
   self->monitor(self->state.gateway);
-  self->set_down_handler([stop](const caf::down_msg& msg) { stop(msg.reason); });
+  // The gateway stopped, or a subscriber's proxy did (its subscriber went
+  // away): forget it.
+  self->set_down_handler([self, stop](const caf::down_msg& msg) {
+    auto& st = self->state;
+    if (msg.source == st.gateway.address()) {
+      stop(msg.reason);
+      return;
+    }
+    for (auto i = st.proxies.begin(); i != st.proxies.end(); ++i) {
+      if (i->second.address() == msg.source) {
+        st.proxies.erase(i);
+        return;
+      }
+    }
+  });
   self->set_exit_handler([stop](const caf::exit_msg& msg) { stop(msg.reason); });
   return {
     // A remote client (cxesdb::gateway::client, or any CAF node holding an
     // api_actor handle) calls a method. Checks the params text, sends one
     // JSON-RPC request to the gateway pool and answers later, from the
     // reply handler; never waits here.
-    [self](call_atom, std::string& method,
+    [self](call_atom, const std::string& method,
            std::string& params) -> caf::result<std::string> {
-      auto& st = self->state;
-      if (st.pending.size() >= st.cfg.calls_in_flight_max)
-        return api_error(errc::overloaded,
-                         "more than "
-                           + std::to_string(st.cfg.calls_in_flight_max)
-                           + " API calls in work; retry later");
       if (connection_bound(method))
         return api_error(errc::method_not_found,
-                         method + " is not served over the CAF API; use a "
-                                  "JSON-RPC connection for subscriptions");
-      if (params.empty())
-        params = "{}";
-      if (params.size() > st.cfg.message_bytes_max)
-        return api_error(errc::too_large,
-                         "params longer than "
-                           + std::to_string(st.cfg.message_bytes_max)
-                           + " bytes",
-                         json{{"limit", st.cfg.message_bytes_max}});
-      if (json_depth(params) > rpc_limits::json_depth_max)
-        return api_error(errc::too_large,
-                         "JSON nested deeper than "
-                           + std::to_string(rpc_limits::json_depth_max),
-                         json{{"limit", rpc_limits::json_depth_max}});
-      if (!json::accept(params))
-        return api_error(errc::parse_error, "params are not valid JSON");
-      auto id = st.next_id++;
-      std::string line = "{\"jsonrpc\":\"2.0\",\"id\":";
-      line += std::to_string(id);
-      line += ",\"method\":";
-      line += json(method).dump(-1, ' ', false, json::error_handler_t::replace);
-      line += ",\"params\":";
-      line += params;
-      line += '}';
-      auto rp = self->make_response_promise<std::string>();
-      st.pending.emplace(id, rp);
-      // A typed actor may not send() to an untyped one; the gateway needs
-      // no sender, it answers to the actor the message names.
-      caf::anon_send(st.gateway, rpc_atom_v, std::move(line),
-                     caf::actor_cast<caf::actor>(self));
-      self->delayed_send(self, st.cfg.call_timeout, deadline_atom_v, id);
-      return rp;
+                         method + " needs a subscriber actor over the CAF "
+                                  "API (client::subscribe)");
+      if (auto err = check_call(self, params))
+        return err;
+      return start_call(self, method, params,
+                        caf::actor_cast<caf::actor>(self));
+    },
+    // The same call on behalf of a subscriber (a client's relay): its
+    // subscription calls go to the gateway with the subscriber's proxy as
+    // the connection. save_subscription makes the proxy on first use; a
+    // subscriber without one is subscribed to nothing, so its unsubscribe
+    // and ack_event go with the API actor as the connection and get the
+    // gateway's own not_found.
+    [self](call_atom, const std::string& method, std::string& params,
+           const caf::actor& subscriber) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (!subscriber)
+        return api_error(errc::invalid_params, "no subscriber actor",
+                         json{{"field", "subscriber"}});
+      if (auto err = check_call(self, params))
+        return err;
+      auto conn = caf::actor_cast<caf::actor>(self);
+      if (connection_bound(method)) {
+        auto i = st.proxies.find(subscriber);
+        if (i != st.proxies.end()) {
+          conn = i->second;
+        } else if (method == "save_subscription") {
+          if (st.proxies.size() >= st.cfg.subscribers_max)
+            return api_error(errc::overloaded,
+                             "more than "
+                               + std::to_string(st.cfg.subscribers_max)
+                               + " remote subscribers; retry later");
+          conn = spawn_remote_subscriber(self->system(), conn, subscriber);
+          self->monitor(conn);
+          st.proxies.emplace(subscriber, conn);
+        }
+      }
+      return start_call(self, method, params, conn);
     },
     // A gateway worker answers one call (one response object: the API sends
-    // no batches and no notifications). Answers that come after the call's
-    // deadline find no promise and are dropped.
+    // no batches and no notifications), directly or through a subscriber's
+    // proxy. Answers that come after the call's deadline find no promise
+    // and are dropped.
     [self](reply_atom, std::string& response) {
       auto resp = json::parse(response, nullptr, false);
       if (!resp.is_object() || !resp.contains("id")

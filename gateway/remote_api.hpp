@@ -26,6 +26,12 @@ struct remote_api_config {
   size_t calls_in_flight_max = 4096;
   static constexpr size_t calls_in_flight_default = 4096;
 
+  /// Remote subscribers (actors that subscribed through the API, each with
+  /// a proxy on this node) at most; a save_subscription from one more is
+  /// answered `overloaded`.
+  size_t subscribers_max = 10000;
+  static constexpr size_t subscribers_default = 10000;
+
   /// How long a call may take before it is answered `timeout`. The gateway
   /// answers every call within its own request timeout; this is the safety
   /// net above it (a lost worker, a stuck pool), so it should be longer.
@@ -39,8 +45,11 @@ struct remote_api_config {
 /// Spawns the API actor: it serves `api_actor` (gateway/api.hpp) by turning
 /// each call into one JSON-RPC request line for `gateway`'s worker pool and
 /// the pool's response into the call's result or a `caf::error` of category
-/// "cxesdb". It never blocks and keeps no more than `calls_in_flight_max`
-/// calls.
+/// "cxesdb". A subscriber's calls go through its proxy
+/// (gateway/remote_subscriber.hpp), which the API actor makes on the
+/// subscriber's first save_subscription and stops when it stops. It never
+/// blocks and keeps no more than `calls_in_flight_max` calls and
+/// `subscribers_max` proxies.
 api_actor spawn_remote_api(caf::actor_system& sys, caf::actor gateway,
                            remote_api_config cfg);
 

@@ -1,11 +1,17 @@
 // Emitters on the deterministic scheduler: the switch from catch-up to live
-// neither loses nor repeats an event, whatever order reads and commits take.
+// neither loses nor repeats an event, whatever order reads and commits take;
+// and a remote subscriber's proxy (gateway/remote_subscriber.hpp) between an
+// emitter and a subscriber that returns credit slowly.
 
 #include <doctest/doctest.h>
 
+#include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "actors/type_ids.hpp"
+#include "gateway/remote_subscriber.hpp"
 #include "stores/catalog.hpp"
 #include "stores/messages.hpp"
 #include "stores/store_group.hpp"
@@ -245,4 +251,61 @@ TEST_CASE_FIXTURE(small_pages, "a one-stream subscription skips other streams") 
   append("misc", 1);
   settle();
   CHECK(delivered() == std::vector<int64_t>{8});
+}
+
+TEST_CASE_FIXTURE(small_pages, "a remote subscriber's proxy passes a transient "
+                               "subscription on by the subscriber's credit: "
+                               "in order, never more than max_in_flight out") {
+  constexpr int64_t max_in_flight = 3;
+  caf::scoped_actor remote{sys};
+  auto proxy = gateway::spawn_remote_subscriber(sys, caf::actor{self},
+                                                caf::actor{remote});
+  append("a", 5);
+  settle();
+  // What a gateway worker does for save_subscription.
+  subscribe_request req;
+  req.store = "s";
+  std::string err;
+  REQUIRE(subscription_filter::parse("by_stream", "$all", req.filter, err));
+  req.start = {start_from::origin, 0};
+  req.max_in_flight = max_in_flight;
+  self->send(hub, caf::subscribe_atom_v, req, proxy);
+  sched.run();
+  self->receive([&](subscribe_reply& rep, caf::actor& e) {
+    emitter = e;
+    id = rep.subscription;
+  });
+  self->send(proxy, activate_atom_v, std::string{"s"}, id, emitter,
+             max_in_flight, false);
+  // The subscriber returns one event of credit per round while appends go
+  // on (catch-up, then live).
+  std::vector<int64_t> got;
+  int64_t out = 0;
+  for (int round = 0; round < 40; ++round) {
+    if (round % 4 == 0 && round < 24)
+      append("b", 2);
+    settle();
+    for (bool more = true; more;) {
+      more = false;
+      remote->receive(
+        [&](event_atom, const std::string&, const std::string& sub,
+            const std::vector<std::string>& events) {
+          CHECK(sub == id);
+          for (auto& e : events)
+            got.push_back(
+              nlohmann::json::parse(e)["position"].get<int64_t>());
+          out += static_cast<int64_t>(events.size());
+          more = true;
+        },
+        caf::after(std::chrono::seconds(0)) >> [] {});
+    }
+    CHECK(out <= max_in_flight);
+    if (out > 0) {
+      remote->send(proxy, credit_atom_v, std::string{"s"}, id, int64_t{1});
+      --out;
+    }
+  }
+  CHECK(got == iota(5 + 12));
+  self->send_exit(proxy, caf::exit_reason::user_shutdown);
+  settle();
 }

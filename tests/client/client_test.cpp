@@ -4,6 +4,7 @@
 // gets for the same call: the same result fields and values, the same
 // reason, message and error data. Also what only the C++ client has:
 // connection failures and the example program of docs/client-example.cpp.
+// Subscribers are in subscriber_test.cpp.
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
@@ -602,7 +603,7 @@ TEST_CASE("subscription management, health, cluster_status, raw calls") {
   }
 
   // What only the CAF API answers: params that are not JSON, and methods
-  // that need a JSON-RPC connection.
+  // that need a subscriber (client::subscribe) called without one.
   auto not_json = api.call_text("health", "{\"a\":");
   REQUIRE(!not_json);
   CHECK(reason_of(not_json.error()) == errc::parse_error);
@@ -705,6 +706,8 @@ TEST_CASE("the example program of docs/client-example.cpp runs") {
     CHECK(out.find("0 OrderPlaced") != std::string::npos);
     CHECK(out.find("1 OrderPaid") != std::string::npos);
     CHECK(out.find("stream is at version 1") != std::string::npos);
+    CHECK(out.find("delivered 0 OrderPlaced") != std::string::npos);
+    CHECK(out.find("delivered 1 OrderPaid") != std::string::npos);
     if (run == 0)
       CHECK(out.find("created store cs_example") != std::string::npos);
   }
