@@ -135,11 +135,35 @@ bool submit(self_ptr self) {
   return ok;
 }
 
+/// Whether the core needs its timer. A leader that is the group's only
+/// member has no election to time, nobody to send heartbeats to and no
+/// quorum to check: a node's mostly idle single-replica stores cost no
+/// timer wake-ups. Anything that changes that (a membership change, a
+/// refused persist) goes through `pump`, which starts the timer again.
+bool needs_ticks(const consensus_state& st) {
+  if (!st.core || (st.in_flight && !st.submitted))
+    return true;
+  auto& c = *st.core;
+  auto& conf = c.conf();
+  bool alone = conf.voters.size() == 1 && conf.voters[0] == st.cfg.core.id
+               && conf.learners.empty();
+  return !alone || c.role() != role::leader;
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  st.ticking = true;
+  self->delayed_send(self, std::chrono::milliseconds(st.cfg.tick_interval_ms),
+                     raft_tick_atom::value);
+}
+
 // pump: called after every input to the core (message, tick, proposal,
 // completed persist). Starts the next persist when none is running; must
 // not block: the SQLite work runs on the executor.
 void pump(self_ptr self) {
   auto& st = self->state;
+  if (!st.ticking && needs_ticks(st))
+    schedule_tick(self);
   if (!st.core || st.in_flight)
     return;
   while (st.core->has_ready()) {
@@ -207,8 +231,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
   st.exec = exec;
   st.peers = std::move(peers);
   start_load(self);
-  auto tick_every = std::chrono::milliseconds(st.cfg.tick_interval_ms);
-  self->delayed_send(self, tick_every, raft_tick_atom::value);
+  schedule_tick(self);
   return {
     // Sent by the load job once the database is open and read. Builds the
     // core; until then peers' messages are dropped (Raft tolerates loss).
@@ -258,11 +281,14 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       finish(self, *rd);
       pump(self);
     },
-    // Sent by the actor to itself every tick_interval_ms. Drives election
-    // and heartbeat timeouts and retries a batch the executor refused.
+    // Sent by the actor to itself every tick_interval_ms while it needs
+    // ticks. Drives election and heartbeat timeouts and retries a batch the
+    // executor refused.
     [=](raft_tick_atom) {
       auto& st = self->state;
-      self->delayed_send(self, tick_every, raft_tick_atom::value);
+      st.ticking = false;
+      if (needs_ticks(st))
+        schedule_tick(self);
       if (!st.core)
         return;
       st.core->tick();

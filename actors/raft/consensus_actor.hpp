@@ -116,6 +116,8 @@ struct consensus_state {
   hard_state saved_hard;
   /// The batch in flight was partly handled before its persist (see pump).
   bool handled_early = false;
+  /// A tick is scheduled (a lone leader needs none, see `needs_ticks`).
+  bool ticking = false;
   /// The load job's result, until the actor took it.
   std::shared_ptr<void> load_slot;
   static inline const char* name = "cxesdb.raft.consensus";
