@@ -78,6 +78,10 @@ struct replica {
   caf::actor router;
   /// Retired: its data is deleted once its files are closed.
   bool retiring = false;
+  /// The placement epoch at which this replica, leading, found its group's
+  /// membership as the placement wants it: reconciliation skips it until
+  /// the epoch moves.
+  uint64_t settled_epoch = 0;
   /// remove_store requests waiting until the data is gone.
   std::vector<caf::response_promise> waiters;
 };
@@ -118,6 +122,9 @@ struct manager_state {
   /// The placement ring over `nodes`, rebuilt when they change (routing
   /// asks for a store's placement on every request).
   hash_ring ring;
+  /// Moves whenever the placement or the nodes that are up change: settled
+  /// groups are reconciled again.
+  uint64_t placement_epoch = 1;
   std::map<std::string, std::string> addresses;
   std::map<uint64_t, std::string> names; ///< Raft id -> node name
   /// Other nodes' managers, by node name, while they are up.
@@ -293,6 +300,7 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
     if (std::find(st.nodes.begin(), st.nodes.end(), name) == st.nodes.end()) {
       st.nodes.push_back(name);
       st.ring = hash_ring{st.nodes};
+      ++st.placement_epoch;
     }
     st.addresses[name] = d.value("address", std::string{});
     learn_node(st, name);
@@ -305,6 +313,7 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
     st.nodes.erase(std::remove(st.nodes.begin(), st.nodes.end(), name),
                    st.nodes.end());
     st.ring = hash_ring{st.nodes};
+    ++st.placement_epoch;
     if (name == st.cfg.node_name)
       st.left = true;
     return;
@@ -376,8 +385,15 @@ bool majority_up(const manager_state& st, const std::string& store) {
 }
 
 void retry_later(manager_actor* self, uint64_t id) {
-  self->delayed_send(self, std::chrono::milliseconds{self->state.cfg.route_backoff_ms},
-                     route_atom_v, id);
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return;
+  auto shift = std::min<size_t>(i->second.attempts, 16);
+  auto ms = std::min<uint64_t>(st.cfg.route_backoff_ms,
+                               store_manager_config::route_backoff_first_ms
+                                 << shift);
+  self->delayed_send(self, std::chrono::milliseconds{ms}, route_atom_v, id);
 }
 
 /// Ends a routed request that this node's replica answered; `deliver`
@@ -845,6 +861,9 @@ void reconcile_group(manager_actor* self, const std::string& id,
         self->send(p->second, retire_atom_v, id);
     }
   }
+  // Nothing left to change: quiet until the placement or the nodes move.
+  if (auto r = st.replicas.find(id); r != st.replicas.end())
+    r->second.settled_epoch = st.placement_epoch;
 }
 
 /// Periodic work: join, default store, peers' addresses, reconciliation.
@@ -860,12 +879,15 @@ void reconcile(manager_actor* self) {
                       "stores@" + n)
           .then(
             [self, n](caf::actor& a) {
-              if (a && self->state.up.count(n) > 0)
-                self->state.peers[n] = a;
+              auto& st = self->state;
+              if (a && st.up.count(n) > 0) {
+                st.peers[n] = a;
+                ++st.placement_epoch; // retire messages can reach it now
+              }
             },
             [](const caf::error&) {});
   for (auto& kv : st.replicas) {
-    if (!kv.second.writer)
+    if (!kv.second.writer || kv.second.settled_epoch == st.placement_epoch)
       continue;
     auto id = kv.first;
     self->request(kv.second.writer, std::chrono::seconds{5},
@@ -1257,11 +1279,13 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (name == st.cfg.node_name)
         return;
       st.up.insert(name);
+      ++st.placement_epoch;
       reconcile(self);
     },
     [self](member_down_atom, std::string& name) {
       self->state.up.erase(name);
       self->state.peers.erase(name);
+      ++self->state.placement_epoch;
     },
     // A local consensus actor sends a message to a peer.
     [self](raft::raft_msg_atom, std::string& group, uint64_t to,

@@ -66,8 +66,12 @@ struct store_manager_config {
   /// Attempts of one routed request (redirects and retries).
   size_t route_attempts_max = 100;
 
-  /// Wait before retrying a request when no leader is known.
+  /// Longest wait before retrying a request when no leader is known. The
+  /// first retries come sooner (`route_backoff_first_ms`, doubling): a
+  /// store just created, or a leader just elected, is usually ready within
+  /// a few milliseconds.
   uint64_t route_backoff_ms = 100;
+  static constexpr uint64_t route_backoff_first_ms = 5;
 
   /// Longest wait for one attempt's answer; then an idempotent request
   /// goes to the next node (a paused or partitioned leader).
