@@ -220,9 +220,13 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     default:
       break;
   }
+  // Writes and reads: the manager's router answers each of them by the
+  // store's timeout (less a margin), whatever happens to the attempts, so
+  // these requests need no timer of their own (a CAF request timeout costs
+  // two trips through the clock thread per request).
   auto shared = std::make_shared<parsed_call>(std::move(call));
   if (is_write(shared->m)) {
-    self->request(st.manager, timeout, write_atom_v, store, shared->cmd)
+    self->request(st.manager, caf::infinite, write_atom_v, store, shared->cmd)
       .then(
         [ok, fail, shared](stores::command_result& r) {
           auto out = format_write(*shared, r);
@@ -234,7 +238,7 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
         on_error);
     return;
   }
-  self->request(st.manager, timeout, read_atom_v, store, shared->q)
+  self->request(st.manager, caf::infinite, read_atom_v, store, shared->q)
     .then(
       [ok, fail, shared](stores::query_result& r) {
         auto out = format_read(*shared, r);
