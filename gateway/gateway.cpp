@@ -252,7 +252,8 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
 
 /// Handles one request object. Notifications (no id) get an empty response.
 void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
-                    done_fn done) {
+                    done_fn done,
+                    const std::vector<raw_event_text>* raw_events = nullptr) {
   auto& st = self->state;
   if (!req.is_object()) {
     done(error_response("null", make_rpc_error(errc::invalid_request,
@@ -295,7 +296,7 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
   auto p = req.find("params");
   const json& params = p == req.end() || p->is_null() ? empty : *p;
   parse_context ctx{&st.cfg.limits, &st.cfg.default_store, st.uuids.get(),
-                    stores::now_epoch_us()};
+                    stores::now_epoch_us(), raw_events};
   auto parsed = parse_call(which, params, ctx);
   if (auto err = std::get_if<rpc_error>(&parsed)) {
     reply_error(*err);
@@ -343,7 +344,12 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
         self->send(reply_to, reply_atom_v, error_response("null", e));
         return;
       }
-      auto j = json::parse(line, nullptr, false);
+      // An append's event data stays out of the DOM and is stored as
+      // received (json_slim.hpp); anything else is parsed as it is.
+      std::string slim;
+      std::vector<raw_event_text> raw;
+      bool slimmed = slim_append(line, slim, raw);
+      auto j = json::parse(slimmed ? slim : line, nullptr, false);
       if (j.is_discarded()) {
         self->send(reply_to, reply_atom_v,
                    error_response("null", make_rpc_error(errc::parse_error,
@@ -351,11 +357,12 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
         return;
       }
       if (!j.is_array()) {
-        handle_request(self, j, reply_to,
-                       [self, reply_to](std::string resp, caf::message after) {
-                         send_reply(self, reply_to, std::move(resp),
-                                    std::move(after));
-                       });
+        handle_request(
+          self, j, reply_to,
+          [self, reply_to](std::string resp, caf::message after) {
+            send_reply(self, reply_to, std::move(resp), std::move(after));
+          },
+          slimmed ? &raw : nullptr);
         return;
       }
       if (j.empty()) {

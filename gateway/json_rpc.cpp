@@ -295,9 +295,18 @@ bool parse_events(param_reader& in, const parse_context& ctx,
         && (!d->is_string() || !valid_base64(d->get<std::string>())))
       return in.fail(field("data"),
                      "binary data must be a base64 string");
-    ev.data = d->dump();
+    // The text as received when the DOM only holds a placeholder for it.
+    const raw_event_text* raw = ctx.raw_events != nullptr
+                                    && i < ctx.raw_events->size()
+                                  ? &(*ctx.raw_events)[i]
+                                  : nullptr;
+    ev.data = raw != nullptr && !raw->data.empty() ? std::string{raw->data}
+                                                   : d->dump();
     auto md = e.find("metadata");
-    ev.metadata = md == e.end() ? "null" : md->dump();
+    ev.metadata = raw != nullptr && !raw->metadata.empty()
+                    ? std::string{raw->metadata}
+                  : md == e.end() ? "null"
+                                  : md->dump();
     auto id = e.find("event_id");
     if (id != e.end() && !id->is_null()) {
       if (!id->is_string() || !valid_uuid(id->get<std::string>()))

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/json_slim.hpp"
 #include "stores/catalog.hpp"
 #include "stores/errc.hpp"
 #include "stores/subscriptions.hpp"
@@ -105,6 +106,9 @@ struct parse_context {
   const std::string* default_store = nullptr;
   uuid_generator* uuids = nullptr;
   int64_t now_us = 0;
+  /// append_events parsed from a slim line (json_slim.hpp): the events'
+  /// data and metadata text as received, by event index; null otherwise.
+  const std::vector<raw_event_text>* raw_events = nullptr;
 };
 
 /// Checks `params` for method `m` and turns them into a parsed_call, or
