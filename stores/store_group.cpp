@@ -70,10 +70,11 @@ struct writer_state {
   actors::executor* exec = nullptr;
   store_group_limits limits;
   replica_config replica;
-  /// Proposals waiting for their answer from the consensus actor, by a
-  /// sequence number of their own (stopping answers them too).
+  /// Proposals and reads waiting for the consensus actor's answer (an
+  /// index), by a sequence number of their own: stopping answers them too.
   std::unordered_map<uint64_t, caf::response_promise> proposing;
-  uint64_t next_proposal = 0;
+  std::unordered_map<uint64_t, caf::response_promise> indexing;
+  uint64_t next_ask = 0;
   /// Proposed commands by log index.
   std::map<uint64_t, pending_write> pending;
   /// Committed entries waiting for the next apply transaction.
@@ -115,6 +116,19 @@ event_batch committed_events(const std::vector<command>& cmds,
     }
   }
   return out;
+}
+
+/// Takes the promise of request `seq` out of `waiting`; none when stopping
+/// answered it already.
+std::optional<caf::response_promise>
+take(std::unordered_map<uint64_t, caf::response_promise>& waiting,
+     uint64_t seq) {
+  auto i = waiting.find(seq);
+  if (i == waiting.end())
+    return std::nullopt;
+  auto rp = std::move(i->second);
+  waiting.erase(i);
+  return rp;
 }
 
 /// An error saying this replica cannot serve the request because it is not
@@ -224,9 +238,11 @@ void release_reads(writer_actor* self) {
 void stop_writer(writer_actor* self, const caf::error& reason) {
   auto& st = self->state;
   auto err = make_error(errc::unavailable, "the store is stopping");
-  for (auto& kv : st.proposing)
-    kv.second.deliver(err);
-  st.proposing.clear();
+  for (auto* waiting : {&st.proposing, &st.indexing}) {
+    for (auto& kv : *waiting)
+      kv.second.deliver(err);
+    waiting->clear();
+  }
   for (auto& kv : st.pending)
     kv.second.rp.deliver(err);
   st.pending.clear();
@@ -285,7 +301,7 @@ caf::behavior store_writer(writer_actor* self,
         return make_error(errc::unavailable, "the store is stopping");
       if (st.pending.size() + st.proposing.size() >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
-      auto seq = ++st.next_proposal;
+      auto seq = ++st.next_ask;
       st.proposing.emplace(seq, self->make_response_promise());
       self->request(st.consensus, caf::infinite, raft::propose_atom::value,
                     encode(cmd))
@@ -293,11 +309,10 @@ caf::behavior store_writer(writer_actor* self,
           [self, seq](uint64_t status, uint64_t index, uint64_t term,
                       uint64_t leader) {
             auto& st = self->state;
-            auto i = st.proposing.find(seq);
-            if (i == st.proposing.end())
+            auto taken = take(st.proposing, seq);
+            if (!taken)
               return; // answered by stop_writer
-            auto rp = std::move(i->second);
-            st.proposing.erase(i);
+            auto& rp = *taken;
             switch (static_cast<raft::propose_status>(status)) {
               case raft::propose_status::ok:
                 st.pending.emplace(index, pending_write{term, std::move(rp)});
@@ -316,13 +331,9 @@ caf::behavior store_writer(writer_actor* self,
             }
           },
           [self, seq](const caf::error&) {
-            auto& st = self->state;
-            auto i = st.proposing.find(seq);
-            if (i == st.proposing.end())
-              return;
-            i->second.deliver(make_error(errc::unavailable,
-                                         "the store is stopping"));
-            st.proposing.erase(i);
+            if (auto rp = take(self->state.proposing, seq))
+              rp->deliver(make_error(errc::unavailable,
+                                     "the store is stopping"));
           });
       return caf::delegated<command_result>{};
     },
@@ -335,24 +346,32 @@ caf::behavior store_writer(writer_actor* self,
         return make_error(errc::unavailable, "the store is stopping");
       if (st.reads.size() >= st.limits.read_queue_max)
         return make_error(errc::overloaded, "the store's read queue is full");
-      auto rp = self->make_response_promise();
+      auto seq = ++st.next_ask;
+      st.indexing.emplace(seq, self->make_response_promise());
       auto shared = std::make_shared<query>(std::move(q));
       self->request(st.consensus, caf::infinite, raft::read_index_atom::value)
         .then(
-          [self, rp, shared](uint64_t index) mutable {
+          [self, seq, shared](uint64_t index) {
+            auto rp = take(self->state.indexing, seq);
+            if (!rp)
+              return; // answered by stop_writer
             self->state.reads.push_back(
-              pending_read{index, std::move(*shared), std::move(rp)});
+              pending_read{index, std::move(*shared), std::move(*rp)});
             release_reads(self);
           },
-          [self, rp](const caf::error&) mutable {
+          [self, seq](const caf::error&) {
+            // Not the leader: name the one this replica knows. The promise
+            // stays in `indexing` until then, for stop_writer.
             self->request(self->state.consensus, caf::infinite,
                           raft::group_status_atom::value)
               .then(
-                [rp](raft::group_status& gs) mutable {
-                  rp.deliver(not_leader_error(gs.leader));
+                [self, seq](raft::group_status& gs) {
+                  if (auto rp = take(self->state.indexing, seq))
+                    rp->deliver(not_leader_error(gs.leader));
                 },
-                [rp](const caf::error&) mutable {
-                  rp.deliver(not_leader_error(0));
+                [self, seq](const caf::error&) {
+                  if (auto rp = take(self->state.indexing, seq))
+                    rp->deliver(not_leader_error(0));
                 });
           });
       return caf::delegated<query_result>{};
