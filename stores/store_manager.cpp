@@ -396,17 +396,26 @@ void retry_later(manager_actor* self, uint64_t id) {
   self->delayed_send(self, std::chrono::milliseconds{ms}, route_atom_v, id);
 }
 
-/// Ends a routed request that this node's replica answered; `deliver`
-/// hands the typed outcome to the job.
-template <class F>
-void finish_local(manager_actor* self, uint64_t id, F deliver) {
-  auto& st = self->state;
-  auto i = st.routes.find(id);
-  if (i == st.routes.end())
-    return;
-  auto job = std::move(i->second);
-  st.routes.erase(i);
-  deliver(job);
+/// Asks this node's writer for routed request `id` (`x` is its command or
+/// query, `atom` says which); the job's `done` member gets the answer.
+template <class Result, class Atom, class Payload, class OnError>
+void ask_writer(manager_actor* self, const caf::actor& writer,
+                std::chrono::milliseconds timeout, uint64_t id, Atom atom,
+                const Payload& x,
+                std::function<void(Result&)> route_job::*done,
+                OnError on_error) {
+  self->request(writer, timeout, atom, x)
+    .then(
+      [self, id, done](Result& res) {
+        auto& st = self->state;
+        auto i = st.routes.find(id);
+        if (i == st.routes.end())
+          return;
+        auto job = std::move(i->second);
+        st.routes.erase(i);
+        (job.*done)(res);
+      },
+      on_error);
 }
 
 /// Makes the next attempt of route `id`.
@@ -524,24 +533,12 @@ void attempt(manager_actor* self, uint64_t id) {
     auto& writer = r->second.writer;
     switch (job.kind) {
       case route_kind::write:
-        self->request(writer, remaining, write_atom_v, *job.cmd)
-          .then(
-            [self, id](command_result& res) {
-              finish_local(self, id, [&res](route_job& j) {
-                j.done_write(res);
-              });
-            },
-            on_error);
+        ask_writer(self, writer, remaining, id, write_atom_v, *job.cmd,
+                   &route_job::done_write, on_error);
         return;
       case route_kind::read:
-        self->request(writer, remaining, read_atom_v, *job.q)
-          .then(
-            [self, id](query_result& res) {
-              finish_local(self, id, [&res](route_job& j) {
-                j.done_read(res);
-              });
-            },
-            on_error);
+        ask_writer(self, writer, remaining, id, read_atom_v, *job.q,
+                   &route_job::done_read, on_error);
         return;
       case route_kind::status:
         break; // rare: the same path as a request another node routed here
