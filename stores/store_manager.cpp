@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -338,15 +339,20 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
 
 // -- routing ------------------------------------------------------------------
 
-/// Ends a routed request with its outcome.
-void finish(manager_actor* self, uint64_t id, caf::expected<std::string> out) {
-  auto& st = self->state;
+/// Takes route `id` out of the routes in work; none when it ended already.
+std::optional<route_job> take_route(manager_state& st, uint64_t id) {
   auto i = st.routes.find(id);
   if (i == st.routes.end())
-    return;
+    return std::nullopt;
   auto job = std::move(i->second);
   st.routes.erase(i);
-  job.done(std::move(out));
+  return job;
+}
+
+/// Ends a routed request with its outcome.
+void finish(manager_actor* self, uint64_t id, caf::expected<std::string> out) {
+  if (auto job = take_route(self->state, id))
+    job->done(std::move(out));
 }
 
 /// The node to try for `job`: a redirect, the last known leader, this node
@@ -407,13 +413,8 @@ void ask_writer(manager_actor* self, const caf::actor& writer,
   self->request(writer, timeout, atom, x)
     .then(
       [self, id, done](Result& res) {
-        auto& st = self->state;
-        auto i = st.routes.find(id);
-        if (i == st.routes.end())
-          return;
-        auto job = std::move(i->second);
-        st.routes.erase(i);
-        (job.*done)(res);
+        if (auto job = take_route(self->state, id))
+          ((*job).*done)(res);
       },
       on_error);
 }
