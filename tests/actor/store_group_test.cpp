@@ -121,11 +121,13 @@ struct group_fixture : tests::actor_fixture {
     }
   }
 
-  /// Takes one answer to a write from `self`'s mailbox.
-  command_result take_result() {
-    command_result out;
+  /// Takes one answer (a command_result or a query_result) from `self`'s
+  /// mailbox.
+  template <class Result>
+  Result take() {
+    Result out;
     bool got = false;
-    self->receive([&](command_result& r) {
+    self->receive([&](Result& r) {
       out = r;
       got = true;
     },
@@ -137,20 +139,14 @@ struct group_fixture : tests::actor_fixture {
     return out;
   }
 
+  /// Takes one answer to a write from `self`'s mailbox.
+  command_result take_result() {
+    return take<command_result>();
+  }
+
   /// Takes one answer to a read from `self`'s mailbox.
   query_result take_query() {
-    query_result out;
-    bool got = false;
-    self->receive([&](query_result& r) {
-      out = r;
-      got = true;
-    },
-    [&](caf::error& e) {
-      FAIL("unexpected error " << sys.render(e));
-    },
-    caf::after(std::chrono::seconds(0)) >> [] {});
-    REQUIRE(got);
-    return out;
+    return take<query_result>();
   }
 
   caf::error take_error() {

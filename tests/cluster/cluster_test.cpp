@@ -103,6 +103,15 @@ size_t wait_leader(cluster& c, const std::string& store) {
   return *leader;
 }
 
+/// The start of most cases: the three nodes see each other, store "orders"
+/// with 3 replicas is created through node 1 and has a leader, whose index
+/// is returned.
+size_t orders_store(cluster& c) {
+  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
+  create_store(c, 1, "orders", 3);
+  return wait_leader(c, "orders");
+}
+
 /// Waits until the load has `n` more acknowledged batches than now.
 bool wait_acks(const workload& w, size_t n, std::chrono::milliseconds timeout) {
   auto target = w.acked() + n;
@@ -253,9 +262,7 @@ TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  wait_leader(c, "orders");
+  orders_store(c);
   auto load = start_load(c, "orders");
   auto& w = *load;
   auto leader = wait_leader(c, "orders");
@@ -282,9 +289,7 @@ TEST_CASE("killing a follower under load loses nothing and the follower "
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  auto leader = wait_leader(c, "orders");
+  auto leader = orders_store(c);
   auto members = c.members_of("orders");
   REQUIRE(members.size() == 3);
   auto follower = members[0] != leader ? members[0] : members[1];
@@ -307,9 +312,7 @@ TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  wait_leader(c, "orders");
+  orders_store(c);
   auto load = start_load(c, "orders");
   auto& w = *load;
   auto frozen = wait_leader(c, "orders");
@@ -344,9 +347,7 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  auto keep = wait_leader(c, "orders"); // the hardest survivor: the leader
+  auto keep = orders_store(c); // the hardest survivor: the leader
   auto client = c.client(keep);
   std::vector<sent_append> sent;
   int64_t version = -1;
@@ -539,9 +540,7 @@ TEST_CASE("cluster_status lists every node up, itself once, and each store's "
           ) {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  wait_leader(c, "orders");
+  orders_store(c);
   const std::set<std::string> names{"node1", "node2", "node3"};
   for (auto i : all_nodes(c)) {
     auto client = c.client(i);
@@ -633,9 +632,7 @@ TEST_CASE("killing the store leader's node during delivery: a persistent "
           "answered acks") {
   cluster c{three_nodes()};
   INFO(c.post_mortem());
-  REQUIRE_MESSAGE(c.wait_all_up(cluster_up_timeout), "no cluster formed");
-  create_store(c, 1, "orders", 3);
-  auto leader = wait_leader(c, "orders");
+  auto leader = orders_store(c);
   auto survivors = all_but(c, leader);
   REQUIRE(survivors.size() == 2);
   auto ports = c.client_ports();

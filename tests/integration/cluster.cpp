@@ -219,15 +219,23 @@ nlohmann::json cluster::status(size_t i, int timeout_ms) {
                            + name(i));
 }
 
+std::optional<nlohmann::json> cluster::store_status(size_t i,
+                                                   const std::string& store) {
+  auto st = try_status(i);
+  if (!st)
+    return std::nullopt;
+  auto stores = st->value("stores", nlohmann::json::object());
+  if (!stores.is_object() || !stores.contains(store))
+    return std::nullopt;
+  return stores[store];
+}
+
 std::optional<size_t> cluster::leader_of(const std::string& store) {
   for (auto i : alive_nodes()) {
-    auto st = try_status(i);
+    auto st = store_status(i, store);
     if (!st)
       continue;
-    auto stores = st->value("stores", nlohmann::json::object());
-    if (!stores.is_object() || !stores.contains(store))
-      continue;
-    auto leader = stores[store].value("leader", nlohmann::json{});
+    auto leader = st->value("leader", nlohmann::json{});
     if (!leader.is_string())
       continue;
     if (auto idx = index_of(leader.get<std::string>()))
@@ -238,15 +246,11 @@ std::optional<size_t> cluster::leader_of(const std::string& store) {
 
 std::vector<size_t> cluster::members_of(const std::string& store) {
   for (auto i : alive_nodes()) {
-    auto st = try_status(i);
+    auto st = store_status(i, store);
     if (!st)
       continue;
-    auto stores = st->value("stores", nlohmann::json::object());
-    if (!stores.is_object() || !stores.contains(store))
-      continue;
-    auto members = stores[store].value("members", nlohmann::json::array());
     std::vector<size_t> out;
-    for (auto& m : members)
+    for (auto& m : st->value("members", nlohmann::json::array()))
       if (m.is_string())
         if (auto idx = index_of(m.get<std::string>()))
           out.push_back(*idx);

@@ -142,6 +142,11 @@ public:
   /// nothing.
   nlohmann::json status(size_t i, int timeout_ms = 5000);
 
+  /// `store`'s entry in cluster_status through node `i`; nothing when the
+  /// node does not answer or does not list the store.
+  std::optional<nlohmann::json> store_status(size_t i,
+                                             const std::string& store);
+
   /// The index of the node that cluster_status names as `store`'s leader,
   /// asking the alive nodes in turn until one answers with a leader;
   /// nothing when none does.
