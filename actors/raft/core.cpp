@@ -49,7 +49,6 @@ core::core(const config& cfg, const initial_state& init, random_fn rnd)
   snapshot_ = init.snap;
   snap_index_ = init.snap.meta.index;
   snap_term_ = init.snap.meta.term;
-  conf_ = init.snap.meta.conf;
   uint64_t expect = snap_index_ + 1;
   uint64_t prev_term = snap_term_;
   for (auto& e : init.entries) {
@@ -68,12 +67,7 @@ core::core(const config& cfg, const initial_state& init, random_fn rnd)
   CXESDB_ASSERT(commit_ <= last_index());
   applied_ = cfg_.applied_index == 0 ? snap_index_ : cfg_.applied_index;
   CXESDB_ASSERT(applied_ >= snap_index_ && applied_ <= commit_);
-  for (auto i = snap_index_ + 1; i <= applied_; ++i) {
-    auto& e = entry_at(i);
-    if (e.type == entry_type::conf_change)
-      if (auto cc = decode_conf_change(e.data))
-        conf_.apply(*cc);
-  }
+  conf_ = conf_at(applied_);
   applying_ = applied_;
   become_follower(term_, no_node);
 }
@@ -90,6 +84,18 @@ std::optional<uint64_t> core::term_at(uint64_t index) const {
   if (index < snap_index_ || index > last_index())
     return std::nullopt;
   return log_[index - snap_index_ - 1].term;
+}
+
+conf_state core::conf_at(uint64_t index) const {
+  CXESDB_ASSERT(index >= snap_index_ && index <= last_index());
+  auto conf = snapshot_.meta.conf;
+  for (auto i = snap_index_ + 1; i <= index; ++i) {
+    auto& e = entry_at(i);
+    if (e.type == entry_type::conf_change)
+      if (auto cc = decode_conf_change(e.data))
+        conf.apply(*cc);
+  }
+  return conf;
 }
 
 const entry& core::entry_at(uint64_t index) const {
@@ -362,20 +368,27 @@ bool core::read_index(uint64_t request) {
 }
 
 void core::compact(std::string data) {
+  compact(applied_, std::move(data));
+}
+
+void core::compact(uint64_t index, std::string data) {
   CXESDB_ASSERT(!ready_outstanding_);
   CXESDB_ASSERT(applied_ <= stable_);
-  if (applied_ <= snap_index_)
+  CXESDB_ASSERT(index <= applied_);
+  if (index <= snap_index_)
     return;
-  auto t = term_at(applied_);
+  auto t = term_at(index);
   if (!t && cfg_.mutation != mutation::none)
     return; // a deliberately broken core applied past its log
   CXESDB_ASSERT(t.has_value());
-  snapshot_.meta.index = applied_;
+  snapshot_.meta.index = index;
   snapshot_.meta.term = *t;
-  snapshot_.meta.conf = conf_;
+  // The membership as of `index`: the current one, unless a change applied
+  // after `index` (one at a time, so at most the pending or last one).
+  snapshot_.meta.conf = conf_at(index);
   snapshot_.data = std::move(data);
-  log_.erase(log_.begin(), log_.begin() + (applied_ - snap_index_));
-  snap_index_ = applied_;
+  log_.erase(log_.begin(), log_.begin() + (index - snap_index_));
+  snap_index_ = index;
   snap_term_ = *t;
   snapshot_unpersisted_ = true;
   snapshot_install_ = false;

@@ -114,6 +114,13 @@ public:
   /// of the state machine. Only between `advance` and the next `get_ready`.
   void compact(std::string data);
 
+  /// Replaces the log prefix up to `index` (at most `applied_index()`) by a
+  /// snapshot `data` of the state machine as of `index` or later: a shell
+  /// whose state machine makes its own applies durable compacts only up to
+  /// what it knows is on disk, and keeps a tail for slow followers. Does
+  /// nothing when `index` is not past the current snapshot.
+  void compact(uint64_t index, std::string data);
+
   // -- output -----------------------------------------------------------------
 
   /// True when `get_ready` would return a non-empty batch.
@@ -195,6 +202,9 @@ private:
   void truncate_and_append(const std::vector<entry>& entries);
   bool up_to_date(uint64_t last_term, uint64_t last_index) const;
   void apply_conf(const conf_change& cc);
+  /// The membership after applying the log up to `index` (not below the
+  /// snapshot): the snapshot's, changed by the log's conf entries.
+  conf_state conf_at(uint64_t index) const;
   void send(message m);
   hard_state current_hard() const;
   void reset_randomized_timeout();

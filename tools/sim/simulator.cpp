@@ -45,6 +45,8 @@ constexpr uint64_t steps_per_tick = 10;
 constexpr uint64_t max_delay_steps = 30;
 constexpr uint64_t slow_delay_steps = 400;
 constexpr uint64_t compact_every_entries = 40;
+/// At most this many applied entries stay in the log behind a compaction.
+constexpr uint64_t compact_behind_max = 20;
 constexpr size_t max_nodes = 7;
 constexpr size_t network_queue_max = 100000;
 
@@ -98,6 +100,9 @@ struct sim_node {
   bool dirty = false;
   uint64_t sm_index = 0;
   uint64_t sm_digest = 0;
+  /// The state machine's digest after each index applied since the
+  /// snapshot, so that the log can be compacted behind the applied index.
+  std::map<uint64_t, uint64_t> digests;
 };
 
 struct proposal {
@@ -167,6 +172,7 @@ private:
       decode_sm(init.snap.data, n.sm_index, n.sm_digest);
     else
       n.sm_index = 0, n.sm_digest = 0;
+    n.digests.clear();
     CXESDB_ASSERT(n.sm_index == init.snap.meta.index);
   }
 
@@ -206,6 +212,7 @@ private:
   void apply(sim_node& n, const raft::entry& e) {
     n.sm_digest = mix_digest(n.sm_digest, e);
     n.sm_index = e.index;
+    n.digests[e.index] = n.sm_digest;
     checker_.on_apply(n.id, e);
     checker_.on_state(n.id, n.sm_index, n.sm_digest);
     if (e.type == raft::entry_type::conf_change)
@@ -248,6 +255,7 @@ private:
       if (rd.snap && rd.snap_install) {
         decode_sm(rd.snap->data, n.sm_index, n.sm_digest);
         CXESDB_ASSERT(n.sm_index == rd.snap->meta.index);
+        n.digests.clear();
         ++res_.snapshots_installed;
         log(std::to_string(n.id) + " install snapshot "
             + std::to_string(n.sm_index));
@@ -276,8 +284,15 @@ private:
       c.advance(rd);
       checker_.check(c);
       if (c.applied_index() >= c.snapshot_index() + compact_every_entries) {
+        // As a store replica does: compact up to an index behind the
+        // applied one (what its database made durable, less a tail kept for
+        // slow followers), with the image as of that index.
         CXESDB_ASSERT(n.sm_index == c.applied_index());
-        c.compact(encode_sm(n.sm_index, n.sm_digest));
+        auto index = c.applied_index() - rng_.below(compact_behind_max + 1);
+        auto d = n.digests.find(index);
+        CXESDB_ASSERT(d != n.digests.end());
+        c.compact(index, encode_sm(index, d->second));
+        n.digests.erase(n.digests.begin(), std::next(d));
       }
     }
     checker_.check(c);
