@@ -1,11 +1,17 @@
 #include "actors/raft/consensus_actor.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <utility>
 
 #include "actors/assert.hpp"
+#include "actors/log.hpp"
 #include "actors/raft/codec.hpp"
+#include "actors/raft/snapshot_chunk.hpp"
 #include "actors/raft/sqlite_storage.hpp"
 
 namespace cxesdb::actors::raft {
@@ -24,18 +30,213 @@ struct job_slot {
 
 void pump(self_ptr self);
 
-void send_message(self_ptr self, const message& m) {
+/// Sends bytes for peer `to` through the transport or the peers map.
+void send_bytes(self_ptr self, node_id to, std::string bytes) {
   auto& st = self->state;
   if (st.cfg.transport) {
     self->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
-               static_cast<uint64_t>(m.to), encode(m));
+               static_cast<uint64_t>(to), std::move(bytes));
     return;
   }
-  auto it = st.peers.find(m.to);
+  auto it = st.peers.find(to);
   if (it == st.peers.end() || !it->second)
     return; // unknown peer: Raft treats it as a lost message
-  self->send(it->second, raft_msg_atom::value, encode(m));
+  self->send(it->second, raft_msg_atom::value, std::move(bytes));
 }
+
+void send_image(self_ptr self, const message& m);
+
+void send_message(self_ptr self, const message& m) {
+  if (m.type == message_type::snapshot && self->state.cfg.image.make) {
+    send_image(self, m);
+    return;
+  }
+  send_bytes(self, m.to, encode(m));
+}
+
+// -- compaction into an image -------------------------------------------------
+
+/// Compacts the log up to what the state machine holds durably, less a tail
+/// of at most `compact_keep_entries` entries and `compact_keep_bytes` bytes.
+/// Only between batches (the core allows compaction only then); the new
+/// snapshot is persisted with the next batch.
+void maybe_compact(self_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg.image.make || !st.core || st.in_flight
+      || st.durable <= st.compacted_for)
+    return;
+  st.compacted_for = st.durable;
+  auto& c = *st.core;
+  auto index = std::min(st.durable, c.applied_index());
+  uint64_t kept = 0;
+  uint64_t bytes = 0;
+  while (index > c.snapshot_index() && kept < st.cfg.compact_keep_entries) {
+    bytes += c.entry_at(index).data.size();
+    if (bytes > st.cfg.compact_keep_bytes)
+      break;
+    --index;
+    ++kept;
+  }
+  if (index > c.snapshot_index())
+    c.compact(index, std::string{});
+}
+
+// -- snapshot images, leader side --------------------------------------------
+
+/// One file per snapshot index: a read of an older image in flight keeps
+/// reading its own file (or fails) while a newer one is written.
+std::string image_out_path(const consensus_state& st, uint64_t index) {
+  return st.cfg.image.dir + "/snapshot-out-" + std::to_string(index) + ".img";
+}
+
+/// Removes the image files of this replica except `keep` (none: all).
+void remove_images(const std::string& dir, const std::string& keep) {
+  std::error_code ec;
+  for (auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    auto name = f.path().filename().string();
+    if ((name.rfind("snapshot-out-", 0) == 0 || name == "snapshot-in.part")
+        && f.path().string() != keep)
+      std::filesystem::remove(f.path(), ec);
+  }
+}
+
+std::string image_in_path(const consensus_state& st) {
+  return st.cfg.image.dir + "/snapshot-in.part";
+}
+
+/// Reads the next chunk for follower `to` on the executor; its message
+/// (`image_read_atom`) sends it. One read per follower at a time.
+void read_chunk(self_ptr self, node_id to) {
+  auto& st = self->state;
+  auto it = st.images_out.find(to);
+  if (it == st.images_out.end() || it->second.reading || st.image_making
+      || st.image_index != it->second.header.snap->meta.index)
+    return;
+  auto& out = it->second;
+  auto offset = std::min(out.offset, st.image_bytes);
+  auto n = std::min<uint64_t>(st.cfg.snapshot_chunk_bytes,
+                              st.image_bytes - offset);
+  auto index = st.image_index;
+  auto path = image_out_path(st, index);
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  out.reading = st.exec->try_submit([me, path, index, to, offset, n] {
+    std::string data(n, '\0');
+    std::string error;
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0 || ::pread(fd, data.data(), n, static_cast<off_t>(offset))
+                    != static_cast<ssize_t>(n))
+      error = "cannot read " + path;
+    if (fd >= 0)
+      ::close(fd);
+    caf::anon_send(me, image_read_atom::value, index, uint64_t{to}, offset,
+                   std::move(data), std::move(error));
+  });
+}
+
+/// The core wants follower `m.to` to install its snapshot. Starts (or, for
+/// the same snapshot, resumes at the follower's last acknowledged offset)
+/// the transfer of the image, making the image file first when this node
+/// has none for that snapshot. A resend of the same InstallSnapshot while a
+/// chunk is on its way resends that chunk: the core resends after an
+/// election timeout without an answer.
+void send_image(self_ptr self, const message& m) {
+  auto& st = self->state;
+  CXESDB_ASSERT(m.snap != nullptr);
+  auto index = m.snap->meta.index;
+  auto& out = st.images_out[m.to];
+  bool same = out.header.snap && out.header.snap->meta.index == index
+              && out.header.snap->meta.term == m.snap->meta.term;
+  if (!same)
+    out.offset = 0;
+  out.header = m;
+  out.reading = same && out.reading;
+  if (st.image_index == index || st.image_making) {
+    read_chunk(self, m.to);
+    return;
+  }
+  st.image_making = true;
+  auto make = st.cfg.image.make;
+  auto path = image_out_path(st, index);
+  auto dir = st.cfg.image.dir;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.exec->submit([me, make, path, dir, index] {
+    remove_images(dir, std::string{});
+    auto error = make(index, path);
+    std::error_code ec;
+    uint64_t bytes = error ? 0 : std::filesystem::file_size(path, ec);
+    if (ec)
+      error = ec.message();
+    caf::anon_send(me, image_made_atom::value, index, bytes,
+                   error ? *error : std::string{});
+  });
+}
+
+// -- snapshot images, follower side ------------------------------------------
+
+void ack_chunk(self_ptr self, const message& header, uint64_t next,
+               bool done) {
+  snapshot_ack a;
+  a.from = self->state.cfg.core.id;
+  a.to = header.from;
+  a.index = header.snap->meta.index;
+  a.term = header.snap->meta.term;
+  a.next_offset = next;
+  a.done = done;
+  send_bytes(self, header.from, encode(a));
+}
+
+/// A chunk of the leader's image. Written at the end of the part file when
+/// it continues it; otherwise answered with the offset the file has, so
+/// that the leader resumes there. A chunk of another snapshot starts the
+/// file over. While a write is in flight chunks are dropped (the leader
+/// waits for the ack, or resends after a timeout).
+void handle_chunk(self_ptr self, snapshot_chunk& c) {
+  auto& st = self->state;
+  auto& in = st.incoming;
+  auto& meta = c.header.snap->meta;
+  if (in.writing)
+    return;
+  if (in.index != meta.index || in.term != meta.term || in.total != c.total) {
+    if (c.offset != 0) {
+      ack_chunk(self, c.header, 0, false);
+      return;
+    }
+    in = image_in{meta.index, meta.term, c.total, 0, false};
+  }
+  if (c.offset != in.received) {
+    ack_chunk(self, c.header, in.received, false);
+    return;
+  }
+  in.writing = true;
+  auto path = image_in_path(st);
+  auto install = st.cfg.image.install;
+  auto last = c.offset + c.data.size() == c.total;
+  auto header = std::make_shared<message>(std::move(c.header));
+  auto data = std::make_shared<std::string>(std::move(c.data));
+  auto offset = c.offset;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.exec->submit([me, path, install, last, header, data, offset] {
+    std::string error;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd < 0
+        || ::ftruncate(fd, static_cast<off_t>(offset)) != 0
+        || ::pwrite(fd, data->data(), data->size(), static_cast<off_t>(offset))
+             != static_cast<ssize_t>(data->size())
+        || (last && ::fdatasync(fd) != 0))
+      error = "cannot write " + path;
+    if (fd >= 0)
+      ::close(fd);
+    if (error.empty() && last) {
+      if (auto e = install(header->snap->meta.index, path))
+        error = *e;
+      std::error_code ec;
+      std::filesystem::remove(path, ec); // (a store's install renamed it)
+    }
+    caf::anon_send(me, image_wrote_atom::value, encode(*header),
+                   offset + data->size(), last, std::move(error));
+  });
+}
+
 
 /// Hands committed entries to the state machine and answers confirmed reads.
 void apply_and_answer(self_ptr self, const ready& rd) {
@@ -115,6 +316,7 @@ void finish(self_ptr self, const ready& rd) {
   if (st.cfg.take_snapshot
       && c.applied_index() >= c.snapshot_index() + st.cfg.compact_every_entries)
     c.compact(st.cfg.take_snapshot()); // persisted with the next batch
+  maybe_compact(self);
 }
 
 /// Hands the in-flight batch to the executor; false when it is full.
@@ -184,7 +386,11 @@ void start_load(self_ptr self) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto path = cfg.db_path;
   auto voters = cfg.initial_voters;
-  auto ok = self->state.exec->try_submit([slot, me, path, voters] {
+  auto image_dir = cfg.image.dir;
+  auto ok = self->state.exec->try_submit([slot, me, path, voters, image_dir] {
+    // Images of an earlier life are stale: a transfer starts over.
+    if (!image_dir.empty())
+      remove_images(image_dir, std::string{});
     std::string err;
     auto s = sqlite_storage::open(path, err);
     if (!s) {
@@ -296,12 +502,39 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
         submit(self);
       pump(self);
     },
-    // Sent by peers' consensus actors. Malformed bytes or messages for
+    // Sent by peers' consensus actors: Raft messages, and the chunks of a
+    // snapshot image and their acks. Malformed bytes or messages for
     // another node are dropped, never trusted.
-    [=](raft_msg_atom, const std::string& bytes) {
+    [=](raft_msg_atom, std::string& bytes) {
       auto& st = self->state;
-      if (!st.core)
+      if (!st.core || bytes.empty())
         return;
+      auto tag = static_cast<uint8_t>(bytes[0]);
+      if (tag == snapshot_chunk_tag) {
+        auto c = decode_snapshot_chunk(bytes);
+        if (c && st.cfg.image.install && c->header.to == st.cfg.core.id
+            && c->header.from != no_node && c->header.from != st.cfg.core.id)
+          handle_chunk(self, *c);
+        return;
+      }
+      if (tag == snapshot_ack_tag) {
+        auto a = decode_snapshot_ack(bytes);
+        if (!a || a->to != st.cfg.core.id)
+          return;
+        auto it = st.images_out.find(a->from);
+        if (it == st.images_out.end()
+            || it->second.header.snap->meta.index != a->index
+            || it->second.header.snap->meta.term != a->term)
+          return;
+        if (a->done) {
+          st.images_out.erase(it);
+          ++st.images_sent;
+          return;
+        }
+        it->second.offset = a->next_offset;
+        read_chunk(self, a->from);
+        return;
+      }
       auto m = decode_message(bytes);
       if (!m || m->to != st.cfg.core.id || m->from == no_node
           || m->from == st.cfg.core.id)
@@ -390,6 +623,90 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
       }
       return caf::make_message(static_cast<uint64_t>(r.status), r.index,
                                r.term, r.leader);
+    },
+    // Sent by the owner of an image state machine (a store's writer) once
+    // its database holds every entry up to `index` durably. The log is
+    // compacted up to there, less the kept tail; never blocks.
+    [=](compact_atom, uint64_t index) {
+      auto& st = self->state;
+      st.durable = std::max(st.durable, index);
+      maybe_compact(self);
+      pump(self);
+    },
+    // Sent by the job that wrote this node's image of snapshot `index`.
+    // Starts the chunks of every transfer waiting for it; on an error the
+    // transfers wait for the core to resend its InstallSnapshot.
+    [=](image_made_atom, uint64_t index, uint64_t bytes, std::string& error) {
+      auto& st = self->state;
+      st.image_making = false;
+      if (!error.empty()) {
+        log_error("raft group " + st.cfg.group + ": snapshot image: " + error);
+        st.image_index = 0;
+        return;
+      }
+      log_info("raft group " + st.cfg.group + ": made an image of snapshot "
+               + std::to_string(index) + " (" + std::to_string(bytes)
+               + " bytes) for a follower behind the log");
+      st.image_index = index;
+      st.image_bytes = bytes;
+      for (auto& kv : st.images_out)
+        if (kv.second.header.snap->meta.index == index)
+          read_chunk(self, kv.first);
+    },
+    // Sent by the job that read a chunk of the image for follower `to`.
+    // Sends it unless the transfer moved on meanwhile.
+    [=](image_read_atom, uint64_t index, uint64_t to, uint64_t offset,
+        std::string& data, std::string& error) {
+      auto& st = self->state;
+      auto it = st.images_out.find(to);
+      if (it == st.images_out.end())
+        return;
+      auto& out = it->second;
+      out.reading = false;
+      if (!error.empty() || index != st.image_index
+          || out.header.snap->meta.index != index) {
+        if (!error.empty())
+          log_error("raft group " + st.cfg.group + ": " + error);
+        return; // resumed when the core resends
+      }
+      snapshot_chunk c;
+      c.header = out.header;
+      c.offset = offset;
+      c.total = st.image_bytes;
+      c.data = std::move(data);
+      send_bytes(self, static_cast<node_id>(to), encode(c));
+    },
+    // Sent by the job that wrote a received chunk (and, after the last one,
+    // synced the file and installed the image). Acknowledges it; once the
+    // image is in place, the core receives the InstallSnapshot itself. A
+    // failed write or install starts the transfer over.
+    [=](image_wrote_atom, std::string& header_bytes, uint64_t received,
+        bool last, std::string& error) {
+      auto& st = self->state;
+      auto header = decode_message(header_bytes);
+      CXESDB_ASSERT(header && header->snap);
+      st.incoming.writing = false;
+      if (!error.empty()) {
+        log_error("raft group " + st.cfg.group + ": snapshot image: " + error);
+        st.incoming = image_in{};
+        ack_chunk(self, *header, 0, false);
+        return;
+      }
+      if (!last) {
+        st.incoming.received = received;
+        ack_chunk(self, *header, received, false);
+        return;
+      }
+      log_info("raft group " + st.cfg.group + ": installed the leader's image"
+               + " of snapshot " + std::to_string(header->snap->meta.index)
+               + " (" + std::to_string(received) + " bytes)");
+      st.incoming = image_in{};
+      ++st.images_installed;
+      ack_chunk(self, *header, received, true);
+      if (st.core) {
+        st.core->step(*header);
+        pump(self);
+      }
     },
     // Sent by the store's replica on the leader before it removes itself.
     [=](transfer_atom, uint64_t node) {

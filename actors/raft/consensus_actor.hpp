@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ namespace cxesdb::actors::raft {
 /// - `(conf_atom, uint8 op, uint64 node)` -> same as propose: a membership
 ///   change (`conf_op`), one at a time.
 /// - `(transfer_atom, uint64 node)` -> bool: hands leadership to `node`.
+/// - `(compact_atom, uint64 index)`: the state machine holds everything up
+///   to `index` durably (with `consensus_config::image` set): the log may
+///   be compacted up to there, less the kept tail.
 using raft_msg_atom = caf::atom_constant<caf::atom("raft_msg")>;
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using read_index_atom = caf::atom_constant<caf::atom("read_idx")>;
@@ -45,6 +49,10 @@ using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 using group_status_atom = caf::atom_constant<caf::atom("grp_status")>;
 using conf_atom = caf::atom_constant<caf::atom("conf")>;
 using transfer_atom = caf::atom_constant<caf::atom("transfer")>;
+using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using image_made_atom = caf::atom_constant<caf::atom("img_made")>;
+using image_read_atom = caf::atom_constant<caf::atom("img_read")>;
+using image_wrote_atom = caf::atom_constant<caf::atom("img_wrote")>;
 
 /// What `(group_status_atom)` answers: the consensus state of one member.
 struct group_status {
@@ -60,6 +68,26 @@ struct group_status {
   std::map<node_id, uint64_t> match;
   /// A membership change is proposed and not applied yet.
   bool conf_pending = false;
+};
+
+/// A state machine that lives in its own file (a store's database) and
+/// travels as that file when a follower needs a snapshot. Both functions
+/// block and run as executor jobs.
+struct snapshot_image {
+  /// Writes a consistent copy of the state machine, as of an applied index
+  /// of at least `index`, to `path`; an error text on failure.
+  std::function<std::optional<std::string>(uint64_t index,
+                                           const std::string& path)>
+    make;
+  /// Puts the copy at `path` (received whole and synced) in place of the
+  /// state machine, which then holds at least `index`; an error text on
+  /// failure, and then nothing changed.
+  std::function<std::optional<std::string>(uint64_t index,
+                                           const std::string& path)>
+    install;
+  /// Where the image being sent (`snapshot-out.img`) and the one being
+  /// received (`snapshot-in.part`) are kept.
+  std::string dir;
 };
 
 /// How a consensus actor runs.
@@ -85,6 +113,21 @@ struct consensus_config {
   std::function<std::string()> take_snapshot;
   /// Applied entries kept in the log before it is compacted.
   uint64_t compact_every_entries = 10000;
+  /// When set, the state machine is a file: the owner says what is durable
+  /// with `(compact_atom, index)`, the log is compacted to a snapshot with
+  /// no data, and a follower that needs the snapshot receives the file in
+  /// chunks (snapshot_chunk.hpp), then the InstallSnapshot.
+  snapshot_image image;
+  /// Entries kept below a compaction point (at most this many and this many
+  /// bytes), so that a follower a little behind catches up from the log and
+  /// not from a whole image.
+  uint64_t compact_keep_entries = 1000;
+  static constexpr uint64_t compact_keep_entries_default = 1000;
+  uint64_t compact_keep_bytes = 4u << 20;
+  /// Image bytes per chunk; one chunk per follower is in memory or on the
+  /// wire at a time.
+  uint64_t snapshot_chunk_bytes = 1u << 20;
+  static constexpr uint64_t snapshot_chunk_bytes_default = 1u << 20;
   /// When set, messages to peers go to this actor as `(raft_msg_atom,
   /// group, uint64 to, bytes)` (a node's router, which knows where the peer
   /// lives) instead of to the `peers` map.
@@ -95,6 +138,28 @@ struct consensus_config {
   /// election timeout (the preferred member of a new group; pre-vote keeps
   /// it from disturbing a group that has a leader).
   bool campaign_on_load = false;
+};
+
+/// A snapshot image on its way to one follower (leader side).
+struct image_out {
+  /// The core's InstallSnapshot for this follower.
+  message header;
+  /// The next byte the follower wants.
+  uint64_t offset = 0;
+  /// A chunk read is in flight.
+  bool reading = false;
+};
+
+/// A snapshot image arriving from the leader (follower side).
+struct image_in {
+  /// The snapshot it belongs to (index 0: none).
+  uint64_t index = 0;
+  uint64_t term = 0;
+  uint64_t total = 0;
+  /// Bytes written to the part file.
+  uint64_t received = 0;
+  /// A write (or the install after the last one) is in flight.
+  bool writing = false;
 };
 
 /// The state of a consensus actor.
@@ -120,6 +185,21 @@ struct consensus_state {
   bool ticking = false;
   /// The load job's result, until the actor took it.
   std::shared_ptr<void> load_slot;
+  /// The highest index the state machine said is durable (`compact_atom`),
+  /// and the one the last compaction was for.
+  uint64_t durable = 0;
+  uint64_t compacted_for = 0;
+  /// The image file on this node: made for snapshot `image_index`, of
+  /// `image_bytes` bytes; `image_making` while a job writes it.
+  uint64_t image_index = 0;
+  uint64_t image_bytes = 0;
+  bool image_making = false;
+  /// Images on their way to followers, by follower.
+  std::map<node_id, image_out> images_out;
+  image_in incoming;
+  /// Snapshot images sent whole and installed (for tests and metrics).
+  uint64_t images_sent = 0;
+  uint64_t images_installed = 0;
   static inline const char* name = "cxesdb.raft.consensus";
 };
 

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@
 #include "actors/executor.hpp"
 #include "actors/raft/consensus_actor.hpp"
 #include "actors/raft/core.hpp"
+#include "actors/raft/snapshot_chunk.hpp"
 #include "actors/raft/sqlite_storage.hpp"
 
 namespace raft = cxesdb::actors::raft;
@@ -48,6 +51,60 @@ caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
+/// A state machine that lives in a file, as a store's database does: the
+/// data of the applied entries and the applied index. Its image is that
+/// file; entries at or below its index are skipped, as a store skips what
+/// its database already holds.
+struct file_machine {
+  uint64_t index = 0;
+  std::vector<std::string> data;
+
+  void apply(const raft::entry& e) {
+    if (e.index <= index)
+      return;
+    index = e.index;
+    if (e.type == raft::entry_type::normal && !e.data.empty())
+      data.push_back(e.data);
+  }
+
+  std::string image() const {
+    std::string out = std::to_string(index) + "\n";
+    for (auto& d : data)
+      out += d + "\n";
+    return out;
+  }
+
+  void restore(const std::string& text) {
+    std::istringstream in{text};
+    std::string line;
+    std::getline(in, line);
+    index = std::stoull(line);
+    data.clear();
+    while (std::getline(in, line))
+      data.push_back(line);
+  }
+};
+
+/// Forwards raft bytes to `target`, dropping the snapshot chunk numbered
+/// `drop_chunk` (counting from 0); counts the chunks it saw.
+struct lossy_state {
+  int chunks = 0;
+  static inline const char* name = "lossy_link";
+};
+
+caf::behavior lossy_link(caf::stateful_actor<lossy_state>* self,
+                         caf::actor target, int drop_chunk) {
+  return {
+    [=](raft::raft_msg_atom, std::string& bytes) {
+      if (!bytes.empty()
+          && static_cast<uint8_t>(bytes[0]) == raft::snapshot_chunk_tag
+          && self->state.chunks++ == drop_chunk)
+        return;
+      self->send(target, raft::raft_msg_atom::value, std::move(bytes));
+    },
+  };
+}
+
 struct fixture {
   temp_dir dir;
   caf::actor_system_config cfg;
@@ -65,6 +122,11 @@ struct fixture {
   }
 
   uint64_t compact_every = 0;
+  /// With `images`, each node's state machine is a `file_machine` that
+  /// travels as its file in chunks of `chunk_bytes`.
+  bool images = false;
+  uint64_t chunk_bytes = 16;
+  std::map<raft::node_id, std::shared_ptr<file_machine>> machines;
 
   caf::actor spawn_node(raft::node_id id, std::vector<raft::node_id> voters) {
     raft::consensus_config c;
@@ -74,9 +136,39 @@ struct fixture {
     c.seed = 42;
     auto log = std::make_shared<std::vector<raft::entry>>();
     applied[id] = log;
-    c.apply = [log](const std::vector<raft::entry>& es) {
+    auto sm = std::make_shared<file_machine>();
+    machines[id] = sm;
+    c.apply = [log, sm](const std::vector<raft::entry>& es) {
       log->insert(log->end(), es.begin(), es.end());
+      for (auto& e : es)
+        sm->apply(e);
     };
+    if (images) {
+      c.image.dir = dir.path + "/images" + std::to_string(id);
+      std::filesystem::create_directories(c.image.dir);
+      c.image.make = [sm](uint64_t index, const std::string& path)
+        -> std::optional<std::string> {
+        if (sm->index < index)
+          return std::string{"behind"};
+        std::ofstream{path} << sm->image();
+        return std::nullopt;
+      };
+      c.image.install = [sm](uint64_t index, const std::string& path)
+        -> std::optional<std::string> {
+        std::ifstream in{path};
+        std::stringstream text;
+        text << in.rdbuf();
+        file_machine m;
+        m.restore(text.str());
+        if (m.index < index)
+          return std::string{"image behind its snapshot"};
+        if (m.index > sm->index)
+          *sm = m;
+        return std::nullopt;
+      };
+      c.compact_keep_entries = 2;
+      c.snapshot_chunk_bytes = chunk_bytes;
+    }
     if (compact_every > 0) {
       c.compact_every_entries = compact_every;
       c.take_snapshot = [log] { return std::to_string(log->size()); };
@@ -370,4 +462,112 @@ TEST_CASE("consensus actor: the log is compacted into snapshots") {
   REQUIRE(!s->load(init));
   CHECK(init.snap.meta.index == c.snapshot_index());
   CHECK(init.snap.meta.index + init.entries.size() == c.last_index());
+}
+
+namespace {
+
+/// Isolates node `id` from the others (both directions).
+void isolate(fixture& f, raft::node_id id) {
+  for (auto& [other, a] : f.actors) {
+    if (other == id)
+      continue;
+    caf::anon_send(a, raft::peers_atom::value, uint64_t{id}, caf::actor{});
+    caf::anon_send(f.actors.at(id), raft::peers_atom::value, uint64_t{other},
+                   caf::actor{});
+  }
+  f.drive();
+}
+
+/// Three nodes with image state machines; node 3 misses 30 commands while
+/// the leader and node 2 compact past them.
+raft::node_id leave_node3_behind(fixture& f) {
+  f.images = true;
+  for (raft::node_id id = 1; id <= 3; ++id)
+    f.spawn_node(id, {1, 2, 3});
+  f.connect_all();
+  auto l = f.tick_until_leader(100);
+  REQUIRE(l != raft::no_node);
+  if (l == 3) {
+    REQUIRE(f.propose(3, "warm") == 0);
+    caf::anon_send(f.actors.at(3), raft::transfer_atom::value, uint64_t{1});
+    f.drive();
+    for (int t = 0; t < 30 && f.leader() != 1; ++t)
+      f.tick();
+    l = f.leader();
+    REQUIRE(l == 1);
+  }
+  isolate(f, 3);
+  for (int i = 0; i < 30; ++i)
+    REQUIRE(f.propose(l, "cmd" + std::to_string(i))
+            == static_cast<uint64_t>(raft::propose_status::ok));
+  f.tick();
+  // The state machines say what is durable; the log is compacted behind
+  // it, keeping two entries.
+  for (raft::node_id id : {raft::node_id{1}, raft::node_id{2}})
+    caf::anon_send(f.actors.at(id), raft::compact_atom::value,
+                   f.machines.at(id)->index);
+  f.tick();
+  auto& lc = *f.state(l).core;
+  CHECK(lc.snapshot_index() + 2 == f.machines.at(l)->index);
+  CHECK(f.machines.at(3)->index < lc.snapshot_index());
+  return l;
+}
+
+bool same_machines(fixture& f) {
+  auto& a = *f.machines.at(1);
+  for (raft::node_id id : {raft::node_id{2}, raft::node_id{3}}) {
+    auto& b = *f.machines.at(id);
+    if (a.index != b.index || a.data != b.data)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("consensus actors: a follower behind the compacted log installs "
+          "the leader's image, sent in chunks, then follows the log") {
+  fixture f;
+  auto l = leave_node3_behind(f);
+  f.connect_all();
+  for (int t = 0; t < 40 && !same_machines(f); ++t)
+    f.tick();
+  CHECK(same_machines(f));
+  CHECK(f.state(l).images_sent == 1);
+  CHECK(f.state(3).images_installed == 1);
+  CHECK(f.state(l).images_out.empty());
+  // The image took many chunks of 16 bytes.
+  CHECK(f.machines.at(1)->image().size() > 10 * f.chunk_bytes);
+  // The log goes on after the snapshot on every node.
+  REQUIRE(f.propose(l, "after") == 0);
+  for (int t = 0; t < 10 && !f.applied_everywhere("after", {1, 2, 3}); ++t)
+    f.tick();
+  CHECK(f.applied_everywhere("after", {1, 2, 3}));
+  CHECK(same_machines(f));
+  // No image file stays behind on the follower.
+  CHECK(!std::filesystem::exists(f.dir.path + "/images3/snapshot-in.part"));
+}
+
+TEST_CASE("consensus actors: a lost chunk resumes the transfer at the "
+          "follower's offset, not from the start") {
+  fixture f;
+  auto l = leave_node3_behind(f);
+  f.connect_all();
+  // The leader reaches node 3 through a link that loses the fourth chunk.
+  auto link = f.sys.spawn(lossy_link, f.actors.at(3), 3);
+  caf::anon_send(f.actors.at(l), raft::peers_atom::value, uint64_t{3}, link);
+  f.drive();
+  for (int t = 0; t < 60 && !same_machines(f); ++t)
+    f.tick();
+  CHECK(same_machines(f));
+  CHECK(f.state(3).images_installed == 1);
+  auto size = f.machines.at(l)->image().size();
+  auto chunks = static_cast<int>((size + f.chunk_bytes - 1) / f.chunk_bytes);
+  // Every chunk once, and the lost one twice.
+  auto& link_state
+    = dynamic_cast<caf::stateful_actor<lossy_state>&>(
+        *caf::actor_cast<caf::abstract_actor*>(link))
+        .state;
+  CHECK(link_state.chunks == chunks + 1);
+  caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
 }
