@@ -9,6 +9,7 @@
 
 #include "actors/raft/codec.hpp"
 #include "actors/raft/core.hpp"
+#include "actors/raft/snapshot_chunk.hpp"
 #include "tests/raft/interaction.hpp"
 
 namespace r = cxesdb::actors::raft;
@@ -320,6 +321,112 @@ TEST_CASE("codec: messages round-trip, malformed bytes are rejected") {
   REQUIRE(cc.has_value());
   CHECK(cc->node == 4);
   CHECK(!r::decode_conf_change("junk").has_value());
+}
+
+TEST_CASE("codec: snapshot chunks and acks round-trip; a chunk must carry an "
+          "InstallSnapshot and lie within its image") {
+  r::snapshot_chunk c;
+  c.header.type = r::message_type::snapshot;
+  c.header.from = 1;
+  c.header.to = 3;
+  c.header.term = 4;
+  c.header.snap = std::make_shared<const r::snapshot>(
+    r::snapshot{{120, 4, {{1, 2, 3}, {}}}, ""});
+  c.offset = 32;
+  c.total = 100;
+  c.data = std::string("chunk\0data", 10);
+  auto bytes = r::encode(c);
+  CHECK(static_cast<uint8_t>(bytes[0]) == r::snapshot_chunk_tag);
+  CHECK(!r::decode_message(bytes).has_value());
+  auto back = r::decode_snapshot_chunk(bytes);
+  REQUIRE(back.has_value());
+  CHECK(back->header.to == 3);
+  CHECK(back->header.snap->meta.index == 120);
+  CHECK(back->header.snap->meta.conf == c.header.snap->meta.conf);
+  CHECK(back->offset == 32);
+  CHECK(back->total == 100);
+  CHECK(back->data == c.data);
+  for (size_t n = 0; n < bytes.size(); ++n)
+    CHECK(!r::decode_snapshot_chunk(bytes.substr(0, n)).has_value());
+  CHECK(!r::decode_snapshot_chunk(bytes + "x").has_value());
+  // Past the end of its image.
+  auto beyond = c;
+  beyond.offset = 95;
+  CHECK(!r::decode_snapshot_chunk(r::encode(beyond)).has_value());
+  beyond.offset = 101;
+  beyond.data.clear();
+  CHECK(!r::decode_snapshot_chunk(r::encode(beyond)).has_value());
+  // Not an InstallSnapshot, or one with data of its own.
+  auto other = c;
+  other.header.type = r::message_type::append;
+  CHECK(!r::decode_snapshot_chunk(r::encode(other)).has_value());
+  other = c;
+  other.header.snap = std::make_shared<const r::snapshot>(
+    r::snapshot{{120, 4, {{1}, {}}}, "image"});
+  CHECK(!r::decode_snapshot_chunk(r::encode(other)).has_value());
+
+  r::snapshot_ack a{3, 1, 120, 4, 42, false};
+  auto ab = r::encode(a);
+  CHECK(static_cast<uint8_t>(ab[0]) == r::snapshot_ack_tag);
+  auto aback = r::decode_snapshot_ack(ab);
+  REQUIRE(aback.has_value());
+  CHECK(aback->from == 3);
+  CHECK(aback->next_offset == 42);
+  CHECK(!aback->done);
+  for (size_t n = 0; n < ab.size(); ++n)
+    CHECK(!r::decode_snapshot_ack(ab.substr(0, n)).has_value());
+  CHECK(!r::decode_snapshot_ack(bytes).has_value());
+  CHECK(!r::decode_snapshot_chunk(ab).has_value());
+}
+
+TEST_CASE("compaction behind the applied index keeps the tail and the "
+          "membership as of its point") {
+  r::config cfg;
+  cfg.id = 1;
+  r::initial_state init;
+  init.snap.meta = {1, 1, {{1}, {}}};
+  init.hard = {1, r::no_node, 1};
+  uint64_t seed = 7;
+  r::core c{cfg, init, [&] { return ++seed; }};
+  c.campaign();
+  auto drain = [&] {
+    while (c.has_ready()) {
+      auto rd = c.get_ready();
+      c.advance(rd);
+    }
+  };
+  drain();
+  REQUIRE(c.role() == r::role::leader);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.propose("e" + std::to_string(i)).status
+            == r::propose_status::ok);
+  drain();
+  REQUIRE(c.propose_conf_change({r::conf_op::add_learner, 2}).status
+          == r::propose_status::ok);
+  drain();
+  auto applied = c.applied_index();
+  REQUIRE(applied == c.last_index());
+  auto learner_at = applied;
+  // Compacting before the learner's entry: the snapshot's membership has
+  // no learner, and the entry stays in the log.
+  c.compact(learner_at - 1, "img");
+  CHECK(c.snapshot_index() == learner_at - 1);
+  CHECK(c.first_index() == learner_at);
+  CHECK(c.entry_at(learner_at).type == r::entry_type::conf_change);
+  auto rd = c.get_ready();
+  REQUIRE(rd.snap.has_value());
+  CHECK(!rd.snap_install);
+  CHECK(rd.snap->meta.index == learner_at - 1);
+  CHECK(rd.snap->meta.conf.learners.empty());
+  c.advance(rd);
+  // An index at or below the snapshot changes nothing.
+  c.compact(learner_at - 2, "old");
+  CHECK(c.snapshot_index() == learner_at - 1);
+  c.compact(learner_at, "img2");
+  auto rd2 = c.get_ready();
+  REQUIRE(rd2.snap.has_value());
+  CHECK(rd2.snap->meta.conf.learners == std::vector<r::node_id>{2});
+  c.advance(rd2);
 }
 
 TEST_CASE("restart: a core rebuilt from storage has the same term, vote and "
