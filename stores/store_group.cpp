@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
 #include "stores/messages.hpp"
+#include "stores/store_image.hpp"
 #include "stores/subscriptions.hpp"
 
 namespace cxesdb::stores {
@@ -83,6 +85,10 @@ struct writer_state {
   bool applying = false;
   /// The state machine's applied index, as of the last apply job.
   uint64_t applied = 0;
+  /// Entries and bytes applied since the last synced apply transaction;
+  /// past the limits, the next one is synced and the log compacted.
+  uint64_t unsynced_entries = 0;
+  uint64_t unsynced_bytes = 0;
   /// Reads waiting for `applied` to reach their read index.
   std::deque<pending_read> reads;
   /// Told to stop while an apply transaction was in flight: stop once it
@@ -139,6 +145,14 @@ caf::error not_leader_error(uint64_t leader) {
                     std::to_string(leader));
 }
 
+/// Whether this replica compacts its Raft log into its database. The
+/// catalog (`_system`, followed through an observer that folds every applied
+/// event) keeps its whole log: an installed image would skip the events its
+/// observer folds.
+bool compacts(const writer_state& st) {
+  return !st.replica.observer;
+}
+
 /// Applies the next committed entries (up to the batch bound) in one
 /// transaction on an IO thread. Entries the state machine already has (a
 /// restart replays the log from the last snapshot) are skipped there, under
@@ -156,6 +170,8 @@ void start_apply(writer_actor* self) {
   for (size_t i = 0; i < n; ++i) {
     auto& e = st.committed.front();
     CXESDB_ASSERT(e.index == first + i);
+    ++st.unsynced_entries;
+    st.unsynced_bytes += e.data.size();
     std::optional<command> cmd;
     if (e.type == raft::entry_type::normal && !e.data.empty()) {
       cmd = decode(e.data);
@@ -171,11 +187,17 @@ void start_apply(writer_actor* self) {
   auto files = st.files;
   auto me = caf::actor_cast<caf::actor>(self);
   bool publish = st.hub || st.replica.observer;
-  st.exec->submit([files, batch, first, me, publish, terms] {
+  // The database runs with synchronous=NORMAL (the Raft log is the durable
+  // copy); a compaction needs the database itself durable up to its point.
+  bool sync = compacts(st)
+              && (st.unsynced_entries >= st.limits.compact_every_entries
+                  || st.unsynced_bytes >= st.limits.compact_every_bytes);
+  st.exec->submit([files, batch, first, me, publish, terms, sync] {
     std::vector<command_result> results;
     uint64_t applied = 0;
     uint64_t skip = 0;
     bool failed = false;
+    bool durable = false;
     std::string failure;
     event_batch events;
     {
@@ -196,8 +218,13 @@ void start_apply(writer_actor* self) {
         std::vector<command> rest(std::make_move_iterator(batch->begin() + skip),
                                   std::make_move_iterator(batch->end()));
         try {
+          if (sync)
+            files->write_db->exec("PRAGMA synchronous=FULL;");
           results = m.apply_batch(first + skip, rest);
+          if (sync)
+            files->write_db->exec("PRAGMA synchronous=NORMAL;");
           failed = m.applied_index() != first + batch->size() - 1;
+          durable = sync && !failed;
           if (failed && !results.empty())
             failure = results.front().message;
         } catch (const std::exception& e) {
@@ -211,7 +238,7 @@ void start_apply(writer_actor* self) {
     }
     caf::anon_send(me, done_atom_v, first + skip, std::move(results),
                    std::move(*terms), applied, std::move(failure), failed,
-                   std::move(events));
+                   durable, std::move(events));
   });
 }
 
@@ -273,6 +300,19 @@ caf::behavior store_writer(writer_actor* self,
   ccfg.transport = st.replica.transport;
   ccfg.group = st.replica.group;
   ccfg.campaign_on_load = st.replica.campaign_at_start;
+  ccfg.compact_keep_entries = st.limits.compact_keep_entries;
+  ccfg.snapshot_chunk_bytes = st.limits.snapshot_chunk_bytes;
+  if (compacts(st)) {
+    auto files = st.files;
+    ccfg.image.make = [files](uint64_t index, const std::string& path) {
+      return make_store_image(*files, index, path);
+    };
+    ccfg.image.install = [files](uint64_t index, const std::string& path) {
+      return install_store_image(*files, index, path);
+    };
+    ccfg.image.dir
+      = std::filesystem::path{st.files->db_path}.parent_path().string();
+  }
   auto me = caf::actor_cast<caf::actor>(self);
   // Runs inside the consensus actor: hand the entries over, never block.
   ccfg.apply = [me](const std::vector<raft::entry>& entries) {
@@ -387,7 +427,7 @@ caf::behavior store_writer(writer_actor* self,
     // replica proposed, tell the hub, start the next transaction.
     [self](done_atom, uint64_t first, std::vector<command_result>& results,
            std::vector<uint64_t>& terms, uint64_t applied, std::string& failure,
-           bool failed, event_batch& events) {
+           bool failed, bool durable, event_batch& events) {
       auto& st = self->state;
       st.applying = false;
       if (failed) {
@@ -398,6 +438,11 @@ caf::behavior store_writer(writer_actor* self,
         return;
       }
       st.applied = applied;
+      if (durable) {
+        st.unsynced_entries = 0;
+        st.unsynced_bytes = 0;
+        self->send(st.consensus, raft::compact_atom::value, applied);
+      }
       auto skipped = terms.size() - results.size();
       for (size_t i = 0; i < results.size(); ++i) {
         auto index = first + i;

@@ -29,6 +29,20 @@ struct store_group_limits {
   /// Reads waiting for a free connection; beyond it reads are answered
   /// `overloaded`.
   size_t read_queue_max = 10000;
+
+  /// Applied entries, or bytes of them, after which an apply transaction
+  /// is synced (the database runs with synchronous=NORMAL) and the store's
+  /// Raft log is compacted up to it: the log, in memory and in raft.db,
+  /// stays within about these bounds whatever the store's history.
+  size_t compact_every_entries = 4096;
+  size_t compact_every_bytes = 8u << 20;
+
+  /// Entries kept in the log below a compaction point, for followers a
+  /// little behind (raft::consensus_config::compact_keep_entries).
+  size_t compact_keep_entries = 1000;
+
+  /// Bytes per chunk of a snapshot image sent to a follower.
+  size_t snapshot_chunk_bytes = 1u << 20;
 };
 
 /// How one store's replica takes part in the store's Raft group.

@@ -305,6 +305,53 @@ TEST_CASE("killing a follower under load loses nothing and the follower "
   check_after_failure(c, w, "orders", follower);
 }
 
+// -- c2: a follower behind the compacted log ------------------------------------
+
+TEST_CASE("a follower whose missing entries were compacted catches up "
+          "through the leader's database image, with the leader under load") {
+  auto opts = three_nodes();
+  // Compaction every 100 entries, keeping 10, and small chunks: the victim
+  // misses far more than the log keeps, and its image takes many chunks.
+  opts.extra_args = {"--compact-every-entries", "100",
+                     "--compact-keep-entries", "10",
+                     "--snapshot-chunk-bytes", "8192"};
+  cluster c{opts};
+  INFO(c.post_mortem());
+  auto leader = orders_store(c);
+  auto members = c.members_of("orders");
+  REQUIRE(members.size() == 3);
+  auto follower = members[0] != leader ? members[0] : members[1];
+  auto load = start_load(c, "orders");
+  auto& w = *load;
+  NOTE("killing a follower, " << cluster::name(follower));
+  c.kill(follower);
+  // Each acknowledged batch is at least one entry: the leader's log moves
+  // on by several compactions.
+  bool going = wait_acks(w, 400, 60s);
+  CHECK_MESSAGE(going, "appends stopped when a follower died");
+  NOTE("restarting " << cluster::name(follower) << " under load");
+  c.restart(follower);
+  auto rows_min = static_cast<size_t>(w.last_acked_position() + 1);
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", all_nodes(c), rows_min,
+                                      converge_timeout),
+                cluster::name(follower) << " did not catch up");
+  // It caught up from an image, not from the log (which no longer has
+  // what it missed), and goes on from the log while the load runs.
+  CHECK_MESSAGE(c.node(follower).log().find("installed the leader's image")
+                  != std::string::npos,
+                cluster::name(follower) << " installed no image");
+  CHECK(wait_acks(w, 50, 30s));
+  w.stop();
+  check_load(w);
+  auto sent = w.history();
+  rows_min = static_cast<size_t>(w.last_acked_position() + 1);
+  CHECK_MESSAGE(c.wait_replicas_agree("orders", all_nodes(c), rows_min,
+                                      converge_timeout),
+                "the replicas did not converge after the load");
+  c.shutdown_all();
+  check_replicas(c, sent, "orders", all_nodes(c));
+}
+
 // -- d: a node hangs -----------------------------------------------------------
 
 TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "

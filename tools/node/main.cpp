@@ -66,6 +66,14 @@ const flag flags[] = {
   {"write-queue", "10000", "commands waiting per store before overloaded"},
   {"batch-commands", "1000", "most commands per store transaction"},
   {"read-queue", "10000", "reads waiting per store before overloaded"},
+  {"compact-every-entries", "4096",
+   "applied entries after which a store's Raft log is compacted"},
+  {"compact-every-bytes", "8388608",
+   "applied entry bytes after which a store's Raft log is compacted"},
+  {"compact-keep-entries", "1000",
+   "entries a compaction keeps for followers a little behind"},
+  {"snapshot-chunk-bytes", "1048576",
+   "bytes per chunk of a store image sent to a follower"},
   {"readers-per-store", "2", "read connections per store"},
   {"io-threads", "4", "threads for SQLite and file work"},
   {"io-queue", "65536", "IO jobs waiting before overloaded"},
@@ -253,6 +261,14 @@ int main(int argc, char** argv) {
   mcfg.group_limits.batch_commands_max
     = number(opts, "batch-commands", 1, 100000);
   mcfg.group_limits.read_queue_max = number(opts, "read-queue", 1, 1u << 24);
+  mcfg.group_limits.compact_every_entries
+    = number(opts, "compact-every-entries", 1, 1u << 24);
+  mcfg.group_limits.compact_every_bytes
+    = number(opts, "compact-every-bytes", 1, 1ull << 34);
+  mcfg.group_limits.compact_keep_entries
+    = number(opts, "compact-keep-entries", 0, 1u << 24);
+  mcfg.group_limits.snapshot_chunk_bytes
+    = number(opts, "snapshot-chunk-bytes", 4096, 64u << 20);
   actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
                    + mcfg.data_dir);
   auto manager = stores::spawn_store_manager(sys, mcfg, pool);
