@@ -7,7 +7,7 @@ import ssl
 
 from . import errors
 
-__all__ = ["Settings", "encode", "decode", "make_ssl_context",
+__all__ = ["Settings", "encode", "frame", "decode", "make_ssl_context",
            "parse_addresses", "backoff"]
 
 MiB = 1024 * 1024
@@ -36,7 +36,7 @@ class Settings:
     reconnect_delay_max: float = 1.0
     #: How often a safe request (a read, an append whose events all have
     #: ids) is sent again after a lost connection or an ``unavailable`` or
-    #: ``overloaded`` answer.
+    #: ``overloaded`` answer (0: never).
     retry_attempts: int = 10
     #: Longest request line the client sends (the node's
     #: ``--max-message-bytes``); longer is :class:`cxesdb.TooLarge` before
@@ -69,21 +69,29 @@ class Settings:
         s = cls(**kwargs)
         for f in dataclasses.fields(cls):
             v = getattr(s, f.name)
-            if not isinstance(v, (int, float)) or v <= 0:
-                raise ValueError("%s must be a positive number" % f.name)
+            low = 0 if f.name == "retry_attempts" else 1e-9
+            if not isinstance(v, (int, float)) or v < low:
+                raise ValueError("%s must be a number >= %g" % (f.name, low))
         return s
 
 
-def encode(msg_id, method, params, max_bytes):
-    """Returns the request line (UTF-8, ending in a newline)."""
-    line = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method,
-                       "params": params}, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode("utf-8")
-    if len(line) > max_bytes:
+def encode(method, params, max_bytes):
+    """Returns the request line without its id: the bytes that follow
+    ``{"jsonrpc":"2.0","id":`` (see ``frame``). Encoded once per call, so
+    that a retry costs no encoding. Raises TooLarge beyond ``max_bytes``."""
+    body = (',"method":' + json.dumps(method) + ',"params":'
+            + json.dumps(params, separators=(",", ":"), ensure_ascii=False,
+                         allow_nan=False) + "}\n").encode("utf-8")
+    if len(body) + 40 > max_bytes:
         raise errors.TooLarge(
-            "request of %d bytes is over max_message_bytes" % len(line),
+            "request of %d bytes is over max_message_bytes" % (len(body) + 40),
             {"limit": max_bytes}, local=True)
-    return line + b"\n"
+    return body
+
+
+def frame(msg_id, body):
+    """The whole request line for an id and an encoded body."""
+    return b'{"jsonrpc":"2.0","id":%d%s' % (msg_id, body)
 
 
 def decode(line):
@@ -134,5 +142,8 @@ def backoff(settings, attempt):
 
 
 def is_retryable_answer(err):
-    """Answers after which a safe request is sent again."""
-    return isinstance(err, (errors.Unavailable, errors.Overloaded))
+    """Answers after which a safe request is sent again: nothing was done
+    (unavailable, overloaded), or the outcome is unknown (timeout), which
+    does not matter for a read or an append with event ids."""
+    return isinstance(err, (errors.Unavailable, errors.Overloaded,
+                            errors.Timeout))

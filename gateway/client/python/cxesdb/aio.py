@@ -25,8 +25,8 @@ import time
 
 from . import errors
 from ._api import Api
-from ._wire import (Settings, backoff, decode, encode, is_retryable_answer,
-                    make_ssl_context, parse_addresses)
+from ._wire import (Settings, backoff, decode, encode, frame,
+                    is_retryable_answer, make_ssl_context, parse_addresses)
 
 __all__ = ["Client", "Subscription", "connect"]
 
@@ -62,9 +62,10 @@ class _Connection:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def call(self, method, params, deadline):
+        if not isinstance(params, bytes):
+            params = encode(method, params, self._settings.max_message_bytes)
         msg_id = next(_ids)
-        line = encode(msg_id, method, params,
-                      self._settings.max_message_bytes)
+        line = frame(msg_id, params)
         if self.closed:
             raise _Lost()
         fut = asyncio.get_running_loop().create_future()
@@ -83,8 +84,8 @@ class _Connection:
             self._pending.pop(msg_id, None)
 
     async def send_only(self, method, params):
-        line = encode(next(_ids), method, params,
-                      self._settings.max_message_bytes)
+        line = frame(next(_ids), encode(method, params,
+                                        self._settings.max_message_bytes))
         await self._write(line, time.monotonic() + self._settings.timeout)
 
     async def _write(self, line, deadline):
@@ -228,6 +229,8 @@ class Client(Api):
         self._conn = None
         self._conn_lock = asyncio.Lock()
         self._address_index = 0
+        #: How often the client opened a new connection after losing one.
+        self.reconnects = 0
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
         self._subscriptions = set()
         self._closed = False
@@ -335,6 +338,8 @@ class Client(Api):
                 return conn
             conn, index = await self._open(
                 deadline, on_notification=self._on_notification)
+            if self._conn is not None:
+                self.reconnects += 1
             self._conn, self._address_index = conn, index
             return conn
         finally:
@@ -343,6 +348,7 @@ class Client(Api):
     async def _invoke(self, method, params, safe, transform=None):
         s = self.settings
         deadline = time.monotonic() + s.timeout
+        body = encode(method, params, s.max_message_bytes)
         try:
             await asyncio.wait_for(self._slots.acquire(), s.timeout)
         except asyncio.TimeoutError:
@@ -353,7 +359,7 @@ class Client(Api):
             while True:
                 conn = await self._connection(deadline)
                 try:
-                    resp = await conn.call(method, params, deadline)
+                    resp = await conn.call(method, body, deadline)
                 except _Lost:
                     if not safe:
                         raise errors.Timeout(

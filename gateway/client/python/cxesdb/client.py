@@ -22,8 +22,8 @@ import weakref
 
 from . import errors
 from ._api import Api
-from ._wire import (Settings, backoff, decode, encode, is_retryable_answer,
-                    make_ssl_context, parse_addresses)
+from ._wire import (Settings, backoff, decode, encode, frame,
+                    is_retryable_answer, make_ssl_context, parse_addresses)
 
 __all__ = ["Client", "Subscription"]
 
@@ -69,6 +69,7 @@ class _Connection:
         self._buffer_max = buffer_max
         self.name = name
         self._pending = {}
+        self.peak_in_flight = 0  # most requests waiting at once (a statistic)
         self._plock = threading.Lock()
         self._out = bytearray()
         self._ocond = threading.Condition(threading.Lock())
@@ -95,14 +96,17 @@ class _Connection:
     def call(self, method, params, deadline):
         """Sends a request and returns the answer object. Raises _Lost when
         the connection ends first and errors.Timeout at the deadline."""
+        if not isinstance(params, bytes):
+            params = encode(method, params, self._settings.max_message_bytes)
         msg_id = next(_ids)
-        line = encode(msg_id, method, params,
-                      self._settings.max_message_bytes)
+        line = frame(msg_id, params)
         p = _Pending()
         with self._plock:
             if self.closed:
                 raise _Lost()
             self._pending[msg_id] = p
+            if len(self._pending) > self.peak_in_flight:
+                self.peak_in_flight = len(self._pending)
         self._send(line, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not p.latch.acquire(timeout=remaining):
@@ -118,8 +122,8 @@ class _Connection:
 
     def send_only(self, method, params):
         """Sends a request whose answer nobody waits for."""
-        line = encode(next(_ids), method, params,
-                      self._settings.max_message_bytes)
+        line = frame(next(_ids), encode(method, params,
+                                        self._settings.max_message_bytes))
         self._send(line, time.monotonic() + self._settings.timeout)
 
     def _send(self, line, deadline):
@@ -377,6 +381,8 @@ class Client(Api):
         self._conn = None
         self._conn_lock = threading.Lock()
         self._address_index = 0
+        #: How often the client opened a new connection after losing one.
+        self.reconnects = 0
         self._slots = threading.BoundedSemaphore(self.settings.max_in_flight)
         self._subscriptions = weakref.WeakSet()
         self._closed = False
@@ -486,6 +492,8 @@ class Client(Api):
                 return conn
             conn, index = self._open(
                 deadline, on_notification=self._on_notification)
+            if self._conn is not None:
+                self.reconnects += 1
             self._conn, self._address_index = conn, index
             return conn
         finally:
@@ -494,6 +502,7 @@ class Client(Api):
     def _invoke(self, method, params, safe, transform=None):
         s = self.settings
         deadline = time.monotonic() + s.timeout
+        body = encode(method, params, s.max_message_bytes)
         if not self._slots.acquire(timeout=s.timeout):
             raise errors.Timeout("max_in_flight requests were waiting",
                                  local=True)
@@ -502,7 +511,7 @@ class Client(Api):
             while True:
                 conn = self._connection(deadline)
                 try:
-                    resp = conn.call(method, params, deadline)
+                    resp = conn.call(method, body, deadline)
                 except _Lost:
                     if not safe:
                         raise errors.Timeout(
