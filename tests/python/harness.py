@@ -155,6 +155,28 @@ class Node:
             self.proc.kill()
             self.proc.wait(10)
 
+    def suspend(self, timeout=10.0):
+        """SIGSTOP, and waits until every thread of the node is stopped
+        (signals are delivered asynchronously)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+        def stopped():
+            task = "/proc/%d/task" % self.proc.pid
+            try:
+                for tid in os.listdir(task):
+                    with open("%s/%s/stat" % (task, tid)) as f:
+                        # the state follows the ")" that ends the name
+                        if f.read().rsplit(")", 1)[1].split()[0] not in "tT":
+                            return False
+            except OSError:
+                return False
+            return True
+        wait_until(stopped, timeout, poll=0.005, what="the node to stop")
+
+    def resume(self):
+        """SIGCONT."""
+        self.proc.send_signal(signal.SIGCONT)
+
     def restart(self, seeds=None):
         """Stops (SIGTERM) and starts again on the same ports and data."""
         self.stop()

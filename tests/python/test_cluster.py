@@ -133,7 +133,7 @@ class ThreeNodes(unittest.TestCase):
         # Catch-up then live, across the kill: every position once, in
         # order, and the subscriptions moved to another node.
         self.assertEqual([e["position"] for e in got], list(range(total)))
-        self.assertEqual(transient.reconnects, 1)
+        self.assertGreaterEqual(transient.reconnects, 1)
         self.assertGreaterEqual(durable.reconnects, 1)
         self.assertEqual(durable_seen, set(range(total)))
         self.assertNotEqual(transient._conn.name, victim.address)

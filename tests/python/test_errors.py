@@ -4,7 +4,6 @@ not produced by the node yet; test_offline maps them. unavailable from the
 node is in test_cluster.)"""
 
 import json
-import signal
 import unittest
 import uuid
 
@@ -121,13 +120,13 @@ class Errors(NodeCase):
     def test_timeout_when_the_node_does_not_answer(self):
         c = cxesdb.Client("127.0.0.1", self.node.port, timeout=0.5)
         self.addCleanup(c.close)
-        self.node.proc.send_signal(signal.SIGSTOP)
+        self.node.suspend()
         try:
             with self.assertRaises(cxesdb.Timeout) as cm:
                 c.health()
             self.assertTrue(cm.exception.local)
         finally:
-            self.node.proc.send_signal(signal.SIGCONT)
+            self.node.resume()
         self.assertEqual(c.health()["status"], "ok")
 
 

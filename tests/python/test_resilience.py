@@ -82,10 +82,10 @@ class NodeRestart(NodePerTest):
         c.append("a", [{"event_type": "E", "data": i} for i in range(5, 8)],
                  store=st)
         self.assertIsNot(c._conn, first)
-        self.assertEqual(c.reconnects, 1)
+        self.assertGreaterEqual(c.reconnects, 1)
         seen += [live.next_event(20)["position"] for _ in range(3)]
         self.assertEqual(seen, list(range(8)))
-        self.assertEqual(live.reconnects, 1)
+        self.assertGreaterEqual(live.reconnects, 1)
         self.assertEqual([durable.next_event(20)["position"]
                           for _ in range(3)], [5, 6, 7])
         self.assertIsNone(live.next_event(0.2))
@@ -124,7 +124,9 @@ class NodeRestart(NodePerTest):
             for t in threads:
                 t.join(40)
         self.assertEqual(failures, [])
-        self.assertEqual(c.reconnects, 1)
+        # At least one: a connect may also land in the listen queue of the
+        # dying process and be reset, which costs one more.
+        self.assertGreaterEqual(c.reconnects, 1)
         # Every acknowledged append is there exactly once; the retried ones
         # were not written twice (their ids made them idempotent).
         for i in range(4):

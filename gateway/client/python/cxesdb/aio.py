@@ -227,11 +227,11 @@ class Client(Api):
         self._server_name = tls_server_name
         self._on_notification = on_notification
         self._conn = None
-        self._conn_lock = asyncio.Lock()
+        self._conn_lock = None  # made on first use, in the loop that uses it
         self._address_index = 0
         #: How often the client opened a new connection after losing one.
         self.reconnects = 0
-        self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+        self._slots = None
         self._subscriptions = set()
         self._closed = False
 
@@ -326,6 +326,8 @@ class Client(Api):
         conn = self._conn
         if conn is not None and not conn.closed:
             return conn
+        if self._conn_lock is None:
+            self._conn_lock = asyncio.Lock()
         try:
             await asyncio.wait_for(self._conn_lock.acquire(),
                                    max(0.0, deadline - time.monotonic()))
@@ -349,6 +351,8 @@ class Client(Api):
         s = self.settings
         deadline = time.monotonic() + s.timeout
         body = encode(method, params, s.max_message_bytes)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(s.max_in_flight)
         try:
             await asyncio.wait_for(self._slots.acquire(), s.timeout)
         except asyncio.TimeoutError:

@@ -107,7 +107,12 @@ class _Connection:
             self._pending[msg_id] = p
             if len(self._pending) > self.peak_in_flight:
                 self.peak_in_flight = len(self._pending)
-        self._send(line, deadline)
+        try:
+            self._send(line, deadline)
+        except BaseException:
+            with self._plock:
+                self._pending.pop(msg_id, None)
+            raise
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not p.latch.acquire(timeout=remaining):
             with self._plock:
@@ -166,14 +171,14 @@ class _Connection:
             self._wake()
         return item
 
-    def close(self, reason="closed by the client"):
+    def close(self, reason="closed by the client", join=True):
         with self._plock:
             if self.closed:
                 return
             self.close_reason = reason
             self.closed = True
         self._wake()
-        if threading.current_thread() is not self._thread:
+        if join and threading.current_thread() is not self._thread:
             self._thread.join(5.0)
 
     def _wake(self):
@@ -394,6 +399,13 @@ class Client(Api):
 
     def __exit__(self, *exc):
         self.close()
+
+    def __del__(self):
+        # A client dropped without close() must not leave its I/O thread
+        # and socket behind.
+        conn = self.__dict__.get("_conn")
+        if conn is not None:
+            conn.close(join=False)
 
     def __repr__(self):
         return "<cxesdb.Client %s>" % ",".join(
@@ -697,6 +709,11 @@ class Subscription:
 
     def __exit__(self, *exc):
         self.close()
+
+    def __del__(self):
+        conn = self.__dict__.get("_conn")
+        if conn is not None:
+            conn.close(join=False)
 
     def __iter__(self):
         return self
