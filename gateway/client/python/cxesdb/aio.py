@@ -219,8 +219,30 @@ class Client(Api):
     def __init__(self, host="127.0.0.1", port=7411, *, token=None,
                  tls_ca=None, tls_cert=None, tls_key=None,
                  tls_server_name=None, addresses=None, on_notification=None,
-                 **limits):
-        self.settings = Settings.from_kwargs(limits)
+                 timeout=Settings.timeout,
+                 connect_timeout=Settings.connect_timeout,
+                 max_in_flight=Settings.max_in_flight,
+                 reconnect_attempts=Settings.reconnect_attempts,
+                 reconnect_delay=Settings.reconnect_delay,
+                 reconnect_delay_max=Settings.reconnect_delay_max,
+                 retry_attempts=Settings.retry_attempts,
+                 max_message_bytes=Settings.max_message_bytes,
+                 max_response_bytes=Settings.max_response_bytes,
+                 send_buffer_bytes=Settings.send_buffer_bytes,
+                 subscription_buffer=Settings.subscription_buffer,
+                 resubscribe_timeout=Settings.resubscribe_timeout):
+        self.settings = Settings.from_kwargs(dict(
+            timeout=timeout, connect_timeout=connect_timeout,
+            max_in_flight=max_in_flight,
+            reconnect_attempts=reconnect_attempts,
+            reconnect_delay=reconnect_delay,
+            reconnect_delay_max=reconnect_delay_max,
+            retry_attempts=retry_attempts,
+            max_message_bytes=max_message_bytes,
+            max_response_bytes=max_response_bytes,
+            send_buffer_bytes=send_buffer_bytes,
+            subscription_buffer=subscription_buffer,
+            resubscribe_timeout=resubscribe_timeout))
         self.addresses = parse_addresses(host, port, addresses)
         self._token = token
         self._ssl = make_ssl_context(tls_ca, tls_cert, tls_key)
