@@ -321,9 +321,3 @@ def run_threads(n, target):
             raise AssertionError("a thread did not finish within 60 s")
     if errors:
         raise errors[0]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -3,7 +3,6 @@ reconnecting to another, and a node without a replica answers
 ``unavailable``."""
 
 import threading
-import time
 import unittest
 
 import cxesdb
