@@ -294,6 +294,7 @@ caf::behavior store_writer(writer_actor* self,
   raft::consensus_config ccfg;
   ccfg.core.id = st.replica.node;
   ccfg.db_path = st.files->raft_db_path;
+  ccfg.log = st.replica.log;
   ccfg.initial_voters = st.replica.initial_voters;
   ccfg.tick_interval_ms = st.replica.tick_interval_ms;
   ccfg.seed = st.replica.seed;
@@ -301,6 +302,7 @@ caf::behavior store_writer(writer_actor* self,
   ccfg.group = st.replica.group;
   ccfg.campaign_on_load = st.replica.campaign_at_start;
   ccfg.compact_keep_entries = st.limits.compact_keep_entries;
+  ccfg.compact_pin_bytes_max = st.limits.compact_pin_bytes;
   ccfg.snapshot_chunk_bytes = st.limits.snapshot_chunk_bytes;
   if (compacts(st)) {
     auto files = st.files;

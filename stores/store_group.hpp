@@ -12,6 +12,10 @@ namespace cxesdb::actors {
 class executor;
 } // namespace cxesdb::actors
 
+namespace cxesdb::actors::raft {
+class node_log;
+} // namespace cxesdb::actors::raft
+
 namespace cxesdb::stores {
 
 struct store_files;
@@ -41,6 +45,10 @@ struct store_group_limits {
   /// little behind (raft::consensus_config::compact_keep_entries).
   size_t compact_keep_entries = 1000;
 
+  /// Bytes of entries a leader keeps at most for a follower that is
+  /// catching up (raft::consensus_config::compact_pin_bytes_max).
+  size_t compact_pin_bytes = 256u << 20;
+
   /// Bytes per chunk of a snapshot image sent to a follower.
   size_t snapshot_chunk_bytes = 1u << 20;
 };
@@ -69,6 +77,9 @@ struct replica_config {
   /// When set, also receives `(catalog_atom, event_batch)` for every
   /// applied transaction that wrote events (the catalog's follower).
   caf::actor observer;
+  /// The node's Raft log, shared by every replica on the node; without it
+  /// (tests) the replica keeps its log in its own `raft.db`.
+  std::shared_ptr<actors::raft::node_log> log;
 };
 
 /// Spawns the actors of one store under a one-for-all supervisor and returns

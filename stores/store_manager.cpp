@@ -19,6 +19,7 @@
 #include "actors/hash_ring.hpp"
 #include "actors/log.hpp"
 #include "actors/raft/consensus_actor.hpp"
+#include "actors/raft/node_log.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
@@ -1182,6 +1183,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       rc.transport = caf::actor_cast<caf::actor>(self);
       rc.tick_interval_ms = st.cfg.tick_interval_ms;
       rc.seed = stable_hash64(id) ^ st.self_id;
+      rc.log = st.cfg.log;
       if (id == system_store_id) {
         for (auto& e : events)
           apply_catalog_event(st, e);
@@ -1338,7 +1340,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       }
       auto dir = i->second.info.config.data_dir;
       auto me = caf::actor_cast<caf::actor>(self);
-      st.exec->submit([id, dir, me] {
+      auto remove_dir = [id, dir, me] {
         std::string err;
         try {
           fs::remove_all(dir);
@@ -1346,6 +1348,23 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
           err = e.what();
         }
         caf::anon_send(me, removed_atom_v, id, std::move(err));
+      };
+      if (!st.cfg.log) {
+        st.exec->submit(remove_dir);
+        return;
+      }
+      // The group's Raft state goes first: a crash in between leaves a
+      // directory without a log (a replica that starts empty), never a log
+      // that a later store of the same id would take for its own.
+      auto exec = st.exec;
+      st.cfg.log->forget(id, [exec, remove_dir, me, id](
+                               const std::optional<std::string>& err) {
+        if (err) {
+          caf::anon_send(me, removed_atom_v, id,
+                         "forgetting its Raft log: " + *err);
+          return;
+        }
+        exec->submit(remove_dir);
       });
     },
     [self](removed_atom, std::string& id, std::string& err) {

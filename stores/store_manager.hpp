@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "caf/actor.hpp"
@@ -84,6 +85,11 @@ struct store_manager_config {
   store_group_limits group_limits;
 
   subscription_limits sub_limits;
+
+  /// The node's Raft log, shared by every replica on the node (`<data
+  /// dir>/_log`); a replica retired from this node is forgotten in it
+  /// before its directory is deleted.
+  std::shared_ptr<actors::raft::node_log> log;
 };
 
 /// Spawns the store manager: the actor that runs this node's replicas of

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <utility>
 
 #include "actors/assert.hpp"
 #include "actors/log.hpp"
 #include "actors/raft/codec.hpp"
+#include "actors/raft/node_log.hpp"
 #include "actors/raft/snapshot_chunk.hpp"
 #include "actors/raft/sqlite_storage.hpp"
 
@@ -77,8 +79,51 @@ void maybe_compact(self_ptr self) {
     --index;
     ++kept;
   }
+  // A leader keeps what its progressing followers still need (one
+  // receiving an image, the entries after the image; one catching up, what
+  // it has not matched), up to `compact_pin_bytes_max`. A stalled follower
+  // pins nothing: it gets an image when it is back.
+  if (c.role() == role::leader) {
+    auto pin = index;
+    for (auto& [id, fp] : st.follower_progress) {
+      auto pr = c.progress_of(id);
+      if (!pr || st.ticks - fp.second > st.cfg.stall_ticks)
+        continue;
+      auto needs = std::max(pr->match, c.snapshot_index());
+      if (auto o = st.images_out.find(id); o != st.images_out.end())
+        needs = std::max(needs, o->second.header.snap->meta.index);
+      pin = std::min(pin, needs);
+    }
+    uint64_t pinned = 0;
+    for (auto i = pin + 1; i <= index && pinned <= st.cfg.compact_pin_bytes_max;
+         ++i)
+      pinned += c.entry_at(i).data.size();
+    if (pinned <= st.cfg.compact_pin_bytes_max)
+      index = pin;
+  }
   if (index > c.snapshot_index())
     c.compact(index, std::string{});
+}
+
+/// Notes, on a leader, which followers made progress since the last tick
+/// (for the compaction pins).
+void note_progress(self_ptr self) {
+  auto& st = self->state;
+  if (!st.core || st.core->role() != role::leader) {
+    st.follower_progress.clear();
+    return;
+  }
+  auto& c = *st.core;
+  for (auto* ids : {&c.conf().voters, &c.conf().learners})
+    for (auto id : *ids) {
+      auto pr = c.progress_of(id);
+      if (!pr || id == st.cfg.core.id)
+        continue;
+      auto [it, fresh] = st.follower_progress.try_emplace(
+        id, std::make_pair(pr->match, st.ticks));
+      if (!fresh && pr->match > it->second.first)
+        it->second = std::make_pair(pr->match, st.ticks);
+    }
 }
 
 // -- snapshot images, leader side --------------------------------------------
@@ -328,6 +373,16 @@ bool submit(self_ptr self) {
   auto rd = st.in_flight;
   auto seq = ++st.persist_seq;
   caf::actor me = caf::actor_cast<caf::actor>(self);
+  if (st.cfg.log) {
+    // The node log batches it with every group's saves; never refused.
+    st.cfg.log->submit(st.cfg.group, rd,
+                       [me, seq](const std::optional<std::string>& err) {
+                         caf::anon_send(me, persisted_atom::value, seq,
+                                        err ? *err : std::string{});
+                       });
+    st.submitted = true;
+    return true;
+  }
   auto ok = st.exec->try_submit([storage, rd, slot, me, seq] {
     slot->error = storage->save(*rd);
     caf::anon_send(me, persisted_atom::value, seq,
@@ -380,6 +435,79 @@ void pump(self_ptr self) {
   }
 }
 
+/// The first state of a new group's initial voters: the same snapshot at
+/// 1/1 holding the membership on every one of them.
+ready bootstrap(std::vector<node_id> voters) {
+  ready boot;
+  boot.snap = snapshot{};
+  boot.snap->meta.index = 1;
+  boot.snap->meta.term = 1;
+  boot.snap->meta.conf.voters = std::move(voters);
+  std::sort(boot.snap->meta.conf.voters.begin(),
+            boot.snap->meta.conf.voters.end());
+  boot.snap_install = true;
+  boot.hard = hard_state{1, no_node, 1};
+  return boot;
+}
+
+bool never_saved(const initial_state& st) {
+  return st.hard.term == 0 && st.snap.meta.index == 0 && st.entries.empty()
+         && st.snap.meta.conf.voters.empty();
+}
+
+/// Moves a group's SQLite log at `path` (from before the node log) into
+/// `log` as one record that replaces whatever the log had, then deletes
+/// the database. Blocks: an executor job.
+std::optional<std::string> import_sqlite_log(node_log& log,
+                                             const std::string& group,
+                                             const std::string& path) {
+  std::string err;
+  auto s = sqlite_storage::open(path, err);
+  if (!s)
+    return err;
+  initial_state st;
+  if (auto e = s->load(st))
+    return e;
+  s.reset();
+  auto rd = std::make_shared<ready>();
+  rd->hard = st.hard;
+  rd->snap = st.snap;
+  rd->snap_install = true;
+  rd->entries = std::move(st.entries);
+  std::promise<std::optional<std::string>> saved;
+  log.submit(group, rd, [&saved](const std::optional<std::string>& e) {
+    saved.set_value(e);
+  });
+  if (auto e = saved.get_future().get())
+    return e;
+  std::error_code ec;
+  for (auto suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(path + suffix, ec);
+  log_info("raft group " + group + ": moved " + path + " into the node log");
+  return std::nullopt;
+}
+
+/// Loads the group from the node log (bootstrapping a new group's voters)
+/// and tells the actor.
+void load_from_log(std::shared_ptr<node_log> log, std::string group,
+                   std::vector<node_id> voters, caf::actor me,
+                   std::shared_ptr<job_slot> slot) {
+  log->load(group, [log, group, voters, me, slot](
+                     initial_state st, const std::optional<std::string>& err) {
+    // On the log's writer thread: must not block.
+    slot->error = err;
+    if (!err && !voters.empty() && never_saved(st)) {
+      auto boot = std::make_shared<ready>(bootstrap(voters));
+      st.hard = *boot->hard;
+      st.snap = *boot->snap;
+      // Queued before any save of the core, so durable before its votes.
+      log->submit(group, boot, [](const std::optional<std::string>&) {});
+    }
+    slot->init = std::move(st);
+    caf::anon_send(me, loaded_atom::value);
+  });
+}
+
 void start_load(self_ptr self) {
   auto& cfg = self->state.cfg;
   auto slot = std::make_shared<job_slot>();
@@ -387,29 +515,32 @@ void start_load(self_ptr self) {
   auto path = cfg.db_path;
   auto voters = cfg.initial_voters;
   auto image_dir = cfg.image.dir;
-  auto ok = self->state.exec->try_submit([slot, me, path, voters, image_dir] {
+  auto log = cfg.log;
+  auto group = cfg.group;
+  auto ok = self->state.exec->try_submit([slot, me, path, voters, image_dir,
+                                          log, group] {
     // Images of an earlier life are stale: a transfer starts over.
     if (!image_dir.empty())
       remove_images(image_dir, std::string{});
+    if (log) {
+      std::error_code ec;
+      if (!path.empty() && std::filesystem::exists(path, ec)) {
+        if (auto e = import_sqlite_log(*log, group, path)) {
+          slot->error = "importing " + path + ": " + *e;
+          caf::anon_send(me, loaded_atom::value);
+          return;
+        }
+      }
+      load_from_log(log, group, voters, me, slot);
+      return;
+    }
     std::string err;
     auto s = sqlite_storage::open(path, err);
     if (!s) {
       slot->error = err;
     } else {
-      if (!voters.empty() && s->empty()) {
-        // Bootstrap: every initial voter starts from the same snapshot at
-        // 1/1 holding the membership.
-        ready boot;
-        boot.snap = snapshot{};
-        boot.snap->meta.index = 1;
-        boot.snap->meta.term = 1;
-        boot.snap->meta.conf.voters = voters;
-        std::sort(boot.snap->meta.conf.voters.begin(),
-                  boot.snap->meta.conf.voters.end());
-        boot.snap_install = true;
-        boot.hard = hard_state{1, no_node, 1};
-        slot->error = s->save(boot);
-      }
+      if (!voters.empty() && s->empty())
+        slot->error = s->save(bootstrap(voters));
       if (!slot->error)
         slot->error = s->load(slot->init);
       slot->storage = std::shared_ptr<sqlite_storage>(s.release());
@@ -431,6 +562,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
                               std::map<node_id, caf::actor> peers) {
   CXESDB_ASSERT(exec != nullptr);
   CXESDB_ASSERT(cfg.core.id != no_node);
+  CXESDB_ASSERT(!cfg.log || !cfg.group.empty());
   CXESDB_ASSERT(cfg.tick_interval_ms > 0);
   auto& st = self->state;
   st.cfg = std::move(cfg);
@@ -497,6 +629,8 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
         schedule_tick(self);
       if (!st.core)
         return;
+      ++st.ticks;
+      note_progress(self);
       st.core->tick();
       if (st.in_flight && !st.submitted)
         submit(self);
@@ -526,6 +660,9 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
             || it->second.header.snap->meta.index != a->index
             || it->second.header.snap->meta.term != a->term)
           return;
+        if (auto fp = st.follower_progress.find(a->from);
+            fp != st.follower_progress.end())
+          fp->second.second = st.ticks;
         if (a->done) {
           st.images_out.erase(it);
           ++st.images_sent;

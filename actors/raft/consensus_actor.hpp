@@ -94,6 +94,12 @@ struct snapshot_image {
 struct consensus_config {
   /// The core's settings (id, timeouts, limits).
   raft::config core;
+  /// The node's log, shared by every group on the node: the group's state
+  /// is kept there under `group`. Without it, the group keeps its own
+  /// SQLite database at `db_path`; with it, a database found at `db_path`
+  /// (a data directory from before the node log) is moved into the log once
+  /// and deleted.
+  std::shared_ptr<class node_log> log;
   /// The SQLite database holding the raft tables (usually the store's).
   std::string db_path;
   /// Voters of a new group; used only when the database is empty. Empty for
@@ -124,6 +130,15 @@ struct consensus_config {
   uint64_t compact_keep_entries = 1000;
   static constexpr uint64_t compact_keep_entries_default = 1000;
   uint64_t compact_keep_bytes = 4u << 20;
+  /// A leader does not compact what a follower that is making progress
+  /// (its match moved, or it acknowledged an image chunk, within
+  /// `stall_ticks`) has not matched yet, up to this many bytes of entries:
+  /// a follower catching up, from an image or from the log, is not sent a
+  /// new image because the log moved on meanwhile. A stalled follower pins
+  /// nothing.
+  uint64_t compact_pin_bytes_max = 256u << 20;
+  /// Ticks without progress after which a follower is stalled.
+  uint64_t stall_ticks = 50;
   /// Image bytes per chunk; one chunk per follower is in memory or on the
   /// wire at a time.
   uint64_t snapshot_chunk_bytes = 1u << 20;
@@ -196,6 +211,11 @@ struct consensus_state {
   bool image_making = false;
   /// Images on their way to followers, by follower.
   std::map<node_id, image_out> images_out;
+  /// Ticks since the actor started, and, on a leader, each follower's match
+  /// with the tick it last made progress (compaction pins, see
+  /// `compact_pin_bytes_max`).
+  uint64_t ticks = 0;
+  std::map<node_id, std::pair<uint64_t, uint64_t>> follower_progress;
   image_in incoming;
   /// Snapshot images sent whole and installed (for tests and metrics).
   uint64_t images_sent = 0;

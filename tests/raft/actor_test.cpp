@@ -126,6 +126,8 @@ struct fixture {
   /// travels as its file in chunks of `chunk_bytes`.
   bool images = false;
   uint64_t chunk_bytes = 16;
+  /// What a leader keeps for a lagging follower (its compaction pin).
+  uint64_t pin_bytes = 50;
   std::map<raft::node_id, std::shared_ptr<file_machine>> machines;
 
   caf::actor spawn_node(raft::node_id id, std::vector<raft::node_id> voters) {
@@ -168,6 +170,7 @@ struct fixture {
       };
       c.compact_keep_entries = 2;
       c.snapshot_chunk_bytes = chunk_bytes;
+      c.compact_pin_bytes_max = pin_bytes;
     }
     if (compact_every > 0) {
       c.compact_every_entries = compact_every;
@@ -479,8 +482,9 @@ void isolate(fixture& f, raft::node_id id) {
 }
 
 /// Three nodes with image state machines; node 3 misses 30 commands while
-/// the leader and node 2 compact past them.
-raft::node_id leave_node3_behind(fixture& f) {
+/// the leader and node 2 compact (past them, unless the leader's pin keeps
+/// them for node 3).
+raft::node_id leave_node3_behind(fixture& f, bool pinned = false) {
   f.images = true;
   for (raft::node_id id = 1; id <= 3; ++id)
     f.spawn_node(id, {1, 2, 3});
@@ -508,8 +512,15 @@ raft::node_id leave_node3_behind(fixture& f) {
                    f.machines.at(id)->index);
   f.tick();
   auto& lc = *f.state(l).core;
-  CHECK(lc.snapshot_index() + 2 == f.machines.at(l)->index);
-  CHECK(f.machines.at(3)->index < lc.snapshot_index());
+  if (pinned) {
+    // The leader kept everything node 3 has not matched; node 2 compacted.
+    CHECK(lc.snapshot_index() <= f.state(3).core->last_index());
+    CHECK(lc.snapshot_index() + 30 <= f.machines.at(l)->index);
+    CHECK(f.state(2).core->snapshot_index() + 2 == f.machines.at(2)->index);
+  } else {
+    CHECK(lc.snapshot_index() + 2 == f.machines.at(l)->index);
+    CHECK(f.machines.at(3)->index < lc.snapshot_index());
+  }
   return l;
 }
 
@@ -570,4 +581,25 @@ TEST_CASE("consensus actors: a lost chunk resumes the transfer at the "
         .state;
   CHECK(link_state.chunks == chunks + 1);
   caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("consensus actors: a leader keeps the entries a lagging follower "
+          "has not matched, within its pin, so it catches up from the log") {
+  fixture f;
+  f.pin_bytes = 1u << 20;
+  auto l = leave_node3_behind(f, true);
+  f.connect_all();
+  for (int t = 0; t < 40 && !same_machines(f); ++t)
+    f.tick();
+  CHECK(same_machines(f));
+  CHECK(f.state(l).images_sent == 0);
+  CHECK(f.state(3).images_installed == 0);
+  // Once node 3 has matched, the next compaction goes past what it had.
+  auto before = f.state(l).core->snapshot_index();
+  REQUIRE(f.propose(l, "more") == 0);
+  f.tick();
+  caf::anon_send(f.actors.at(l), raft::compact_atom::value,
+                 f.machines.at(l)->index);
+  f.tick();
+  CHECK(f.state(l).core->snapshot_index() > before);
 }

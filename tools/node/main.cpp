@@ -22,6 +22,7 @@
 #include "actors/io_pool.hpp"
 #include "actors/io_thread.hpp"
 #include "actors/log.hpp"
+#include "actors/raft/node_log.hpp"
 #include "actors/registry.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/gateway.hpp"
@@ -72,8 +73,12 @@ const flag flags[] = {
    "applied entry bytes after which a store's Raft log is compacted"},
   {"compact-keep-entries", "1000",
    "entries a compaction keeps for followers a little behind"},
+  {"compact-pin-bytes", "268435456",
+   "bytes of log a leader keeps at most for a follower catching up"},
   {"snapshot-chunk-bytes", "1048576",
    "bytes per chunk of a store image sent to a follower"},
+  {"log-segment-bytes", "67108864",
+   "size at which the node log closes a segment and checkpoints"},
   {"readers-per-store", "2", "read connections per store"},
   {"io-threads", "4", "threads for SQLite and file work"},
   {"io-queue", "65536", "IO jobs waiting before overloaded"},
@@ -267,10 +272,28 @@ int main(int argc, char** argv) {
     = number(opts, "compact-every-bytes", 1, 1ull << 34);
   mcfg.group_limits.compact_keep_entries
     = number(opts, "compact-keep-entries", 0, 1u << 24);
+  mcfg.group_limits.compact_pin_bytes
+    = number(opts, "compact-pin-bytes", 0, 1ull << 34);
   mcfg.group_limits.snapshot_chunk_bytes
     = number(opts, "snapshot-chunk-bytes", 4096, 64u << 20);
   actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
                    + mcfg.data_dir);
+  // One Raft log for every store replica of this node.
+  actors::raft::node_log_config lcfg;
+  lcfg.dir = mcfg.data_dir + "/_log";
+  lcfg.segment_bytes = number(opts, "log-segment-bytes", 1u << 16, 1ull << 34);
+  std::string log_err;
+  auto node_log = actors::raft::node_log::open(lcfg, log_err);
+  if (!node_log) {
+    actors::log_error("cannot open the node log: " + log_err);
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    pool.stop();
+    return 1;
+  }
+  if (auto torn = node_log->figures().torn_bytes; torn > 0)
+    actors::log_info("node log: cut a torn tail of " + std::to_string(torn)
+                     + " bytes (a write cut short, never acknowledged)");
+  mcfg.log = std::shared_ptr<actors::raft::node_log>(node_log.release());
   auto manager = stores::spawn_store_manager(sys, mcfg, pool);
 
   caf::scoped_actor self{sys};
