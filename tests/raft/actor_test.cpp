@@ -23,26 +23,15 @@
 #include "actors/raft/core.hpp"
 #include "actors/raft/snapshot_chunk.hpp"
 #include "actors/raft/sqlite_storage.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace raft = cxesdb::actors::raft;
 using cxesdb::actors::manual_executor;
 
 namespace {
 
-/// A temporary directory removed at the end of the test.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/cxesdb-raft-XXXXXX";
-    auto p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using cxesdb::tests::temp_dir;
+
 
 caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("testing"));
@@ -106,7 +95,7 @@ caf::behavior lossy_link(caf::stateful_actor<lossy_state>* self,
 }
 
 struct fixture {
-  temp_dir dir;
+  temp_dir dir{"cxesdb-raft"};
   caf::actor_system_config cfg;
   caf::actor_system sys{test_config(cfg)};
   caf::scheduler::test_coordinator& sched
@@ -342,7 +331,7 @@ TEST_CASE("consensus actor: a read index is answered after a quorum round") {
 }
 
 TEST_CASE("sqlite storage: a reopened database resumes term, vote and log") {
-  temp_dir dir;
+  temp_dir dir{"cxesdb-raft"};
   auto path = dir.path + "/raft.db";
   raft::hard_state hs;
   std::vector<raft::entry> log;

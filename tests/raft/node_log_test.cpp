@@ -17,25 +17,15 @@
 
 #include "actors/raft/crc32c.hpp"
 #include "actors/raft/node_log.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace r = cxesdb::actors::raft;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/cxesdb-log-XXXXXX";
-    auto p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using cxesdb::tests::temp_dir;
+
 
 std::shared_ptr<r::node_log> open_log(const std::string& dir,
                                       uint64_t segment_bytes = 64u << 20) {
@@ -114,7 +104,7 @@ TEST_CASE("crc32c: the standard check value") {
 TEST_CASE("node log: a group's hard state, snapshot and entries come back "
           "after a reopen, with conflicting entries replaced and compacted "
           "ones gone") {
-  temp_dir t;
+  temp_dir t{"cxesdb-log"};
   {
     auto log = open_log(t.path);
     CHECK(load(log, "orders").snap.meta.index == 0); // a new member
@@ -157,7 +147,7 @@ TEST_CASE("node log: a group's hard state, snapshot and entries come back "
 
 TEST_CASE("node log: saves of many groups queued together share one write "
           "and one fdatasync") {
-  temp_dir t;
+  temp_dir t{"cxesdb-log"};
   auto log = open_log(t.path);
   // The first save's callback holds the writer until 50 more are queued.
   std::promise<void> queued;
@@ -193,7 +183,7 @@ TEST_CASE("node log: saves of many groups queued together share one write "
 
 TEST_CASE("node log: a tail cut at any offset keeps every batch written "
           "whole before the cut and invents nothing") {
-  temp_dir t;
+  temp_dir t{"cxesdb-log"};
   auto dir = t.path + "/log";
   std::vector<uint64_t> ends; // segment size after each batch
   {
@@ -251,7 +241,7 @@ TEST_CASE("node log: a tail cut at any offset keeps every batch written "
 
 TEST_CASE("node log: a damaged record followed by good ones, or a damaged "
           "older segment, is refused, not cut") {
-  temp_dir t;
+  temp_dir t{"cxesdb-log"};
   auto dir = t.path + "/log";
   uint64_t middle = 0;
   {
@@ -282,7 +272,7 @@ TEST_CASE("node log: a damaged record followed by good ones, or a damaged "
 
 TEST_CASE("node log: full segments roll into a checkpoint; the log stays "
           "small, idle groups keep their entries, forgotten groups go") {
-  temp_dir t;
+  temp_dir t{"cxesdb-log"};
   {
     auto log = open_log(t.path, 4096);
     save(log, "hot", boot({1}));

@@ -11,24 +11,14 @@
 #include "stores/catalog.hpp"
 #include "stores/state_machine.hpp"
 #include "stores/store_image.hpp"
+#include "tests/temp_dir.hpp"
 
 using namespace cxesdb::stores;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/cxesdb-image-XXXXXX";
-    auto p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using cxesdb::tests::temp_dir;
+
 
 std::unique_ptr<store_files> open_replica(const std::string& dir) {
   std::filesystem::create_directories(dir);
@@ -62,7 +52,7 @@ int64_t version(store_files& f, const std::string& s) {
 
 TEST_CASE("store image: a copy made while serving replaces a replica that "
           "is behind, readers included") {
-  temp_dir t;
+  temp_dir t{"cxesdb-image"};
   auto leader = open_replica(t.path + "/a");
   auto follower = open_replica(t.path + "/b");
   append(*leader, "order-1", 50, 0);
@@ -85,7 +75,7 @@ TEST_CASE("store image: a copy made while serving replaces a replica that "
 }
 
 TEST_CASE("store image: an image behind its snapshot is not made") {
-  temp_dir t;
+  temp_dir t{"cxesdb-image"};
   auto leader = open_replica(t.path + "/a");
   append(*leader, "order-1", 3, 0);
   auto err = make_store_image(*leader, 10, t.path + "/a/out.img");
@@ -94,7 +84,7 @@ TEST_CASE("store image: an image behind its snapshot is not made") {
 }
 
 TEST_CASE("store image: a bad or older image changes nothing") {
-  temp_dir t;
+  temp_dir t{"cxesdb-image"};
   auto leader = open_replica(t.path + "/a");
   auto follower = open_replica(t.path + "/b");
   append(*leader, "order-1", 5, 0);
