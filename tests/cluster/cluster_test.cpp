@@ -255,6 +255,16 @@ std::unique_ptr<workload> start_load(cluster& c, const std::string& store) {
   return w;
 }
 
+/// Kills (SIGKILL) a member of "orders" other than `leader`; returns it.
+size_t kill_a_follower(cluster& c, size_t leader) {
+  auto members = c.members_of("orders");
+  REQUIRE(members.size() == 3);
+  auto follower = members[0] != leader ? members[0] : members[1];
+  NOTE("killing a follower, " << cluster::name(follower));
+  c.kill(follower);
+  return follower;
+}
+
 // -- b: the leader dies --------------------------------------------------------
 
 TEST_CASE("killing a store's leader under load: appends resume within 3 s and "
@@ -290,13 +300,9 @@ TEST_CASE("killing a follower under load loses nothing and the follower "
   cluster c{three_nodes()};
   INFO(c.post_mortem());
   auto leader = orders_store(c);
-  auto members = c.members_of("orders");
-  REQUIRE(members.size() == 3);
-  auto follower = members[0] != leader ? members[0] : members[1];
   auto load = start_load(c, "orders");
   auto& w = *load;
-  NOTE("killing a follower, " << cluster::name(follower));
-  c.kill(follower);
+  auto follower = kill_a_follower(c, leader);
   // A majority is left: appends go on.
   bool going = wait_acks(w, 30, 30s);
   w.stop();
@@ -320,13 +326,9 @@ TEST_CASE("a follower whose missing entries were compacted catches up "
   cluster c{opts};
   INFO(c.post_mortem());
   auto leader = orders_store(c);
-  auto members = c.members_of("orders");
-  REQUIRE(members.size() == 3);
-  auto follower = members[0] != leader ? members[0] : members[1];
   auto load = start_load(c, "orders");
   auto& w = *load;
-  NOTE("killing a follower, " << cluster::name(follower));
-  c.kill(follower);
+  auto follower = kill_a_follower(c, leader);
   // Down for longer than a leader waits for a stalled follower (5 election
   // timeouts, 5 s) before its log moves on without it; each acknowledged
   // batch is at least one entry, so it moves on by several compactions.
