@@ -61,5 +61,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(cxesdb, caf::first_custom_type_id)
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, reconcile_atom, "reconcile")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, applied_atom, "applied")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, catalog_atom, "catalog")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, hibernate_atom, "hibernate")
 
 CAF_END_TYPE_ID_BLOCK(cxesdb)

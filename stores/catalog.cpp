@@ -47,6 +47,45 @@ std::unique_ptr<store_files> store_files::open(const std::string& id,
   return f;
 }
 
+store_queries& store_files::reader::open(const std::string& path) {
+  if (!queries) {
+    db = open_store_reader_db(path);
+    queries = std::make_unique<store_queries>(*db);
+  }
+  return *queries;
+}
+
+state_machine& store_files::writer() {
+  if (!machine) {
+    write_db = open_store_db(db_path);
+    machine = std::make_unique<state_machine>(*write_db);
+  }
+  return *machine;
+}
+
+void store_files::hibernate() {
+  for (auto& r : readers) {
+    std::lock_guard<std::mutex> guard{r->mtx};
+    r->queries.reset();
+    r->db.reset();
+  }
+  std::lock_guard<std::mutex> guard{write_mtx};
+  if (write_db)
+    write_db->exec("PRAGMA wal_checkpoint(TRUNCATE);");
+  machine.reset();
+  write_db.reset();
+}
+
+size_t store_files::connections_open() {
+  size_t n = 0;
+  for (auto& r : readers) {
+    std::lock_guard<std::mutex> guard{r->mtx};
+    n += r->db ? 1 : 0;
+  }
+  std::lock_guard<std::mutex> guard{write_mtx};
+  return n + (write_db ? 1 : 0);
+}
+
 std::string to_json_text(const store_config& cfg) {
   nlohmann::json j{{"timeout_ms", cfg.timeout_ms},
                    {"replication_factor", cfg.replication_factor},

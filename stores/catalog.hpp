@@ -51,12 +51,17 @@ struct store_info {
 /// Every connection has its own mutex: a job on an IO thread holds it while
 /// it uses the connection, so that a restarted writer can never run a
 /// transaction beside a job of its predecessor. Opened and closed on IO
-/// threads only.
+/// threads only. An idle store hibernates: its connections close, and each
+/// opens again when a job needs it (`writer`, `reader::open`).
 struct store_files {
   struct reader {
     std::mutex mtx;
     std::unique_ptr<sqlite_db> db;
     std::unique_ptr<store_queries> queries;
+
+    /// The connection's queries, opening it first when the store
+    /// hibernates. Call with `mtx` held. Throws sqlite_error.
+    store_queries& open(const std::string& path);
   };
 
   /// Default number of read connections per store.
@@ -76,6 +81,19 @@ struct store_files {
   static std::unique_ptr<store_files> open(const std::string& id,
                                            const std::string& dir,
                                            size_t reader_count);
+
+  /// The state machine on the write connection, opening it first when the
+  /// store hibernates. Call with `write_mtx` held. Throws sqlite_error.
+  state_machine& writer();
+
+  /// Closes every connection, each under its own lock, the write connection
+  /// last after checkpointing the WAL into the database: a hibernating store
+  /// holds no file descriptor and no page cache until a job opens what it
+  /// needs again. Blocks: IO threads only. Throws sqlite_error.
+  void hibernate();
+
+  /// Connections open now (tests, figures); takes every lock in turn.
+  size_t connections_open();
 };
 
 /// Renders the config as the JSON text the catalog keeps.

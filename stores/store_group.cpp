@@ -1,5 +1,6 @@
 #include "stores/store_group.hpp"
 
+#include <chrono>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -94,6 +95,13 @@ struct writer_state {
   /// Told to stop while an apply transaction was in flight: stop once it
   /// is done.
   caf::error stop_reason;
+  /// When the store last wrote, read or applied; after
+  /// `limits.hibernate_after_ms` without that it hibernates (closes its
+  /// connections) until the next job opens them. The timer runs only after
+  /// activity: a hibernating store has none.
+  caf::actor_clock::time_point last_active;
+  bool hibernate_armed = false;
+  bool hibernating = false;
 
   static inline const char* name = "store_writer";
 };
@@ -202,44 +210,71 @@ void start_apply(writer_actor* self) {
     event_batch events;
     {
       std::lock_guard<std::mutex> guard{files->write_mtx};
-      auto& m = *files->machine;
-      skip = m.applied_index() >= first
-               ? std::min<uint64_t>(m.applied_index() - first + 1,
-                                    batch->size())
-               : 0;
-      // What is applied follows the applied index, with no gap. A group
-      // starts from its bootstrap snapshot at index 1, which holds no
-      // command: the first entry a new replica applies is 2. A batch of a
-      // replay that lies wholly below the applied index is skipped.
-      CXESDB_ASSERT(skip == batch->size()
-                    || first + skip == m.applied_index() + 1
-                    || (m.applied_index() == 0 && first == 2));
-      if (skip < batch->size()) {
-        std::vector<command> rest(std::make_move_iterator(batch->begin() + skip),
-                                  std::make_move_iterator(batch->end()));
-        try {
-          if (sync)
-            files->write_db->exec("PRAGMA synchronous=FULL;");
-          results = m.apply_batch(first + skip, rest);
-          if (sync)
-            files->write_db->exec("PRAGMA synchronous=NORMAL;");
-          failed = m.applied_index() != first + batch->size() - 1;
-          durable = sync && !failed;
-          if (failed && !results.empty())
-            failure = results.front().message;
-        } catch (const std::exception& e) {
-          failed = true;
-          failure = e.what();
-        }
-        if (publish && !failed)
-          events = committed_events(rest, results);
+      state_machine* opened = nullptr;
+      try {
+        opened = &files->writer(); // a hibernating store opens again
+      } catch (const std::exception& e) {
+        failed = true;
+        failure = std::string{"opening the store: "} + e.what();
       }
-      applied = m.applied_index();
+      if (opened) {
+        auto& m = *opened;
+        skip = m.applied_index() >= first
+                 ? std::min<uint64_t>(m.applied_index() - first + 1,
+                                      batch->size())
+                 : 0;
+        // What is applied follows the applied index, with no gap. A group
+        // starts from its bootstrap snapshot at index 1, which holds no
+        // command: the first entry a new replica applies is 2. A batch of a
+        // replay that lies wholly below the applied index is skipped.
+        CXESDB_ASSERT(skip == batch->size()
+                      || first + skip == m.applied_index() + 1
+                      || (m.applied_index() == 0 && first == 2));
+        if (skip < batch->size()) {
+          std::vector<command> rest(
+            std::make_move_iterator(batch->begin() + skip),
+            std::make_move_iterator(batch->end()));
+          try {
+            if (sync)
+              files->write_db->exec("PRAGMA synchronous=FULL;");
+            results = m.apply_batch(first + skip, rest);
+            if (sync)
+              files->write_db->exec("PRAGMA synchronous=NORMAL;");
+            failed = m.applied_index() != first + batch->size() - 1;
+            durable = sync && !failed;
+            if (failed && !results.empty())
+              failure = results.front().message;
+          } catch (const std::exception& e) {
+            failed = true;
+            failure = e.what();
+          }
+          if (publish && !failed)
+            events = committed_events(rest, results);
+        }
+        applied = m.applied_index();
+      }
     }
     caf::anon_send(me, done_atom_v, first + skip, std::move(results),
                    std::move(*terms), applied, std::move(failure), failed,
                    durable, std::move(events));
   });
+}
+
+/// Schedules the hibernation check `after` from now, unless one is pending.
+void arm_hibernation(writer_actor* self, std::chrono::milliseconds after) {
+  auto& st = self->state;
+  if (st.hibernate_armed || st.limits.hibernate_after_ms == 0)
+    return;
+  st.hibernate_armed = true;
+  self->delayed_send(self, after, hibernate_atom_v);
+}
+
+/// Notes that the store is in use.
+void touch(writer_actor* self) {
+  auto& st = self->state;
+  st.last_active = self->clock().now();
+  st.hibernating = false;
+  arm_hibernation(self, std::chrono::milliseconds{st.limits.hibernate_after_ms});
 }
 
 /// Serves the reads whose read index the state machine reached.
@@ -322,6 +357,7 @@ caf::behavior store_writer(writer_actor* self,
   };
   st.consensus = self->spawn<caf::linked>(raft::consensus_actor, ccfg, exec,
                                           std::map<raft::node_id, caf::actor>{});
+  touch(self);
   // Stopping (store removed, node stopping, group restarting): requests
   // not applied yet are answered `unavailable`; a transaction in flight is
   // waited for.
@@ -341,6 +377,7 @@ caf::behavior store_writer(writer_actor* self,
       auto& st = self->state;
       if (st.stop_reason)
         return make_error(errc::unavailable, "the store is stopping");
+      touch(self);
       if (st.pending.size() + st.proposing.size() >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
       auto seq = ++st.next_ask;
@@ -386,6 +423,7 @@ caf::behavior store_writer(writer_actor* self,
       auto& st = self->state;
       if (st.stop_reason)
         return make_error(errc::unavailable, "the store is stopping");
+      touch(self);
       if (st.reads.size() >= st.limits.read_queue_max)
         return make_error(errc::overloaded, "the store's read queue is full");
       auto seq = ++st.next_ask;
@@ -421,6 +459,7 @@ caf::behavior store_writer(writer_actor* self,
     // The consensus actor hands over committed entries, in log order.
     [self](applied_atom, std::vector<raft::entry>& entries) {
       auto& st = self->state;
+      touch(self);
       for (auto& e : entries)
         st.committed.push_back(std::move(e));
       start_apply(self);
@@ -479,6 +518,38 @@ caf::behavior store_writer(writer_actor* self,
         return;
       }
       start_apply(self);
+    },
+    // Sent by the writer to itself `hibernate_after_ms` after activity. A
+    // store idle that long closes its connections in a job (never here);
+    // one that was busy meanwhile looks again later.
+    [self](hibernate_atom) {
+      auto& st = self->state;
+      st.hibernate_armed = false;
+      if (st.hibernating || st.stop_reason)
+        return;
+      auto after = std::chrono::milliseconds{st.limits.hibernate_after_ms};
+      auto idle = self->clock().now() - st.last_active;
+      bool busy = st.applying || !st.committed.empty() || !st.pending.empty()
+                  || !st.reads.empty() || !st.proposing.empty()
+                  || !st.indexing.empty();
+      if (busy || idle < after) {
+        arm_hibernation(
+          self, busy ? after
+                     : std::chrono::duration_cast<std::chrono::milliseconds>(
+                         after - idle)
+                         + std::chrono::milliseconds{1});
+        return;
+      }
+      st.hibernating = true;
+      auto files = st.files;
+      auto group = st.replica.group;
+      st.exec->try_submit([files, group] {
+        try {
+          files->hibernate();
+        } catch (const std::exception& e) {
+          log_error("store " + group + ": hibernating: " + e.what());
+        }
+      });
     },
     // The store manager tells us the hub and the reader after each start.
     [self](wire_atom, caf::actor& hub, caf::actor& reader) {
@@ -546,7 +617,7 @@ void pump(reader_actor* self) {
       try {
         auto& rd = *files->readers[conn];
         std::lock_guard<std::mutex> guard{rd.mtx};
-        r = rd.queries->run(*q);
+        r = rd.open(files->db_path).run(*q);
       } catch (const std::exception& e) {
         r.code = result_code::storage_failed;
         r.message = e.what();

@@ -49,6 +49,11 @@ struct store_group_limits {
   /// catching up (raft::consensus_config::compact_pin_bytes_max).
   size_t compact_pin_bytes = 256u << 20;
 
+  /// Time without writes, reads or applies after which a store closes its
+  /// SQLite connections (no descriptors, no page cache while idle); its
+  /// next job opens what it needs. 0: never.
+  uint64_t hibernate_after_ms = 10000;
+
   /// Bytes per chunk of a snapshot image sent to a follower.
   size_t snapshot_chunk_bytes = 1u << 20;
 };

@@ -94,13 +94,14 @@ std::optional<std::string> install_store_image(store_files& files,
   for (auto& r : files.readers)
     read_guards.emplace_back(r->mtx);
   std::error_code ec;
-  if (files.machine->applied_index() >= image_applied) {
-    std::filesystem::remove(path, ec);
-    return std::nullopt;
-  }
   try {
+    if (files.writer().applied_index() >= image_applied) {
+      std::filesystem::remove(path, ec);
+      return std::nullopt;
+    }
     // Everything of the old database in its main file, then closed: no
-    // WAL of it may meet the new file.
+    // WAL of it may meet the new file. The connections open again on the
+    // new file when jobs need them.
     files.write_db->exec("PRAGMA wal_checkpoint(TRUNCATE);");
     for (auto& r : files.readers) {
       r->queries.reset();
@@ -112,12 +113,6 @@ std::optional<std::string> install_store_image(store_files& files,
     std::filesystem::remove(files.db_path + "-shm", ec);
     std::filesystem::rename(path, files.db_path);
     sync_dir(std::filesystem::path{files.db_path}.parent_path().string());
-    files.write_db = open_store_db(files.db_path);
-    files.machine = std::make_unique<state_machine>(*files.write_db);
-    for (auto& r : files.readers) {
-      r->db = open_store_reader_db(files.db_path);
-      r->queries = std::make_unique<store_queries>(*r->db);
-    }
   } catch (const std::exception& e) {
     return std::string{"installing the image: "} + e.what();
   }

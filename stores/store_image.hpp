@@ -25,8 +25,9 @@ std::optional<std::string> make_store_image(const store_files& files,
 /// synced), whose applied index must be at least `index`. The image is
 /// checked first (SQLite's quick_check, its applied index); a bad image
 /// changes nothing. The swap holds the store's write lock and every read
-/// connection's lock, checkpoints and closes the old database, renames the
-/// image over it and reopens. An image older than what the store already
+/// connection's lock, checkpoints and closes the old database and renames
+/// the image over it; the connections open again on it when jobs need them
+/// (store_files::writer, reader::open). An image older than what the store already
 /// holds is dropped (the store is ahead; Raft replays nothing below its
 /// applied index). An error text on failure.
 std::optional<std::string> install_store_image(store_files& files,

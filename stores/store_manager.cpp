@@ -242,7 +242,7 @@ void open_replica(manager_actor* self, const std::string& id) {
       fs::create_directories(dir);
       auto f = store_files::open(id, dir, readers);
       if (read_catalog) {
-        auto& q = *f->readers[0]->queries;
+        auto& q = f->readers[0]->open(f->db_path); // before it is shared
         read_all_query all;
         all.from = 0;
         all.count = limits::read_count_max;

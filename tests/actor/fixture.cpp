@@ -51,16 +51,4 @@ actors::raft::group_status actor_fixture::status(const caf::actor& writer) {
   return out;
 }
 
-temp_dir::temp_dir() {
-  char tmpl[] = "/tmp/cxesdb-actor-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr)
-    throw std::runtime_error("mkdtemp failed");
-  path = tmpl;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-}
-
 } // namespace cxesdb::tests

@@ -12,6 +12,7 @@
 #include "actors/executor.hpp"
 #include "actors/raft/consensus_actor.hpp"
 #include "stores/store_group.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace cxesdb::tests {
 
@@ -63,13 +64,6 @@ struct actor_fixture {
   /// never mixes with what `self` receives. Runs every pending message
   /// (`sched.run()`), but no IO job and no timer.
   actors::raft::group_status status(const caf::actor& writer);
-};
-
-/// A temporary directory, removed with everything in it at the end.
-struct temp_dir {
-  std::string path;
-  temp_dir();
-  ~temp_dir();
 };
 
 } // namespace cxesdb::tests

@@ -49,7 +49,7 @@ query version_of(const std::string& stream) {
 }
 
 struct group_fixture : tests::actor_fixture {
-  tests::temp_dir dir;
+  tests::temp_dir dir{"cxesdb-actor"};
   std::shared_ptr<store_files> files{
     store_files::open("s", dir.path, store_files::readers_default)};
   /// Actors to stop at the end (the writer and its consensus actor hold
@@ -513,4 +513,41 @@ TEST_CASE_FIXTURE(group_fixture,
   write(again, append("s", 6));
   settle();
   CHECK(take_result().version == 5);
+}
+
+// An idle store hibernates: after `hibernate_after_ms` without a write, a
+// read or an apply, a job closes its connections (no descriptors, no page
+// cache), and the next job opens what it needs. A store in use stays open.
+TEST_CASE_FIXTURE(group_fixture,
+                  "an idle store closes its connections and opens them "
+                  "again for its next write and read") {
+  auto writer = start_writer();
+  write(writer, append("s", 1));
+  settle();
+  CHECK(take_result().version == 0);
+  REQUIRE(files->connections_open() == 3);
+  // Written to within every 9 s: it stays open.
+  for (int i = 2; i <= 3; ++i) {
+    sched.advance_time(std::chrono::seconds{9});
+    settle();
+    CHECK(files->connections_open() == 3);
+    write(writer, append("s", i));
+    settle();
+    CHECK(take_result().version == i - 1);
+  }
+  // Then idle for 10 s: closed.
+  sched.advance_time(std::chrono::seconds{9});
+  settle();
+  CHECK(files->connections_open() == 3);
+  sched.advance_time(std::chrono::milliseconds{1100});
+  settle();
+  CHECK(files->connections_open() == 0);
+  // Nothing is lost, and writes and reads go on.
+  write(writer, append("s", 4));
+  settle();
+  CHECK(take_result().version == 3);
+  read(writer, version_of("s"));
+  settle();
+  CHECK(take_query().version == 3);
+  CHECK(files->connections_open() == 2);
 }

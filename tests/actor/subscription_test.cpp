@@ -26,7 +26,7 @@ namespace raft = cxesdb::actors::raft;
 namespace {
 
 struct subs_fixture : tests::actor_fixture {
-  tests::temp_dir dir;
+  tests::temp_dir dir{"cxesdb-actor"};
   std::shared_ptr<store_files> files{
     store_files::open("s", dir.path, store_files::readers_default)};
   caf::actor writer;

@@ -14,6 +14,7 @@
 #include "tests/temp_dir.hpp"
 
 using namespace cxesdb::stores;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -38,13 +39,14 @@ void append(store_files& f, const std::string& s, int n, int first_id) {
                                            "application/json"}},
                               1000});
   }
-  auto rs = f.machine->apply_batch(f.machine->applied_index() + 1, cmds);
+  auto& m = f.writer();
+  auto rs = m.apply_batch(m.applied_index() + 1, cmds);
   for (auto& r : rs)
     REQUIRE(r.code == result_code::ok);
 }
 
 int64_t version(store_files& f, const std::string& s) {
-  auto r = f.readers[0]->queries->run(stream_version_query{s});
+  auto r = f.readers[0]->open(f.db_path).run(stream_version_query{s});
   return r.version;
 }
 
@@ -62,7 +64,7 @@ TEST_CASE("store image: a copy made while serving replaces a replica that "
   REQUIRE(!make_store_image(*leader, 40, t.path + "/a/out.img"));
   std::filesystem::rename(t.path + "/a/out.img", image);
   REQUIRE(!install_store_image(*follower, 40, image));
-  CHECK(follower->machine->applied_index() == 50);
+  CHECK(follower->writer().applied_index() == 50);
   CHECK(version(*follower, "order-1") == 49);
   CHECK(!std::filesystem::exists(image));
   // The replica goes on from there, as the log replays after the image.
@@ -71,7 +73,7 @@ TEST_CASE("store image: a copy made while serving replaces a replica that "
   // And it survives a reopen.
   follower.reset();
   follower = open_replica(t.path + "/b");
-  CHECK(follower->machine->applied_index() == 51);
+  CHECK(follower->writer().applied_index() == 51);
 }
 
 TEST_CASE("store image: an image behind its snapshot is not made") {
@@ -95,13 +97,43 @@ TEST_CASE("store image: a bad or older image changes nothing") {
     garbage << std::string(8192, 'x');
   }
   CHECK(install_store_image(*follower, 3, image).has_value());
-  CHECK(follower->machine->applied_index() == 9);
+  CHECK(follower->writer().applied_index() == 9);
   CHECK(version(*follower, "order-1") == 8);
   // A store database behind the snapshot it claims to be.
   REQUIRE(!make_store_image(*leader, 5, image));
   CHECK(install_store_image(*follower, 7, image).has_value());
   // An image older than what the replica holds is dropped.
   REQUIRE(!install_store_image(*follower, 5, image));
-  CHECK(follower->machine->applied_index() == 9);
+  CHECK(follower->writer().applied_index() == 9);
   CHECK(version(*follower, "order-1") == 8);
+}
+
+TEST_CASE("store files: a hibernating store holds no descriptor of its "
+          "database, and its next jobs open what they need and see "
+          "everything") {
+  temp_dir t{"cxesdb-image"};
+  auto dir = t.path + "/a";
+  auto files = open_replica(dir);
+  append(*files, "order-1", 20, 0);
+  auto descriptors = [&] {
+    size_t n = 0;
+    for (auto& fd : fs::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      auto target = fs::read_symlink(fd.path(), ec).string();
+      n += target.rfind(dir, 0) == 0 ? 1 : 0;
+    }
+    return n;
+  };
+  CHECK(descriptors() > 0);
+  CHECK(files->connections_open() == 3);
+  files->hibernate();
+  CHECK(files->connections_open() == 0);
+  CHECK(descriptors() == 0);
+  // A read opens one read connection; a write, the write connection.
+  CHECK(version(*files, "order-1") == 19);
+  CHECK(files->connections_open() == 1);
+  append(*files, "order-1", 1, 20);
+  CHECK(files->connections_open() == 2);
+  CHECK(version(*files, "order-1") == 20);
+  CHECK(files->writer().applied_index() == 21);
 }

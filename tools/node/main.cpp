@@ -75,6 +75,8 @@ const flag flags[] = {
    "entries a compaction keeps for followers a little behind"},
   {"compact-pin-bytes", "268435456",
    "bytes of log a leader keeps at most for a follower catching up"},
+  {"hibernate-after-ms", "10000",
+   "idle time after which a store closes its files (0: never)"},
   {"snapshot-chunk-bytes", "1048576",
    "bytes per chunk of a store image sent to a follower"},
   {"log-segment-bytes", "67108864",
@@ -274,6 +276,8 @@ int main(int argc, char** argv) {
     = number(opts, "compact-keep-entries", 0, 1u << 24);
   mcfg.group_limits.compact_pin_bytes
     = number(opts, "compact-pin-bytes", 0, 1ull << 34);
+  mcfg.group_limits.hibernate_after_ms
+    = number(opts, "hibernate-after-ms", 0, 86400000);
   mcfg.group_limits.snapshot_chunk_bytes
     = number(opts, "snapshot-chunk-bytes", 4096, 64u << 20);
   actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
