@@ -2048,14 +2048,10 @@ TEST_CASE("readers never see gaps while writers append") {
   ok(c, "remove_store", {{"store", st}});
 }
 
-// Known limitation, so may_fail: CAF 0.17's broker detaches a connection on
-// end-of-stream, so a client that shuts down its sending side (as `printf
-// ... | nc -N` does) before its answers are written gets none of them (the
-// requests may still run). Clients keep the connection open until they
-// have their answers; docs/protocol.md says so. Fixing it needs a server
-// that owns its sockets (planned with the performance work).
-TEST_CASE("a client that half-closes after its requests gets every answer"
-          * doctest::may_fail()) {
+// As `printf '...\n' | nc -N 127.0.0.1 7411` does: the client sends its
+// requests, shuts down its sending side at once and reads. The node stops
+// reading, writes every answer still due, then closes.
+TEST_CASE("a client that half-closes after its requests gets every answer") {
   auto& node = default_node();
   const std::string st = "t_half_close";
   {
