@@ -409,6 +409,9 @@ struct socket_server::impl {
 
   // -- one connection ---------------------------------------------------------
 
+  // epoll reported a client socket: read one chunk (or the end of stream),
+  // write what is queued, then decide what to wait for. Never blocks: every
+  // socket is non-blocking.
   void on_event(uint64_t id, uint32_t events) {
     auto i = conns.find(id);
     if (i == conns.end() || i->second->closed)
