@@ -23,7 +23,7 @@ using stores::errc;
 namespace {
 
 /// Receives a call's response text and, optionally, a message for the
-/// connection broker to act on right after it wrote the response (starting
+/// connection actor to act on right after it wrote the response (starting
 /// or stopping a subscription's delivery).
 using done_fn = std::function<void(std::string, caf::message)>;
 
@@ -73,7 +73,7 @@ json store_info_json(const stores::store_info& info) {
 }
 
 /// Runs a subscription call: through the store manager to the store's hub.
-/// The connection broker (`conn`) is the subscriber.
+/// The connection actor (`conn`) is the subscriber.
 void dispatch_subscription(worker_actor* self, parsed_call& call,
                            const caf::actor& conn,
                            std::function<void(const std::string&,
@@ -318,7 +318,7 @@ struct batch_state {
   size_t remaining = 0;
 };
 
-/// Sends a response and then what the broker must do after writing it.
+/// Sends a response and then what the connection must do after writing it.
 void send_reply(worker_actor* self, const caf::actor& to, std::string resp,
                 caf::message after) {
   self->send(to, reply_atom_v, std::move(resp));
@@ -332,8 +332,10 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
   self->state.cfg = std::move(cfg);
   self->state.uuids = std::make_unique<uuid_generator>(seed);
   return {
-    // A connection broker hands over one complete message. Parses it and
-    // starts every call in it; never blocks and never waits for a store.
+    // The client port's IO thread hands over one complete message of a
+    // connection (`reply_to` is the connection's actor), or the API actor
+    // one call. Parses it and starts every call in it; never blocks and
+    // never waits for a store.
     [self](rpc_atom, std::string& line, caf::actor& reply_to) {
       auto& st = self->state;
       if (json_depth(line) > rpc_limits::json_depth_max) {

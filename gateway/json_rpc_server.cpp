@@ -1,18 +1,17 @@
 #include "gateway/json_rpc_server.hpp"
 
-#include <cstring>
 #include <map>
-#include <set>
+#include <memory>
+#include <utility>
 
 #include "caf/actor_system.hpp"
-#include "caf/io/broker.hpp"
-#include "caf/io/middleman.hpp"
-#include "caf/scoped_actor.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 
-#include "actors/log.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/json_rpc.hpp"
+#include "gateway/socket_server.hpp"
 #include "stores/messages.hpp"
 
 namespace cxesdb::gateway {
@@ -32,51 +31,25 @@ struct active_subscription {
 };
 
 struct connection_state {
-  server_config cfg;
-  caf::actor gateway;
-  caf::io::connection_handle hdl;
-  std::string buf;
-  bool skipping = false; ///< dropping the rest of an over-long message
-  size_t inflight = 0;
-  bool halted = false;        ///< too many requests in work
+  std::shared_ptr<connection_output> out;
+  size_t subscriber_buffer_bytes_max = 0;
   /// By subscription id.
   std::map<std::string, active_subscription> subs;
-  /// Written but not yet sent to the client, as the last write ack said,
-  /// plus what was written since.
-  uint64_t unsent_bytes = 0;
 
   static inline const char* name = "json_rpc_connection";
 };
 
-using connection_broker = caf::stateful_actor<connection_state, caf::io::broker>;
+using connection_actor = caf::stateful_actor<connection_state>;
 
-/// Stops or resumes reading requests, by the work in flight and by the
-/// answers the client has not taken yet.
-void update_reading(connection_broker* self) {
-  auto& st = self->state;
-  bool stop = st.inflight >= st.cfg.inflight_per_connection_max
-              || st.unsent_bytes > st.cfg.output_bytes_max;
-  bool resume = st.inflight <= st.cfg.inflight_per_connection_max / 2
-                && st.unsent_bytes <= st.cfg.output_bytes_max / 2;
-  if (!st.halted && stop) {
-    self->halt(st.hdl);
-    st.halted = true;
-  } else if (st.halted && resume) {
-    self->trigger(st.hdl);
-    st.halted = false;
-  }
-}
-
-void write_line(connection_broker* self, std::string& line) {
+/// Queues one line (without its `\n`); returns the connection's unsent bytes.
+size_t write_line(connection_actor* self, std::string line) {
   line.push_back('\n');
-  self->write(self->state.hdl, line.size(), line.data());
-  self->flush(self->state.hdl);
-  self->state.unsent_bytes += line.size();
+  return self->state.out->write(std::move(line));
 }
 
 /// A client that does not read its events: drop its transient subscriptions
 /// (persistent ones are bounded by their max_in_flight and stay).
-void drop_slow_subscriptions(connection_broker* self) {
+void drop_slow_subscriptions(connection_actor* self) {
   auto& st = self->state;
   for (auto i = st.subs.begin(); i != st.subs.end();) {
     if (i->second.persistent) {
@@ -85,94 +58,37 @@ void drop_slow_subscriptions(connection_broker* self) {
     }
     self->send(i->second.emitter, caf::leave_atom_v,
                caf::actor_cast<caf::actor>(self));
-    auto line = dropped_notification(i->second.store, i->first,
-                                     "slow_consumer");
-    write_line(self, line);
+    write_line(self,
+               dropped_notification(i->second.store, i->first, "slow_consumer"));
     i = st.subs.erase(i);
   }
 }
 
-void too_large(connection_broker* self) {
-  auto e = make_rpc_error(errc::too_large,
-                          "message longer than "
-                            + std::to_string(self->state.cfg.message_bytes_max)
-                            + " bytes");
-  e.data["limit"] = self->state.cfg.message_bytes_max;
-  auto line = error_response("null", e);
-  write_line(self, line);
-}
-
-void dispatch(connection_broker* self, std::string& line) {
+/// The actor of one client connection: the address gateway workers answer
+/// and emitters deliver to. It owns no socket: it formats what it gets and
+/// queues it on the connection's output for the IO thread. It never blocks
+/// (queueing takes a short lock and never waits for the socket).
+caf::behavior connection(connection_actor* self,
+                         std::shared_ptr<connection_output> out,
+                         size_t subscriber_buffer_bytes_max) {
   auto& st = self->state;
-  if (!line.empty() && line.back() == '\r')
-    line.pop_back();
-  if (line.find_first_not_of(" \t\r") == std::string::npos)
-    return; // blank lines are keep-alives, not messages
-  ++st.inflight;
-  self->send(st.gateway, rpc_atom_v, std::move(line),
-             caf::actor_cast<caf::actor>(self));
-  line = std::string{};
-}
-
-caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl,
-                         server_config cfg, caf::actor gateway) {
-  auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.gateway = std::move(gateway);
-  st.hdl = hdl;
-  self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
-  // Write acknowledgements tell how much output the client has not taken.
-  self->ack_writes(hdl, true);
+  st.out = out;
+  st.subscriber_buffer_bytes_max = subscriber_buffer_bytes_max;
+  // The IO thread closed the socket (the client went away, or the node
+  // stops): quit, whatever the reason; the emitters see us go down and end
+  // our subscriptions.
+  self->set_exit_handler([self](caf::exit_msg& msg) { self->quit(msg.reason); });
+  // However we stop, the socket closes.
+  self->attach_functor([out] { out->close(); });
   return {
-    // Bytes arrived (the multiplexer calls this): cut them into messages.
-    // Only framing happens here; parsing is the gateway workers' job.
-    [self](const caf::io::new_data_msg& msg) {
-      auto& st = self->state;
-      auto max = st.cfg.message_bytes_max;
-      const char* p = msg.buf.data();
-      size_t n = msg.buf.size();
-      size_t start = 0;
-      while (start < n) {
-        auto nl = static_cast<const char*>(std::memchr(p + start, '\n', n - start));
-        if (nl == nullptr) {
-          if (!st.skipping) {
-            st.buf.append(p + start, n - start);
-            if (st.buf.size() > max) {
-              too_large(self);
-              st.buf = std::string{};
-              st.skipping = true;
-            }
-          }
-          break;
-        }
-        auto len = static_cast<size_t>(nl - (p + start));
-        // A "\r\n" ending does not count toward the limit.
-        auto body = st.buf.size() + len;
-        if (body > 0 && (len > 0 ? p[start + len - 1] : st.buf.back()) == '\r')
-          --body;
-        if (st.skipping) {
-          st.skipping = false;
-        } else if (body > max) {
-          too_large(self);
-          st.buf.clear();
-        } else {
-          st.buf.append(p + start, len);
-          dispatch(self, st.buf);
-        }
-        start += len + 1;
-      }
-      update_reading(self);
-    },
-    // A gateway worker answered one message: write it out.
+    // A gateway worker answered one message the IO thread handed it (an
+    // empty answer: a notification). Exactly one per message: it ends the
+    // message's time in work.
     [self](reply_atom, std::string& resp) {
-      auto& st = self->state;
-      if (st.inflight > 0)
-        --st.inflight;
       if (!resp.empty())
-        write_line(self, resp);
-      update_reading(self);
+        resp.push_back('\n');
+      self->state.out->answered(std::move(resp));
     },
-    [self](const caf::io::connection_closed_msg&) { self->quit(); },
     // A gateway worker wrote a save_subscription answer: start delivery by
     // granting the emitter credit.
     [self](activate_atom, std::string& store, std::string& id,
@@ -186,7 +102,9 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
     [self](caf::leave_atom, std::string&, std::string& id) {
       self->state.subs.erase(id);
     },
-    // Events of a subscription: one notification each.
+    // Events of a subscription (its emitter): one notification each. A
+    // transient subscription gets more credit only while the client keeps
+    // up; beyond subscriber_buffer_bytes_max unsent, it is dropped.
     [self](event_atom, std::string& store, std::string& id,
            std::vector<stores::recorded_event>& events) {
       auto& st = self->state;
@@ -198,11 +116,9 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
         out += event_notification(store, id, e);
         out += '\n';
       }
-      self->write(st.hdl, out.size(), out.data());
-      self->flush(st.hdl);
-      st.unsent_bytes += out.size();
+      auto unsent = st.out->write(std::move(out));
       if (!i->second.persistent) {
-        if (st.unsent_bytes > st.cfg.subscriber_buffer_bytes_max) {
+        if (unsent > st.subscriber_buffer_bytes_max) {
           drop_slow_subscriptions(self);
           return;
         }
@@ -211,88 +127,75 @@ caf::behavior connection(connection_broker* self, caf::io::connection_handle hdl
                    caf::actor_cast<caf::actor>(self));
       }
     },
-    // A subscription ended without being asked to.
+    // A subscription ended without being asked to (its emitter).
     [self](dropped_atom, std::string& store, std::string& id,
            std::string& reason) {
       if (self->state.subs.erase(id) == 0)
         return;
-      auto line = dropped_notification(store, id, reason);
-      write_line(self, line);
-    },
-    // How much of what we wrote is still waiting for the client.
-    [self](const caf::io::data_transferred_msg& msg) {
-      self->state.unsent_bytes = msg.remaining;
-      update_reading(self);
+      write_line(self, dropped_notification(store, id, reason));
     },
   };
 }
 
-// -- the acceptor ---------------------------------------------------------------
+/// Connects the socket server's IO thread to a connection's actor. Runs on
+/// the IO thread: it only sends messages, never waits.
+class rpc_handler final : public connection_handler {
+public:
+  rpc_handler(caf::actor gateway, caf::actor conn,
+              std::shared_ptr<connection_output> out,
+              std::shared_ptr<const std::string> too_large)
+    : gateway_(std::move(gateway)),
+      conn_(std::move(conn)),
+      out_(std::move(out)),
+      too_large_(std::move(too_large)) {
+    // nop
+  }
 
-struct acceptor_state {
-  server_config cfg;
-  caf::actor gateway;
-  size_t connections = 0;
-  std::set<caf::actor> children; ///< the connection brokers
+  void on_line(std::string line) override {
+    caf::anon_send(gateway_, rpc_atom_v, std::move(line), conn_);
+  }
+
+  void on_line_too_long() override {
+    out_->write(*too_large_);
+  }
+
+  void on_closed() override {
+    caf::anon_send_exit(conn_, caf::exit_reason::normal);
+  }
+
+private:
+  caf::actor gateway_;
+  caf::actor conn_;
+  std::shared_ptr<connection_output> out_;
+  std::shared_ptr<const std::string> too_large_;
+};
+
+// -- the server -----------------------------------------------------------------
+
+struct server_state {
+  std::shared_ptr<socket_server> sockets;
+  uint16_t port = 0;
 
   static inline const char* name = "json_rpc_server";
 };
 
-using acceptor_broker = caf::stateful_actor<acceptor_state, caf::io::broker>;
+using server_actor = caf::stateful_actor<server_state>;
 
-caf::behavior acceptor(acceptor_broker* self, server_config cfg,
-                       caf::actor gateway) {
-  self->state.cfg = std::move(cfg);
-  self->state.gateway = std::move(gateway);
-  self->set_down_handler([self](const caf::down_msg& msg) {
-    auto& st = self->state;
-    for (auto i = st.children.begin(); i != st.children.end(); ++i) {
-      if (i->address() == msg.source) {
-        st.children.erase(i);
-        break;
-      }
-    }
-    st.connections = st.children.size();
-  });
-  // The node stops: close every client connection with the server.
-  self->set_exit_handler([self](const caf::exit_msg& msg) {
-    for (auto& c : self->state.children)
-      self->send_exit(c, msg.reason);
+/// Owns the socket server for the node. Runs detached (a thread of its own,
+/// not a scheduler thread), because stopping waits for the IO thread.
+caf::behavior serve(server_actor* self, std::shared_ptr<socket_server> sockets,
+                     uint16_t port) {
+  self->state.sockets = std::move(sockets);
+  self->state.port = port;
+  // The node stops (main thread): stop the IO thread, which closes every
+  // client connection and stops their actors.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.sockets->stop();
     self->quit(msg.reason);
   });
   return {
-    // The node's main thread opens the port once, at start-up.
-    [self](caf::open_atom, uint16_t port,
-           std::string& host) -> caf::result<uint16_t> {
-      auto r = self->add_tcp_doorman(port, host.c_str(), true);
-      if (!r)
-        return r.error();
-      return r->second;
-    },
-    // A client connected: give it a broker of its own, or refuse it when
-    // the node has as many connections as it takes.
-    [self](const caf::io::new_connection_msg& msg) {
-      auto& st = self->state;
-      if (st.connections >= st.cfg.connections_max) {
-        auto e = make_rpc_error(errc::overloaded, "too many connections");
-        e.data["limit"] = st.cfg.connections_max;
-        auto line = error_response("null", e) + "\n";
-        self->write(msg.handle, line.size(), line.data());
-        self->flush(msg.handle);
-        self->close(msg.handle);
-        return;
-      }
-      auto c = self->fork(connection, msg.handle, st.cfg, st.gateway);
-      self->monitor(c);
-      st.children.insert(c);
-      st.connections = st.children.size();
-    },
-    [](const caf::io::connection_closed_msg&) {
-      // a refused connection went away
-    },
-    [](const caf::io::acceptor_closed_msg&) {
-      log_warning("the client port was closed");
-    },
+    // Anyone: the port the server listens on.
+    [self](caf::get_atom) { return self->state.port; },
   };
 }
 
@@ -301,15 +204,30 @@ caf::behavior acceptor(acceptor_broker* self, server_config cfg,
 uint16_t start_json_rpc_server(caf::actor_system& sys, caf::actor gateway,
                                const server_config& cfg, caf::actor& server,
                                std::string& err) {
-  server = sys.middleman().spawn_broker(acceptor, cfg, std::move(gateway));
-  caf::scoped_actor self{sys};
-  uint16_t port = 0;
-  self->request(server, std::chrono::seconds(10), caf::open_atom_v, cfg.port,
-                cfg.bind)
-    .receive([&](uint16_t p) { port = p; },
-             [&](const caf::error& e) { err = sys.render(e); });
+  auto e = make_rpc_error(errc::too_large,
+                          "message longer than "
+                            + std::to_string(cfg.message_bytes_max) + " bytes");
+  e.data["limit"] = cfg.message_bytes_max;
+  auto too_large = std::make_shared<const std::string>(error_response("null", e)
+                                                       + "\n");
+  auto refused = make_rpc_error(errc::overloaded, "too many connections");
+  refused.data["limit"] = cfg.connections_max;
+  auto refusal = error_response("null", refused) + "\n";
+  auto sub_max = cfg.subscriber_buffer_bytes_max;
+  auto make_handler = [&sys, gateway, too_large,
+                       sub_max](std::shared_ptr<connection_output> out)
+    -> std::unique_ptr<connection_handler> {
+    auto conn = sys.spawn<caf::lazy_init>(connection, out, sub_max);
+    return std::make_unique<rpc_handler>(gateway, std::move(conn),
+                                         std::move(out), too_large);
+  };
+  auto sockets = std::make_shared<socket_server>(cfg, std::move(make_handler),
+                                                 std::move(refusal));
+  auto port = sockets->listen(err);
   if (port == 0)
-    self->send_exit(server, caf::exit_reason::user_shutdown);
+    return 0;
+  sockets->start();
+  server = sys.spawn<caf::detached>(serve, std::move(sockets), port);
   return port;
 }
 

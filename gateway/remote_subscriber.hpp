@@ -6,7 +6,7 @@ namespace cxesdb::gateway {
 
 /// Spawns the node's stand-in for one remote subscriber (a C++ client's
 /// relay, or any actor that speaks the subscriber messages of
-/// gateway/api.hpp). It plays the part a JSON-RPC connection broker plays:
+/// gateway/api.hpp). It plays the part a JSON-RPC connection actor plays:
 /// the API actor sends the subscriber's subscription calls to the gateway
 /// with the proxy as the connection, so the workers answer the proxy, which
 /// passes each answer on to `api` as `(reply_atom, response)`, and activate

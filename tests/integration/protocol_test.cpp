@@ -2048,27 +2048,94 @@ TEST_CASE("readers never see gaps while writers append") {
   ok(c, "remove_store", {{"store", st}});
 }
 
-// Known limitation, so may_fail: CAF 0.17's broker detaches a connection on
-// end-of-stream, so a client that shuts down its sending side (as `printf
-// ... | nc -N` does) before its answers are written gets none of them (the
-// requests may still run). Clients keep the connection open until they
-// have their answers; docs/protocol.md says so. Fixing it needs a server
-// that owns its sockets (planned with the performance work).
-TEST_CASE("a client that half-closes after its requests gets every answer"
-          * doctest::may_fail()) {
+// -- half-close and connection limits -----------------------------------------
+
+namespace {
+
+/// A plain TCP connection to `port` on 127.0.0.1 (no client library), for
+/// tests that shut down one side of it.
+int raw_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  return fd;
+}
+
+/// Reads until the node closes its side or `timeout` passes; `closed` tells
+/// which.
+std::string read_until_closed(int fd, std::chrono::milliseconds timeout,
+                              bool& closed) {
+  std::string got;
+  closed = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+    if (left <= 0)
+      return got;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+      return got;
+    char buf[65536];
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      closed = true;
+      return got;
+    }
+    got.append(buf, static_cast<size_t>(n));
+  }
+}
+
+/// The ids of the successful answers among NDJSON `lines`.
+std::multiset<int> result_ids(const std::string& lines) {
+  std::multiset<int> ids;
+  size_t start = 0;
+  for (auto pos = lines.find('\n'); pos != std::string::npos;
+       start = pos + 1, pos = lines.find('\n', start)) {
+    auto resp = json::parse(lines.substr(start, pos - start), nullptr, false);
+    if (resp.is_object() && resp.contains("result") && resp["id"].is_number())
+      ids.insert(resp["id"].get<int>());
+  }
+  return ids;
+}
+
+/// A node with small connection limits: few connections, few messages in
+/// work and little unread output per connection (the least the flags take).
+node_process& tight_node() {
+  static std::unique_ptr<node_process> node;
+  if (!node) {
+    node_options opts;
+    opts.node_name = "tight";
+    opts.extra_args = {"--max-connections", "3",
+                       "--max-inflight-per-connection", "4",
+                       "--max-output-bytes", "4096",
+                       "--max-subscriber-buffer-bytes", "4096"};
+    node = std::make_unique<node_process>(opts);
+  } else if (!node->running()) {
+    FAIL_CHECK("the tight node died; log tail:\n" << node->log_tail());
+    node->start();
+  }
+  return *node;
+}
+
+} // namespace
+
+// As `printf '...\n' | nc -N 127.0.0.1 7411` does: the client sends its
+// requests, shuts down its sending side at once and reads. The node stops
+// reading, writes every answer still due, then closes.
+TEST_CASE("a client that half-closes after its requests gets every answer") {
   auto& node = default_node();
   const std::string st = "t_half_close";
   {
     auto c = node.connect();
     create_store(c, st);
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(node.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  int fd = raw_connect(node.port());
   std::string wire;
   for (int i = 0; i < 3; ++i)
     wire += json({{"jsonrpc", "2.0"},
@@ -2081,36 +2148,103 @@ TEST_CASE("a client that half-closes after its requests gets every answer"
   REQUIRE(::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL)
           == static_cast<ssize_t>(wire.size()));
   REQUIRE(::shutdown(fd, SHUT_WR) == 0);
-  // Read until the node closes its side (or 10 s pass).
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - std::chrono::steady_clock::now())
-                  .count();
-    if (left <= 0)
-      break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0)
-      break;
-    char buf[4096];
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0)
-      break;
-    got.append(buf, static_cast<size_t>(n));
-  }
+  bool closed = false;
+  auto got = read_until_closed(fd, std::chrono::seconds{10}, closed);
   ::close(fd);
-  std::set<int> ids;
-  size_t start = 0;
-  for (auto pos = got.find('\n'); pos != std::string::npos;
-       start = pos + 1, pos = got.find('\n', start)) {
-    auto resp = json::parse(got.substr(start, pos - start), nullptr, false);
-    if (resp.is_object() && resp.contains("result") && resp["id"].is_number())
-      ids.insert(resp["id"].get<int>());
-  }
   INFO("received: " << got);
-  CHECK(ids == std::set<int>{0, 1, 2, 3});
+  CHECK(closed);
+  CHECK(result_ids(got) == std::multiset<int>{0, 1, 2, 3});
   auto c = node.connect();
   CHECK(ok(c, "get_version", {{"store", st}, {"stream", "s"}})["version"] == 2);
   ok(c, "remove_store", {{"store", st}});
+}
+
+TEST_CASE("a half-closed connection with nothing due is closed at once; an "
+          "unterminated last line is not a message") {
+  auto& node = default_node();
+  for (std::string tail : {"", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                               "\"health\"}"}) {
+    int fd = raw_connect(node.port());
+    if (!tail.empty())
+      REQUIRE(::send(fd, tail.data(), tail.size(), MSG_NOSIGNAL)
+              == static_cast<ssize_t>(tail.size()));
+    REQUIRE(::shutdown(fd, SHUT_WR) == 0);
+    bool closed = false;
+    auto got = read_until_closed(fd, std::chrono::seconds{5}, closed);
+    ::close(fd);
+    CHECK(closed);
+    CHECK(got.empty());
+  }
+  auto c = node.connect();
+  expect_alive(c);
+}
+
+// The answers of 2000 pipelined requests far exceed what the node may hold
+// for a connection (4 in work, 4096 bytes unread): it stops reading and
+// resumes as the client takes answers, before and after the half-close.
+TEST_CASE("a half-closed connection past its backpressure limits gets every "
+          "answer") {
+  auto& node = tight_node();
+  constexpr int n = 2000;
+  std::string wire;
+  for (int i = 0; i < n; ++i)
+    wire += "{\"jsonrpc\":\"2.0\",\"id\":" + std::to_string(i)
+            + ",\"method\":\"health\"}\r\n";
+  int fd = raw_connect(node.port());
+  // The client starts reading only after 300 ms, by when the node has
+  // stopped reading it; the requests it has not read yet (about 90 KB) wait
+  // in the kernel's buffers.
+  std::thread sender{[&] {
+    auto sent = ::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
+    CHECK(sent == static_cast<ssize_t>(wire.size()));
+    CHECK(::shutdown(fd, SHUT_WR) == 0);
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  bool closed = false;
+  auto got = read_until_closed(fd, std::chrono::seconds{30}, closed);
+  sender.join();
+  ::close(fd);
+  CHECK(closed);
+  auto ids = result_ids(got);
+  CHECK(ids.size() == n);
+  std::multiset<int> want;
+  for (int i = 0; i < n; ++i)
+    want.insert(i);
+  CHECK(ids == want);
+}
+
+TEST_CASE("beyond --max-connections a connection is answered overloaded and "
+          "closed; a closed connection frees its place") {
+  auto& node = tight_node();
+  std::vector<json_client> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(node.connect());
+    expect_alive(open.back());
+  }
+  int fd = raw_connect(node.port());
+  bool closed = false;
+  auto got = read_until_closed(fd, std::chrono::seconds{5}, closed);
+  ::close(fd);
+  CHECK(closed);
+  auto nl = got.find('\n');
+  REQUIRE(nl != std::string::npos);
+  auto resp = json::parse(got.substr(0, nl), nullptr, false);
+  INFO("received: " << got);
+  CHECK(resp["id"].is_null());
+  CHECK(resp["error"]["data"]["reason"] == "overloaded");
+  CHECK(resp["error"]["data"]["limit"] == 3);
+  // The others still work; once one closes, a new one is taken.
+  for (auto& c : open)
+    expect_alive(c);
+  open.back().close();
+  open.pop_back();
+  bool admitted = false;
+  for (int attempt = 0; attempt < 50 && !admitted; ++attempt) {
+    auto c = node.connect();
+    auto r = c.call("health", json::object(), 2000);
+    admitted = r && r->contains("result");
+    if (!admitted)
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  CHECK(admitted);
 }
