@@ -69,8 +69,9 @@ struct store_files {
 
   std::string id;
   std::string db_path;
-  /// The Raft log and hard state of this replica, beside the store's
-  /// database (`<dir>/raft.db`): their fsyncs do not queue behind each other.
+  /// Where this replica kept its Raft log before the node log
+  /// (`<dir>/raft.db`): moved into the node log once when found; without a
+  /// node log (tests), where the replica keeps it.
   std::string raft_db_path;
   std::mutex write_mtx;
   std::unique_ptr<sqlite_db> write_db;

@@ -12,12 +12,12 @@ namespace cxesdb::stores {
 
 /// Opens a store's database file with the settings every store uses: WAL
 /// mode and `synchronous=NORMAL`. A commit does not wait for the disk: the
-/// store's Raft log (raft.db, `synchronous=FULL`) is the durable copy of
-/// every command, and the applied index commits in the same transaction as
-/// its effects, so after a power loss the database is an earlier, consistent
-/// state and the log replays what it lost. (A snapshot of the log may
-/// therefore only cover what a checkpoint made durable here.) Creates the
-/// schema when missing.
+/// store's Raft log (the node log, synced before any answer) is the durable
+/// copy of every command, and the applied index commits in the same
+/// transaction as its effects, so after a power loss the database is an
+/// earlier, consistent state and the log replays what it lost. (The log is
+/// therefore compacted only up to an apply transaction run with
+/// `synchronous=FULL`.) Creates the schema when missing.
 std::unique_ptr<sqlite_db> open_store_db(const std::string& path);
 
 /// Opens a read-only connection to an existing store database.

@@ -36,8 +36,8 @@ struct store_group_limits {
 
   /// Applied entries, or bytes of them, after which an apply transaction
   /// is synced (the database runs with synchronous=NORMAL) and the store's
-  /// Raft log is compacted up to it: the log, in memory and in raft.db,
-  /// stays within about these bounds whatever the store's history.
+  /// Raft log is compacted up to it: the log, in memory and in the node
+  /// log, stays within about these bounds whatever the store's history.
   size_t compact_every_entries = 4096;
   size_t compact_every_bytes = 8u << 20;
 
