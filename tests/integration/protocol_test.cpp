@@ -83,6 +83,21 @@ json append_params(const std::string& store, json stream, json events,
           {"events", events}};
 }
 
+/// `n` append requests of one event each to `stream`, with ids 0..n-1, as
+/// NDJSON lines.
+std::string append_lines(const std::string& store, const std::string& stream,
+                         int n) {
+  std::string wire;
+  for (int i = 0; i < n; ++i)
+    wire += json({{"jsonrpc", "2.0"},
+                  {"id", i},
+                  {"method", "append_events"},
+                  {"params", append_params(store, stream, make_events(1))}})
+              .dump()
+            + "\n";
+  return wire;
+}
+
 /// Sends a request line with a string id and returns its id.
 std::string send_probe(json_client& c, const std::string& id) {
   json req{{"jsonrpc", "2.0"}, {"id", id}, {"method", "health"}};
@@ -1649,14 +1664,7 @@ TEST_CASE("a connection closed with requests in flight does not hurt the node") 
   }
   for (int round = 0; round < 5; ++round) {
     auto c = node.connect();
-    std::string wire;
-    for (int i = 0; i < 50; ++i)
-      wire += json({{"jsonrpc", "2.0"},
-                    {"id", i},
-                    {"method", "append_events"},
-                    {"params", append_params(st, "s", make_events(1))}})
-                .dump()
-              + "\n";
+    auto wire = append_lines(st, "s", 50);
     wire += "{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"hea"; // half a line
     REQUIRE(c.send_raw(wire));
     c.close();
@@ -2136,14 +2144,7 @@ TEST_CASE("a client that half-closes after its requests gets every answer") {
     create_store(c, st);
   }
   int fd = raw_connect(node.port());
-  std::string wire;
-  for (int i = 0; i < 3; ++i)
-    wire += json({{"jsonrpc", "2.0"},
-                  {"id", i},
-                  {"method", "append_events"},
-                  {"params", append_params(st, "s", make_events(1))}})
-              .dump()
-            + "\n";
+  auto wire = append_lines(st, "s", 3);
   wire += "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"health\"}\n";
   REQUIRE(::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL)
           == static_cast<ssize_t>(wire.size()));
