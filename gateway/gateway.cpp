@@ -11,6 +11,7 @@
 
 #include "actors/type_ids.hpp"
 #include "gateway/uuid.hpp"
+#include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
 #include "stores/time_format.hpp"
 
@@ -65,6 +66,16 @@ rpc_error from_caf(const caf::error& err, bool write) {
     return make_rpc_error(errc::timeout, "the store stopped before it "
                                          "answered; the outcome is unknown");
   return make_rpc_error(errc::unavailable, "the store is not available");
+}
+
+/// Whether a local replica turned a request away without acting on it (it
+/// is not the leader, or it is stopping): the router takes it from there,
+/// as it does when one of its own attempts is turned away.
+bool turned_away(const caf::error& err) {
+  if (err.category() != caf::atom("cxesdb"))
+    return false;
+  auto reason = static_cast<errc>(err.code());
+  return reason == errc::not_leader || reason == errc::unavailable;
 }
 
 json store_info_json(const stores::store_info& info) {
@@ -220,34 +231,65 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     default:
       break;
   }
-  // Writes and reads: the manager's router answers each of them by the
-  // store's timeout (less a margin), whatever happens to the attempts, so
-  // these requests need no timer of their own (a CAF request timeout costs
-  // two trips through the clock thread per request).
+  // Writes and reads go straight to the store's leader replica when it is
+  // on this node, else through the manager's router. Either answers by the
+  // store's timeout (less a margin), whatever happens (the router watches
+  // its attempts, a writer its pending writes), so these requests need no
+  // timer of their own (a CAF request timeout costs two trips through the
+  // clock thread per request).
   auto shared = std::make_shared<parsed_call>(std::move(call));
+  auto leader = st.cfg.leaders ? st.cfg.leaders->find(store) : caf::actor{};
   if (is_write(shared->m)) {
-    self->request(st.manager, caf::infinite, write_atom_v, store, shared->cmd)
-      .then(
-        [ok, fail, shared](stores::command_result& r) {
-          auto out = format_write(*shared, r);
-          if (auto text = std::get_if<std::string>(&out))
-            ok(*text);
-          else
-            fail(std::get<rpc_error>(out));
-        },
-        on_error);
+    auto on_result = [ok, fail, shared](stores::command_result& r) {
+      auto out = format_write(*shared, r);
+      if (auto text = std::get_if<std::string>(&out))
+        ok(*text);
+      else
+        fail(std::get<rpc_error>(out));
+    };
+    auto routed = [self, store, shared, on_result, on_error] {
+      self
+        ->request(self->state.manager, caf::infinite, write_atom_v, store,
+                  shared->cmd)
+        .then(on_result, on_error);
+    };
+    if (!leader) {
+      routed();
+      return;
+    }
+    self->request(leader, caf::infinite, write_atom_v, shared->cmd)
+      .then(on_result, [routed, on_error](const caf::error& err) {
+        if (turned_away(err))
+          routed();
+        else
+          on_error(err);
+      });
     return;
   }
-  self->request(st.manager, caf::infinite, read_atom_v, store, shared->q)
-    .then(
-      [ok, fail, shared](stores::query_result& r) {
-        auto out = format_read(*shared, r);
-        if (auto text = std::get_if<std::string>(&out))
-          ok(*text);
-        else
-          fail(std::get<rpc_error>(out));
-      },
-      on_error);
+  auto on_result = [ok, fail, shared](stores::query_result& r) {
+    auto out = format_read(*shared, r);
+    if (auto text = std::get_if<std::string>(&out))
+      ok(*text);
+    else
+      fail(std::get<rpc_error>(out));
+  };
+  auto routed = [self, store, shared, on_result, on_error] {
+    self
+      ->request(self->state.manager, caf::infinite, read_atom_v, store,
+                shared->q)
+      .then(on_result, on_error);
+  };
+  if (!leader) {
+    routed();
+    return;
+  }
+  self->request(leader, caf::infinite, read_atom_v, shared->q)
+    .then(on_result, [routed, on_error](const caf::error& err) {
+      if (turned_away(err))
+        routed();
+      else
+        on_error(err);
+    });
 }
 
 /// Handles one request object. Notifications (no id) get an empty response.

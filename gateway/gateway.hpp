@@ -3,11 +3,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "caf/fwd.hpp"
 
 #include "gateway/json_rpc.hpp"
+
+namespace cxesdb::stores {
+class local_leaders;
+} // namespace cxesdb::stores
 
 namespace cxesdb::gateway {
 
@@ -27,6 +32,11 @@ struct gateway_config {
 
   /// Seeds the workers' event id generators.
   uint64_t seed = 0;
+
+  /// The stores whose leader replica is on this node: their reads and
+  /// writes go straight to it; the rest, and any it turns away, through the
+  /// store manager. Unset: everything through the store manager.
+  std::shared_ptr<stores::local_leaders> leaders;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one

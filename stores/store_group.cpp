@@ -21,6 +21,7 @@
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
+#include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
 #include "stores/store_image.hpp"
 #include "stores/subscriptions.hpp"
@@ -56,6 +57,9 @@ void stop_when_idle(Actor* self, const caf::exit_msg& msg) {
 struct pending_write {
   uint64_t term = 0;
   caf::response_promise rp;
+  /// When it is answered `timeout` if still not applied
+  /// (`replica_config::answer_within_ms`).
+  caf::actor_clock::time_point deadline;
 };
 
 /// A linearizable read waiting for the state machine to reach `index`.
@@ -102,6 +106,10 @@ struct writer_state {
   caf::actor_clock::time_point last_active;
   bool hibernate_armed = false;
   bool hibernating = false;
+  /// The writer is in the node's local leaders (`replica_config::leaders`).
+  bool advertised = false;
+  /// A `deadline_atom` is on its way (pending writes have deadlines).
+  bool expiry_armed = false;
 
   static inline const char* name = "store_writer";
 };
@@ -151,6 +159,31 @@ take(std::unordered_map<uint64_t, caf::response_promise>& waiting,
 caf::error not_leader_error(uint64_t leader) {
   return make_error(errc::not_leader, "this replica is not the leader",
                     std::to_string(leader));
+}
+
+/// Puts this writer in the node's local leaders, or takes it out, as it
+/// just found it leads the group or not. The catalog's replica (with an
+/// observer) is never advertised: clients do not address `_system`.
+void advertise(writer_actor* self, bool leader) {
+  auto& st = self->state;
+  if (!st.replica.leaders || st.replica.observer || st.advertised == leader)
+    return;
+  st.advertised = leader;
+  auto me = caf::actor_cast<caf::actor>(self);
+  if (leader)
+    st.replica.leaders->set(st.replica.group, me);
+  else
+    st.replica.leaders->clear(st.replica.group, me);
+}
+
+/// Schedules the next look at the pending writes' deadlines, `after` from
+/// now, unless one is on its way. One timer per store, not per write.
+void arm_expiry(writer_actor* self, caf::timespan after) {
+  auto& st = self->state;
+  if (st.expiry_armed || st.pending.empty() || st.replica.answer_within_ms == 0)
+    return;
+  st.expiry_armed = true;
+  self->delayed_send(self, after, deadline_atom_v);
 }
 
 /// Whether this replica compacts its Raft log into its database. The
@@ -299,6 +332,7 @@ void release_reads(writer_actor* self) {
 /// event ids make a retry safe.
 void stop_writer(writer_actor* self, const caf::error& reason) {
   auto& st = self->state;
+  advertise(self, false);
   auto err = make_error(errc::unavailable, "the store is stopping");
   for (auto* waiting : {&st.proposing, &st.indexing}) {
     for (auto& kv : *waiting)
@@ -393,10 +427,18 @@ caf::behavior store_writer(writer_actor* self,
               return; // answered by stop_writer
             auto& rp = *taken;
             switch (static_cast<raft::propose_status>(status)) {
-              case raft::propose_status::ok:
-                st.pending.emplace(index, pending_write{term, std::move(rp)});
+              case raft::propose_status::ok: {
+                advertise(self, true);
+                auto within = std::chrono::milliseconds{
+                  st.replica.answer_within_ms};
+                st.pending.emplace(index,
+                                   pending_write{term, std::move(rp),
+                                                 self->clock().now() + within});
+                arm_expiry(self, within);
                 return;
+              }
               case raft::propose_status::not_leader:
+                advertise(self, false);
                 rp.deliver(not_leader_error(leader));
                 return;
               case raft::propose_status::overloaded:
@@ -435,6 +477,7 @@ caf::behavior store_writer(writer_actor* self,
             auto rp = take(self->state.indexing, seq);
             if (!rp)
               return; // answered by stop_writer
+            advertise(self, true);
             self->state.reads.push_back(
               pending_read{index, std::move(*shared), std::move(*rp)});
             release_reads(self);
@@ -442,6 +485,7 @@ caf::behavior store_writer(writer_actor* self,
           [self, seq](const caf::error&) {
             // Not the leader: name the one this replica knows. The promise
             // stays in `indexing` until then, for stop_writer.
+            advertise(self, false);
             self->request(self->state.consensus, caf::infinite,
                           raft::group_status_atom::value)
               .then(
@@ -518,6 +562,29 @@ caf::behavior store_writer(writer_actor* self,
         return;
       }
       start_apply(self);
+    },
+    // Sent by the writer to itself (arm_expiry) while writes are pending.
+    // Answers `timeout` those proposed more than answer_within_ms ago: their
+    // entries may still commit (a client retries with the same event ids),
+    // but nobody waits for them any more.
+    [self](deadline_atom) {
+      auto& st = self->state;
+      st.expiry_armed = false;
+      auto now = self->clock().now();
+      auto next = caf::actor_clock::time_point::max();
+      for (auto i = st.pending.begin(); i != st.pending.end();) {
+        if (i->second.deadline > now) {
+          next = std::min(next, i->second.deadline);
+          ++i;
+          continue;
+        }
+        i->second.rp.deliver(make_error(errc::timeout,
+                                        "no answer from the store's leader in "
+                                        "time; the outcome is unknown"));
+        i = st.pending.erase(i);
+      }
+      if (!st.pending.empty())
+        arm_expiry(self, next - now);
     },
     // Sent by the writer to itself `hibernate_after_ms` after activity. A
     // store idle that long closes its connections in a job (never here);

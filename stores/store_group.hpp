@@ -18,6 +18,7 @@ class node_log;
 
 namespace cxesdb::stores {
 
+class local_leaders;
 struct store_files;
 struct subscription_limits;
 
@@ -85,6 +86,14 @@ struct replica_config {
   /// The node's Raft log, shared by every replica on the node; without it
   /// (tests) the replica keeps its log in its own `raft.db`.
   std::shared_ptr<actors::raft::node_log> log;
+  /// When set, the writer puts itself in while it leads the group, so that
+  /// the node's gateway workers send the store's requests straight to it.
+  std::shared_ptr<local_leaders> leaders;
+  /// A write not answered this long after it was proposed is answered
+  /// `timeout` (its outcome unknown): a leader cut off from its followers
+  /// never commits, and the requests sent straight to it have no router
+  /// watching the time. The store's `timeout_ms` less a margin; 0: never.
+  uint64_t answer_within_ms = 0;
 };
 
 /// Spawns the actors of one store under a one-for-all supervisor and returns

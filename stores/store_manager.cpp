@@ -153,6 +153,10 @@ struct manager_state {
 
 using manager_actor = caf::stateful_actor<manager_state>;
 
+/// A request is answered this long before the store's `timeout_ms`, to
+/// leave the gateway a moment to answer before its own timeout.
+constexpr int64_t answer_margin_ms = 250;
+
 bool is_cxesdb(const caf::error& err, errc x) {
   return err.category() == caf::atom("cxesdb") && err.code() == static_cast<uint8_t>(x);
 }
@@ -580,8 +584,6 @@ void route(manager_actor* self, route_job job) {
   auto c = st.catalog.find(job.store);
   if (c != st.catalog.end())
     timeout_ms = c->second.config.timeout_ms;
-  // Leave the gateway a moment to answer before its own timeout.
-  constexpr int64_t answer_margin_ms = 250;
   job.deadline = self->clock().now()
                  + std::chrono::milliseconds{std::max<int64_t>(
                    timeout_ms - answer_margin_ms, 1)};
@@ -1184,6 +1186,12 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       rc.tick_interval_ms = st.cfg.tick_interval_ms;
       rc.seed = stable_hash64(id) ^ st.self_id;
       rc.log = st.cfg.log;
+      rc.leaders = st.cfg.leaders;
+      int64_t timeout_ms = store_config::timeout_ms_default;
+      if (auto c = st.catalog.find(id); c != st.catalog.end())
+        timeout_ms = c->second.config.timeout_ms;
+      rc.answer_within_ms = static_cast<uint64_t>(
+        std::max<int64_t>(timeout_ms - answer_margin_ms, 1));
       if (id == system_store_id) {
         for (auto& e : events)
           apply_catalog_event(st, e);

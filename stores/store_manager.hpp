@@ -90,6 +90,10 @@ struct store_manager_config {
   /// dir>/_log`); a replica retired from this node is forgotten in it
   /// before its directory is deleted.
   std::shared_ptr<actors::raft::node_log> log;
+
+  /// When set, each replica's writer puts itself in while it leads its
+  /// group (replica_config::leaders), for the gateway's direct path.
+  std::shared_ptr<local_leaders> leaders;
 };
 
 /// Spawns the store manager: the actor that runs this node's replicas of

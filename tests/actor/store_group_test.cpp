@@ -21,6 +21,7 @@
 #include "actors/supervisor.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
+#include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
 #include "stores/store_group.hpp"
 #include "stores/subscriptions.hpp"
@@ -550,4 +551,75 @@ TEST_CASE_FIXTURE(group_fixture,
   settle();
   CHECK(take_query().version == 3);
   CHECK(files->connections_open() == 2);
+}
+
+// The direct path: a writer that finds it leads its group (a proposal or a
+// read index went through) puts itself in the node's local leaders, where
+// gateway workers look first; one that finds it does not, or stops, takes
+// itself out. A follower never appears there.
+TEST_CASE_FIXTURE(group_fixture,
+                  "a leader is in the node's local leaders until it stops") {
+  auto leaders = std::make_shared<local_leaders>();
+  auto replica = single_voter();
+  replica.leaders = leaders;
+  auto writer = start_writer({}, replica);
+  CHECK(!leaders->find("s")); // nothing proposed yet: unknown
+  write(writer, append("s", 1));
+  settle();
+  CHECK(take_result().version == 0);
+  CHECK(leaders->find("s") == writer);
+  self->send_exit(writer, caf::exit_reason::user_shutdown);
+  settle();
+  CHECK(!leaders->find("s"));
+  CHECK(leaders->size() == 0);
+}
+
+TEST_CASE_FIXTURE(group_fixture,
+                  "a replica that is not the leader is never a local leader") {
+  auto leaders = std::make_shared<local_leaders>();
+  replica_config replica;
+  replica.node = 1;
+  replica.group = "s";
+  replica.initial_voters = {1, 2};
+  replica.tick_interval_ms = tick_ms;
+  replica.leaders = leaders;
+  auto writer = start_writer({}, replica);
+  write(writer, append("s", 1));
+  settle();
+  CHECK(is(take_error(), errc::not_leader));
+  CHECK(!leaders->find("s"));
+  read(writer, version_of("s"));
+  settle();
+  CHECK(is(take_error(), errc::not_leader));
+  CHECK(!leaders->find("s"));
+}
+
+// A write whose entry does not commit within answer_within_ms (here its
+// persist never runs, as when the disk stalls or the followers are cut
+// off) is answered `timeout`, outcome unknown: requests sent straight to a
+// leader have no router to watch the time for them. One timer per store.
+TEST_CASE_FIXTURE(group_fixture,
+                  "a write not applied within answer_within_ms is answered "
+                  "timeout") {
+  actors::manual_executor io;
+  auto replica = single_voter();
+  replica.answer_within_ms = 2000;
+  auto writer = start_writer({}, replica, &io);
+  write(writer, append("s", 1));
+  sched.run(); // proposed; its persist waits in the IO queue, never run
+  sched.advance_time(std::chrono::milliseconds{1000});
+  sched.run();
+  write(writer, append("s", 2));
+  sched.run();
+  CHECK(no_answer());
+  sched.advance_time(std::chrono::milliseconds{1000});
+  sched.run();
+  // The first is 2 s old: answered; the second waits its turn.
+  CHECK(is(take_error(), errc::timeout));
+  CHECK(no_answer());
+  sched.advance_time(std::chrono::milliseconds{1000});
+  sched.run();
+  CHECK(is(take_error(), errc::timeout));
+  CHECK(no_answer());
+  stop_all(io);
 }

@@ -29,6 +29,7 @@
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "stores/catalog.hpp"
+#include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
 
 using namespace cxesdb;
@@ -298,6 +299,7 @@ int main(int argc, char** argv) {
     actors::log_info("node log: cut a torn tail of " + std::to_string(torn)
                      + " bytes (a write cut short, never acknowledged)");
   mcfg.log = std::shared_ptr<actors::raft::node_log>(node_log.release());
+  mcfg.leaders = std::make_shared<stores::local_leaders>();
   auto manager = stores::spawn_store_manager(sys, mcfg, pool);
 
   caf::scoped_actor self{sys};
@@ -326,6 +328,7 @@ int main(int argc, char** argv) {
   gcfg.request_timeout
     = std::chrono::milliseconds{number(opts, "request-timeout-ms", 1, 3600000)};
   gcfg.seed = std::random_device{}();
+  gcfg.leaders = mcfg.leaders;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
 
   gateway::server_config scfg;
