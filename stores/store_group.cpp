@@ -52,7 +52,7 @@ void stop_when_idle(Actor* self, const caf::exit_msg& msg) {
 
 // -- writer -------------------------------------------------------------------
 
-/// A command proposed to the consensus actor, waiting for its entry to be
+/// A command proposed to the store's Raft group, waiting for its entry to be
 /// applied.
 struct pending_write {
   uint64_t term = 0;
@@ -73,13 +73,14 @@ struct writer_state {
   std::shared_ptr<store_files> files;
   caf::actor hub;       ///< hears of every committed event
   caf::actor reader;    ///< serves reads once they are linearizable
-  caf::actor consensus; ///< this replica's member of the store's Raft group
+  /// This replica's member of the store's Raft group, run by this actor:
+  /// a proposal is a call, a commit hands over its entries in a call.
+  raft::consensus_state raft;
   actors::executor* exec = nullptr;
   store_group_limits limits;
   replica_config replica;
-  /// Proposals and reads waiting for the consensus actor's answer (an
-  /// index), by a sequence number of their own: stopping answers them too.
-  std::unordered_map<uint64_t, caf::response_promise> proposing;
+  /// Reads waiting for a quorum to confirm the read index, by a sequence
+  /// number of their own: stopping answers them too.
   std::unordered_map<uint64_t, caf::response_promise> indexing;
   uint64_t next_ask = 0;
   /// Proposed commands by log index.
@@ -310,6 +311,16 @@ void touch(writer_actor* self) {
   arm_hibernation(self, std::chrono::milliseconds{st.limits.hibernate_after_ms});
 }
 
+/// The consensus committed `entries` (in log order): they wait for the next
+/// apply transaction. Called inside the writer, from its consensus.
+void take_committed(writer_actor* self, const std::vector<raft::entry>& entries) {
+  auto& st = self->state;
+  touch(self);
+  for (auto& e : entries)
+    st.committed.push_back(e);
+  start_apply(self);
+}
+
 /// Serves the reads whose read index the state machine reached.
 void release_reads(writer_actor* self) {
   auto& st = self->state;
@@ -326,19 +337,17 @@ void release_reads(writer_actor* self) {
   }
 }
 
-/// Answers what waits `unavailable` and stops (the consensus actor is linked
-/// and stops with the writer). A proposal in flight may still commit; its
+/// Answers what waits `unavailable` and stops (with the consensus it
+/// runs). A proposal in flight may still commit; its
 /// client hears `timeout`/unavailable from the router and the idempotent
 /// event ids make a retry safe.
 void stop_writer(writer_actor* self, const caf::error& reason) {
   auto& st = self->state;
   advertise(self, false);
   auto err = make_error(errc::unavailable, "the store is stopping");
-  for (auto* waiting : {&st.proposing, &st.indexing}) {
-    for (auto& kv : *waiting)
-      kv.second.deliver(err);
-    waiting->clear();
-  }
+  for (auto& kv : st.indexing)
+    kv.second.deliver(err);
+  st.indexing.clear();
   for (auto& kv : st.pending)
     kv.second.rp.deliver(err);
   st.pending.clear();
@@ -384,79 +393,54 @@ caf::behavior store_writer(writer_actor* self,
     ccfg.image.dir
       = std::filesystem::path{st.files->db_path}.parent_path().string();
   }
-  auto me = caf::actor_cast<caf::actor>(self);
-  // Runs inside the consensus actor: hand the entries over, never block.
-  ccfg.apply = [me](const std::vector<raft::entry>& entries) {
-    caf::anon_send(me, applied_atom_v, entries);
+  // Both run inside the writer, from its consensus: never block.
+  ccfg.apply = [self](const std::vector<raft::entry>& entries) {
+    take_committed(self, entries);
   };
-  st.consensus = self->spawn<caf::linked>(raft::consensus_actor, ccfg, exec,
-                                          std::map<raft::node_id, caf::actor>{});
+  ccfg.on_fail = [self](const caf::error& reason) {
+    log_error("store " + self->state.replica.group
+              + ": consensus stopped: " + self->system().render(reason));
+    stop_writer(self, reason);
+  };
+  auto consensus = raft::consensus_behavior(
+    self, st.raft, ccfg, exec, std::map<raft::node_id, caf::actor>{});
   touch(self);
   // Stopping (store removed, node stopping, group restarting): requests
   // not applied yet are answered `unavailable`; a transaction in flight is
   // waited for.
-  self->set_exit_handler([self](const caf::exit_msg& msg) {
-    if (msg.source == self->state.consensus.address()
-        && msg.reason != caf::exit_reason::normal) {
-      log_error("store " + self->state.replica.group
-                + ": consensus stopped: " + self->system().render(msg.reason));
-    }
-    stop_writer(self, msg.reason);
-  });
-  return {
-    // A gateway worker (through the store manager) asks to apply a command.
-    // Proposes it to the consensus actor; the answer comes once its entry
-    // is applied. Never touches SQLite itself.
+  self->set_exit_handler(
+    [self](const caf::exit_msg& msg) { stop_writer(self, msg.reason); });
+  caf::message_handler own{
+    // A gateway worker (directly, or through the store manager's router)
+    // asks to apply a command. Proposes it to the consensus; the answer
+    // comes once its entry is applied. Never touches SQLite itself.
     [self](write_atom, command& cmd) -> caf::result<command_result> {
       auto& st = self->state;
       if (st.stop_reason)
         return make_error(errc::unavailable, "the store is stopping");
       touch(self);
-      if (st.pending.size() + st.proposing.size() >= st.limits.write_queue_max)
+      if (st.pending.size() >= st.limits.write_queue_max)
         return make_error(errc::overloaded, "the store's write queue is full");
-      auto seq = ++st.next_ask;
-      st.proposing.emplace(seq, self->make_response_promise());
-      self->request(st.consensus, caf::infinite, raft::propose_atom::value,
-                    encode(cmd))
-        .then(
-          [self, seq](uint64_t status, uint64_t index, uint64_t term,
-                      uint64_t leader) {
-            auto& st = self->state;
-            auto taken = take(st.proposing, seq);
-            if (!taken)
-              return; // answered by stop_writer
-            auto& rp = *taken;
-            switch (static_cast<raft::propose_status>(status)) {
-              case raft::propose_status::ok: {
-                advertise(self, true);
-                auto within = std::chrono::milliseconds{
-                  st.replica.answer_within_ms};
-                st.pending.emplace(index,
-                                   pending_write{term, std::move(rp),
-                                                 self->clock().now() + within});
-                arm_expiry(self, within);
-                return;
-              }
-              case raft::propose_status::not_leader:
-                advertise(self, false);
-                rp.deliver(not_leader_error(leader));
-                return;
-              case raft::propose_status::overloaded:
-                rp.deliver(make_error(errc::overloaded,
-                                      "too many uncommitted commands"));
-                return;
-              default:
-                rp.deliver(make_error(errc::unavailable,
-                                      "the store's leadership is moving"));
-                return;
-            }
-          },
-          [self, seq](const caf::error&) {
-            if (auto rp = take(self->state.proposing, seq))
-              rp->deliver(make_error(errc::unavailable,
-                                     "the store is stopping"));
-          });
-      return caf::delegated<command_result>{};
+      auto r = raft::propose(self, st.raft, encode(cmd));
+      switch (r.status) {
+        case raft::propose_status::ok: {
+          advertise(self, true);
+          auto within = std::chrono::milliseconds{st.replica.answer_within_ms};
+          st.pending.emplace(r.index,
+                             pending_write{r.term, self->make_response_promise(),
+                                           self->clock().now() + within});
+          arm_expiry(self, within);
+          return caf::delegated<command_result>{};
+        }
+        case raft::propose_status::not_leader:
+          advertise(self, false);
+          return not_leader_error(r.leader);
+        case raft::propose_status::overloaded:
+          return make_error(errc::overloaded, "too many uncommitted commands");
+        default:
+          return make_error(errc::unavailable,
+                            "the store's leadership is moving");
+      }
     },
     // A gateway worker (through the store manager) asks for a read. It is
     // served once a quorum confirmed this leader and the state machine
@@ -469,44 +453,34 @@ caf::behavior store_writer(writer_actor* self,
       if (st.reads.size() >= st.limits.read_queue_max)
         return make_error(errc::overloaded, "the store's read queue is full");
       auto seq = ++st.next_ask;
-      st.indexing.emplace(seq, self->make_response_promise());
       auto shared = std::make_shared<query>(std::move(q));
-      self->request(st.consensus, caf::infinite, raft::read_index_atom::value)
-        .then(
-          [self, seq, shared](uint64_t index) {
-            auto rp = take(self->state.indexing, seq);
-            if (!rp)
-              return; // answered by stop_writer
-            advertise(self, true);
-            self->state.reads.push_back(
-              pending_read{index, std::move(*shared), std::move(*rp)});
-            release_reads(self);
-          },
-          [self, seq](const caf::error&) {
-            // Not the leader: name the one this replica knows. The promise
-            // stays in `indexing` until then, for stop_writer.
-            advertise(self, false);
-            self->request(self->state.consensus, caf::infinite,
-                          raft::group_status_atom::value)
-              .then(
-                [self, seq](raft::group_status& gs) {
-                  if (auto rp = take(self->state.indexing, seq))
-                    rp->deliver(not_leader_error(gs.leader));
-                },
-                [self, seq](const caf::error&) {
-                  if (auto rp = take(self->state.indexing, seq))
-                    rp->deliver(not_leader_error(0));
-                });
-          });
+      auto confirmed = [self, seq, shared](caf::expected<uint64_t> index) {
+        auto rp = take(self->state.indexing, seq);
+        if (!rp)
+          return; // answered by stop_writer
+        if (!index) {
+          // Leadership lost before a quorum confirmed it: name the leader
+          // this replica knows now.
+          advertise(self, false);
+          rp->deliver(
+            not_leader_error(raft::status_of(self->state.raft).leader));
+          return;
+        }
+        self->state.reads.push_back(
+          pending_read{*index, std::move(*shared), std::move(*rp)});
+        release_reads(self);
+      };
+      // The promise goes in first: a lone leader confirms at once, inside
+      // read_index.
+      st.indexing.emplace(seq, self->make_response_promise());
+      if (raft::read_index(self, st.raft, std::move(confirmed))) {
+        advertise(self, true);
+      } else if (auto rp = take(st.indexing, seq)) {
+        // Not the leader: name the one this replica knows.
+        advertise(self, false);
+        rp->deliver(not_leader_error(raft::status_of(st.raft).leader));
+      }
       return caf::delegated<query_result>{};
-    },
-    // The consensus actor hands over committed entries, in log order.
-    [self](applied_atom, std::vector<raft::entry>& entries) {
-      auto& st = self->state;
-      touch(self);
-      for (auto& e : entries)
-        st.committed.push_back(std::move(e));
-      start_apply(self);
     },
     // The IO job of the apply transaction is done: answer the commands this
     // replica proposed, tell the hub, start the next transaction.
@@ -526,7 +500,7 @@ caf::behavior store_writer(writer_actor* self,
       if (durable) {
         st.unsynced_entries = 0;
         st.unsynced_bytes = 0;
-        self->send(st.consensus, raft::compact_atom::value, applied);
+        self->send(self, raft::compact_atom::value, applied);
       }
       auto skipped = terms.size() - results.size();
       for (size_t i = 0; i < results.size(); ++i) {
@@ -597,8 +571,7 @@ caf::behavior store_writer(writer_actor* self,
       auto after = std::chrono::milliseconds{st.limits.hibernate_after_ms};
       auto idle = self->clock().now() - st.last_active;
       bool busy = st.applying || !st.committed.empty() || !st.pending.empty()
-                  || !st.reads.empty() || !st.proposing.empty()
-                  || !st.indexing.empty();
+                  || !st.reads.empty() || !st.indexing.empty();
       if (busy || idle < after) {
         arm_hibernation(
           self, busy ? after
@@ -624,30 +597,11 @@ caf::behavior store_writer(writer_actor* self,
       self->state.reader = std::move(reader);
       release_reads(self);
     },
-    // The store manager passes on a peer's Raft message.
-    [self](raft::raft_msg_atom, std::string& bytes) {
-      self->send(self->state.consensus, raft::raft_msg_atom::value,
-                 std::move(bytes));
-    },
-    // cluster_status and the membership reconciler ask for the group's
-    // state; conf changes and transfers go to the consensus actor as they
-    // are.
-    [self](raft::group_status_atom) {
-      auto rp = self->make_response_promise();
-      return rp.delegate(self->state.consensus,
-                         raft::group_status_atom::value);
-    },
-    [self](raft::conf_atom, uint8_t op, uint64_t node) {
-      auto rp = self->make_response_promise();
-      return rp.delegate(self->state.consensus, raft::conf_atom::value, op,
-                         node);
-    },
-    [self](raft::transfer_atom, uint64_t node) {
-      auto rp = self->make_response_promise();
-      return rp.delegate(self->state.consensus, raft::transfer_atom::value,
-                         node);
-    },
   };
+  // The consensus's own handlers: peers' Raft messages (through the store
+  // manager), its timer and IO completions, and cluster_status's and the
+  // membership reconciler's group_status, conf and transfer requests.
+  return own.or_else(consensus);
 }
 
 // -- reader -------------------------------------------------------------------

@@ -68,7 +68,7 @@ struct replica_config {
   /// Voters of a new group (bootstrap), used only when the replica has no
   /// Raft state yet; empty for a replica that joins an existing group.
   std::vector<uint64_t> initial_voters;
-  /// Where the consensus actor sends messages for peers: the node's router,
+  /// Where the replica sends Raft messages for peers: the node's router,
   /// as `(raft_msg_atom, group, uint64 to, bytes)`.
   caf::actor transport;
   /// Real time per Raft tick.
@@ -97,23 +97,25 @@ struct replica_config {
 };
 
 /// Spawns the actors of one store under a one-for-all supervisor and returns
-/// the supervisor: a writer, which proposes commands to the store's Raft
-/// group (its consensus actor is the writer's linked child) and applies
-/// committed entries in group-committed transactions, a reader, which serves queries from the store's read
-/// connections, and the subscription hub. SQLite runs only in jobs on `exec`.
+/// the supervisor: a writer, the store's replica, which runs this node's
+/// member of the store's Raft group itself (a proposal is a call, not a
+/// message) and applies committed entries in group-committed transactions;
+/// a reader, which serves queries from the store's read connections; and
+/// the subscription hub. SQLite runs only in jobs on `exec`.
 ///
 /// `observer` receives the supervisor's `(children_atom, [writer, reader,
-/// hub])`
-/// after each (re)start and `(gave_up_atom)` when it stops restarting.
+/// hub])` after each (re)start and `(gave_up_atom)` when it stops
+/// restarting.
 ///
 /// The writer answers `(write_atom, command) -> command_result` once the
 /// command is committed and applied, and `(read_atom, query) ->
 /// query_result` once the read is linearizable (read index, then the
 /// reader); both fail with `not_leader` (the leader's Raft id as text in the
-/// context) on a follower and `overloaded` when a queue is full. It also
-/// takes `(raft_msg_atom, bytes)` for its consensus actor,
+/// context) on a follower, `overloaded` when a queue is full and `timeout`
+/// after `replica_config::answer_within_ms`. It also takes the consensus
+/// actor's messages (consensus_actor.hpp): `(raft_msg_atom, bytes)`,
 /// `(group_status_atom)`, `(conf_atom, op, node)` and `(transfer_atom,
-/// node)`.
+/// node)` among them.
 caf::actor spawn_store_group(caf::actor_system& sys,
                              std::shared_ptr<store_files> files,
                              actors::executor& exec, store_group_limits limits,

@@ -20,7 +20,23 @@ namespace cxesdb::actors::raft {
 
 namespace {
 
-using self_ptr = caf::stateful_actor<consensus_state>*;
+/// The actor a group's consensus runs in, and the consensus's state there:
+/// a consensus actor of its own, or a store's replica actor that embeds it.
+struct host {
+  caf::event_based_actor* actor;
+  consensus_state* state;
+};
+
+using self_ptr = host;
+
+/// The consensus cannot go on (a disk error): the host decides how to stop.
+void fail(self_ptr self, caf::error reason) {
+  auto& st = *self.state;
+  if (st.cfg.on_fail)
+    st.cfg.on_fail(reason);
+  else
+    self.actor->quit(std::move(reason));
+}
 
 /// What an executor job leaves for the actor; written by the job before it
 /// sends its completion message, read by the actor after receiving it.
@@ -34,22 +50,22 @@ void pump(self_ptr self);
 
 /// Sends bytes for peer `to` through the transport or the peers map.
 void send_bytes(self_ptr self, node_id to, std::string bytes) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (st.cfg.transport) {
-    self->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
+    self.actor->send(st.cfg.transport, raft_msg_atom::value, st.cfg.group,
                static_cast<uint64_t>(to), std::move(bytes));
     return;
   }
   auto it = st.peers.find(to);
   if (it == st.peers.end() || !it->second)
     return; // unknown peer: Raft treats it as a lost message
-  self->send(it->second, raft_msg_atom::value, std::move(bytes));
+  self.actor->send(it->second, raft_msg_atom::value, std::move(bytes));
 }
 
 void send_image(self_ptr self, const message& m);
 
 void send_message(self_ptr self, const message& m) {
-  if (m.type == message_type::snapshot && self->state.cfg.image.make) {
+  if (m.type == message_type::snapshot && self.state->cfg.image.make) {
     send_image(self, m);
     return;
   }
@@ -63,7 +79,7 @@ void send_message(self_ptr self, const message& m) {
 /// Only between batches (the core allows compaction only then); the new
 /// snapshot is persisted with the next batch.
 void maybe_compact(self_ptr self) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (!st.cfg.image.make || !st.core || st.in_flight
       || st.durable <= st.compacted_for)
     return;
@@ -108,7 +124,7 @@ void maybe_compact(self_ptr self) {
 /// Notes, on a leader, which followers made progress since the last tick
 /// (for the compaction pins).
 void note_progress(self_ptr self) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (!st.core || st.core->role() != role::leader) {
     st.follower_progress.clear();
     return;
@@ -152,7 +168,7 @@ std::string image_in_path(const consensus_state& st) {
 /// Reads the next chunk for follower `to` on the executor; its message
 /// (`image_read_atom`) sends it. One read per follower at a time.
 void read_chunk(self_ptr self, node_id to) {
-  auto& st = self->state;
+  auto& st = *self.state;
   auto it = st.images_out.find(to);
   if (it == st.images_out.end() || it->second.reading || st.image_making
       || st.image_index != it->second.header.snap->meta.index)
@@ -163,7 +179,7 @@ void read_chunk(self_ptr self, node_id to) {
                               st.image_bytes - offset);
   auto index = st.image_index;
   auto path = image_out_path(st, index);
-  caf::actor me = caf::actor_cast<caf::actor>(self);
+  caf::actor me = caf::actor_cast<caf::actor>(self.actor);
   out.reading = st.exec->try_submit([me, path, index, to, offset, n] {
     std::string data(n, '\0');
     std::string error;
@@ -185,7 +201,7 @@ void read_chunk(self_ptr self, node_id to) {
 /// chunk is on its way resends that chunk: the core resends after an
 /// election timeout without an answer.
 void send_image(self_ptr self, const message& m) {
-  auto& st = self->state;
+  auto& st = *self.state;
   CXESDB_ASSERT(m.snap != nullptr);
   auto index = m.snap->meta.index;
   auto& out = st.images_out[m.to];
@@ -203,7 +219,7 @@ void send_image(self_ptr self, const message& m) {
   auto make = st.cfg.image.make;
   auto path = image_out_path(st, index);
   auto dir = st.cfg.image.dir;
-  caf::actor me = caf::actor_cast<caf::actor>(self);
+  caf::actor me = caf::actor_cast<caf::actor>(self.actor);
   st.exec->submit([me, make, path, dir, index] {
     remove_images(dir, std::string{});
     auto error = make(index, path);
@@ -221,7 +237,7 @@ void send_image(self_ptr self, const message& m) {
 void ack_chunk(self_ptr self, const message& header, uint64_t next,
                bool done) {
   snapshot_ack a;
-  a.from = self->state.cfg.core.id;
+  a.from = self.state->cfg.core.id;
   a.to = header.from;
   a.index = header.snap->meta.index;
   a.term = header.snap->meta.term;
@@ -236,7 +252,7 @@ void ack_chunk(self_ptr self, const message& header, uint64_t next,
 /// file over. While a write is in flight chunks are dropped (the leader
 /// waits for the ack, or resends after a timeout).
 void handle_chunk(self_ptr self, snapshot_chunk& c) {
-  auto& st = self->state;
+  auto& st = *self.state;
   auto& in = st.incoming;
   auto& meta = c.header.snap->meta;
   if (in.writing)
@@ -259,7 +275,7 @@ void handle_chunk(self_ptr self, snapshot_chunk& c) {
   auto header = std::make_shared<message>(std::move(c.header));
   auto data = std::make_shared<std::string>(std::move(c.data));
   auto offset = c.offset;
-  caf::actor me = caf::actor_cast<caf::actor>(self);
+  caf::actor me = caf::actor_cast<caf::actor>(self.actor);
   st.exec->submit([me, path, install, last, header, data, offset] {
     std::string error;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
@@ -285,22 +301,23 @@ void handle_chunk(self_ptr self, snapshot_chunk& c) {
 
 /// Hands committed entries to the state machine and answers confirmed reads.
 void apply_and_answer(self_ptr self, const ready& rd) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (!rd.committed.empty() && st.cfg.apply)
     st.cfg.apply(rd.committed);
   for (auto& r : rd.reads) {
     auto it = st.reads.find(r.request);
     if (it != st.reads.end()) {
-      it->second.deliver(r.index);
+      auto done = std::move(it->second);
       st.reads.erase(it);
+      done(r.index);
     }
   }
   for (auto req : rd.failed_reads) {
     auto it = st.reads.find(req);
     if (it != st.reads.end()) {
-      it->second.deliver(
-        caf::make_error(caf::sec::runtime_error, "leadership lost"));
+      auto done = std::move(it->second);
       st.reads.erase(it);
+      done(caf::make_error(caf::sec::runtime_error, "leadership lost"));
     }
   }
 }
@@ -317,7 +334,7 @@ void apply_and_answer(self_ptr self, const ready& rd) {
 /// Everything else (votes, answers to the leader) waits for the persist.
 /// A snapshot install is never split: it replaces the state machine first.
 void handle_early(self_ptr self, ready& rd) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (rd.snap)
     return;
   apply_and_answer(self, rd);
@@ -349,7 +366,7 @@ bool commit_only(const consensus_state& st, const ready& rd) {
 
 /// Sends, applies and advances a batch whose durable part is on disk.
 void finish(self_ptr self, const ready& rd) {
-  auto& st = self->state;
+  auto& st = *self.state;
   for (auto& m : rd.messages)
     send_message(self, m);
   if (rd.snap && rd.snap_install && st.cfg.restore)
@@ -366,13 +383,13 @@ void finish(self_ptr self, const ready& rd) {
 
 /// Hands the in-flight batch to the executor; false when it is full.
 bool submit(self_ptr self) {
-  auto& st = self->state;
+  auto& st = *self.state;
   CXESDB_ASSERT(st.in_flight && !st.submitted);
   auto slot = std::make_shared<job_slot>();
   auto storage = st.storage;
   auto rd = st.in_flight;
   auto seq = ++st.persist_seq;
-  caf::actor me = caf::actor_cast<caf::actor>(self);
+  caf::actor me = caf::actor_cast<caf::actor>(self.actor);
   if (st.cfg.log) {
     // The node log batches it with every group's saves; never refused.
     st.cfg.log->submit(st.cfg.group, rd,
@@ -408,9 +425,9 @@ bool needs_ticks(const consensus_state& st) {
 }
 
 void schedule_tick(self_ptr self) {
-  auto& st = self->state;
+  auto& st = *self.state;
   st.ticking = true;
-  self->delayed_send(self, std::chrono::milliseconds(st.cfg.tick_interval_ms),
+  self.actor->delayed_send(self.actor, std::chrono::milliseconds(st.cfg.tick_interval_ms),
                      raft_tick_atom::value);
 }
 
@@ -418,7 +435,7 @@ void schedule_tick(self_ptr self) {
 // completed persist). Starts the next persist when none is running; must
 // not block: the SQLite work runs on the executor.
 void pump(self_ptr self) {
-  auto& st = self->state;
+  auto& st = *self.state;
   if (!st.ticking && needs_ticks(st))
     schedule_tick(self);
   if (!st.core || st.in_flight)
@@ -509,15 +526,15 @@ void load_from_log(std::shared_ptr<node_log> log, std::string group,
 }
 
 void start_load(self_ptr self) {
-  auto& cfg = self->state.cfg;
+  auto& cfg = self.state->cfg;
   auto slot = std::make_shared<job_slot>();
-  caf::actor me = caf::actor_cast<caf::actor>(self);
+  caf::actor me = caf::actor_cast<caf::actor>(self.actor);
   auto path = cfg.db_path;
   auto voters = cfg.initial_voters;
   auto image_dir = cfg.image.dir;
   auto log = cfg.log;
   auto group = cfg.group;
-  auto ok = self->state.exec->try_submit([slot, me, path, voters, image_dir,
+  auto ok = self.state->exec->try_submit([slot, me, path, voters, image_dir,
                                           log, group] {
     // Images of an earlier life are stale: a transfer starts over.
     if (!image_dir.empty())
@@ -548,23 +565,79 @@ void start_load(self_ptr self) {
     caf::anon_send(me, loaded_atom::value);
   });
   if (!ok) {
-    self->quit(caf::make_error(caf::sec::runtime_error,
+    fail(self, caf::make_error(caf::sec::runtime_error,
                                "executor refused the load job"));
     return;
   }
-  self->state.load_slot = slot;
+  self.state->load_slot = slot;
 }
 
 } // namespace
 
-caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
-                              executor* exec,
+propose_result propose(caf::event_based_actor* actor, consensus_state& st,
+                       std::string data) {
+  propose_result r;
+  if (st.core) {
+    r = st.core->propose(std::move(data));
+    pump(host{actor, &st});
+  }
+  return r;
+}
+
+bool read_index(caf::event_based_actor* actor, consensus_state& st,
+                read_index_fn done) {
+  if (!st.core)
+    return false;
+  auto req = ++st.next_read;
+  if (!st.core->read_index(req))
+    return false;
+  st.reads.emplace(req, std::move(done));
+  pump(host{actor, &st});
+  return true;
+}
+
+group_status status_of(const consensus_state& st) {
+  group_status gs;
+  gs.id = st.cfg.core.id;
+  if (!st.core)
+    return gs;
+  auto& c = *st.core;
+  gs.leader = c.leader();
+  gs.term = c.term();
+  gs.commit = c.commit_index();
+  gs.applied = c.applied_index();
+  gs.last_index = c.last_index();
+  gs.role = c.role();
+  gs.conf = c.conf();
+  if (c.role() == role::leader) {
+    for (auto id : gs.conf.voters)
+      if (auto pr = c.progress_of(id))
+        gs.match[id] = pr->match;
+    for (auto id : gs.conf.learners)
+      if (auto pr = c.progress_of(id))
+        gs.match[id] = pr->match;
+    gs.conf_pending = c.conf_change_pending();
+  }
+  return gs;
+}
+
+caf::behavior consensus_actor(caf::stateful_actor<consensus_state>* self,
+                              consensus_config cfg, executor* exec,
                               std::map<node_id, caf::actor> peers) {
+  return consensus_behavior(self, self->state, std::move(cfg), exec,
+                            std::move(peers));
+}
+
+caf::behavior consensus_behavior(caf::event_based_actor* actor,
+                                 consensus_state& state, consensus_config cfg,
+                                 executor* exec,
+                                 std::map<node_id, caf::actor> peers) {
+  host self{actor, &state};
   CXESDB_ASSERT(exec != nullptr);
   CXESDB_ASSERT(cfg.core.id != no_node);
   CXESDB_ASSERT(!cfg.log || !cfg.group.empty());
   CXESDB_ASSERT(cfg.tick_interval_ms > 0);
-  auto& st = self->state;
+  auto& st = *self.state;
   st.cfg = std::move(cfg);
   st.exec = exec;
   st.peers = std::move(peers);
@@ -574,11 +647,11 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // Sent by the load job once the database is open and read. Builds the
     // core; until then peers' messages are dropped (Raft tolerates loss).
     [=](loaded_atom) {
-      auto& st = self->state;
+      auto& st = *self.state;
       auto slot = std::static_pointer_cast<job_slot>(st.load_slot);
       st.load_slot.reset();
       if (slot->error) {
-        self->quit(caf::make_error(caf::sec::runtime_error,
+        fail(self, caf::make_error(caf::sec::runtime_error,
                                    "raft storage: " + *slot->error));
         return;
       }
@@ -603,10 +676,10 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // may the batch's messages leave. A disk error stops the actor: its
     // supervisor restarts it from what the disk holds.
     [=](persisted_atom, uint64_t seq, const std::string& error) {
-      auto& st = self->state;
+      auto& st = *self.state;
       CXESDB_ASSERT(st.in_flight && st.submitted && seq == st.persist_seq);
       if (!error.empty()) {
-        self->quit(caf::make_error(caf::sec::runtime_error,
+        fail(self, caf::make_error(caf::sec::runtime_error,
                                    "raft persist: " + error));
         return;
       }
@@ -623,7 +696,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // ticks. Drives election and heartbeat timeouts and retries a batch the
     // executor refused.
     [=](raft_tick_atom) {
-      auto& st = self->state;
+      auto& st = *self.state;
       st.ticking = false;
       if (needs_ticks(st))
         schedule_tick(self);
@@ -640,7 +713,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // snapshot image and their acks. Malformed bytes or messages for
     // another node are dropped, never trusted.
     [=](raft_msg_atom, std::string& bytes) {
-      auto& st = self->state;
+      auto& st = *self.state;
       if (!st.core || bytes.empty())
         return;
       auto tag = static_cast<uint8_t>(bytes[0]);
@@ -683,33 +756,28 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // with the index and term it will have if committed; the apply
     // callback reports the commit.
     [=](propose_atom, std::string& data) {
-      auto& st = self->state;
-      propose_result r;
-      if (st.core) {
-        r = st.core->propose(std::move(data));
-        pump(self);
-      }
+      auto r = propose(self.actor, *self.state, std::move(data));
       return caf::make_message(static_cast<uint64_t>(r.status), r.index,
                                r.term, r.leader);
     },
     // Sent by the store for a linearizable read; answered with the index to
     // wait for once a quorum confirmed this leader.
     [=](read_index_atom) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      if (!st.core)
-        return caf::make_error(caf::sec::runtime_error, "not loaded");
-      auto req = ++st.next_read;
-      if (!st.core->read_index(req))
+      auto rp = self.actor->make_response_promise();
+      auto done = [rp](caf::expected<uint64_t> index) mutable {
+        if (index)
+          rp.deliver(*index);
+        else
+          rp.deliver(index.error());
+      };
+      if (!read_index(self.actor, *self.state, std::move(done)))
         return caf::make_error(caf::sec::runtime_error, "not leader");
-      auto rp = self->make_response_promise();
-      st.reads.emplace(req, rp);
-      pump(self);
       return rp;
     },
     // Sent by the store group, the registry or tests; a read of the core's
     // state without side effects.
     [=](status_atom) {
-      auto& st = self->state;
+      auto& st = *self.state;
       if (!st.core)
         return caf::make_message(uint64_t{0}, uint64_t{0}, uint64_t{0},
                                  uint64_t{0}, uint64_t{0});
@@ -720,35 +788,11 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     },
     // Sent by the store's replica (reconciling membership with placement)
     // and by cluster_status. A read of the core's state.
-    [=](group_status_atom) {
-      auto& st = self->state;
-      group_status gs;
-      gs.id = st.cfg.core.id;
-      if (!st.core)
-        return gs;
-      auto& c = *st.core;
-      gs.leader = c.leader();
-      gs.term = c.term();
-      gs.commit = c.commit_index();
-      gs.applied = c.applied_index();
-      gs.last_index = c.last_index();
-      gs.role = c.role();
-      gs.conf = c.conf();
-      if (c.role() == role::leader) {
-        for (auto id : gs.conf.voters)
-          if (auto pr = c.progress_of(id))
-            gs.match[id] = pr->match;
-        for (auto id : gs.conf.learners)
-          if (auto pr = c.progress_of(id))
-            gs.match[id] = pr->match;
-        gs.conf_pending = c.conf_change_pending();
-      }
-      return gs;
-    },
+    [=](group_status_atom) { return status_of(*self.state); },
     // Sent by the store's replica on the leader to move the membership one
     // server at a time. Answers like a proposal.
     [=](conf_atom, uint8_t op, uint64_t node) {
-      auto& st = self->state;
+      auto& st = *self.state;
       propose_result r;
       if (st.core && op >= static_cast<uint8_t>(conf_op::add_voter)
           && op <= static_cast<uint8_t>(conf_op::remove)) {
@@ -765,7 +809,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // its database holds every entry up to `index` durably. The log is
     // compacted up to there, less the kept tail; never blocks.
     [=](compact_atom, uint64_t index) {
-      auto& st = self->state;
+      auto& st = *self.state;
       st.durable = std::max(st.durable, index);
       maybe_compact(self);
       pump(self);
@@ -774,7 +818,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // Starts the chunks of every transfer waiting for it; on an error the
     // transfers wait for the core to resend its InstallSnapshot.
     [=](image_made_atom, uint64_t index, uint64_t bytes, std::string& error) {
-      auto& st = self->state;
+      auto& st = *self.state;
       st.image_making = false;
       if (!error.empty()) {
         log_error("raft group " + st.cfg.group + ": snapshot image: " + error);
@@ -794,7 +838,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // Sends it unless the transfer moved on meanwhile.
     [=](image_read_atom, uint64_t index, uint64_t to, uint64_t offset,
         std::string& data, std::string& error) {
-      auto& st = self->state;
+      auto& st = *self.state;
       auto it = st.images_out.find(to);
       if (it == st.images_out.end())
         return;
@@ -819,7 +863,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // failed write or install starts the transfer over.
     [=](image_wrote_atom, std::string& header_bytes, uint64_t received,
         bool last, std::string& error) {
-      auto& st = self->state;
+      auto& st = *self.state;
       auto header = decode_message(header_bytes);
       CXESDB_ASSERT(header && header->snap);
       st.incoming.writing = false;
@@ -847,7 +891,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     },
     // Sent by the store's replica on the leader before it removes itself.
     [=](transfer_atom, uint64_t node) {
-      auto& st = self->state;
+      auto& st = *self.state;
       bool ok = st.core && st.core->transfer_leader(node);
       pump(self);
       return ok;
@@ -855,7 +899,7 @@ caf::behavior consensus_actor(self_ptr self, consensus_config cfg,
     // Sent by the store group when the membership or a peer's address
     // changes.
     [=](peers_atom, uint64_t id, caf::actor handle) {
-      auto& st = self->state;
+      auto& st = *self.state;
       if (handle)
         st.peers[id] = std::move(handle);
       else

@@ -149,6 +149,10 @@ struct consensus_config {
   caf::actor transport;
   /// The group's name in transport messages.
   std::string group;
+  /// What the actor does when the consensus cannot go on (a disk error);
+  /// unset: it quits with the error. A host with other work (a store's
+  /// replica) answers what waits first.
+  std::function<void(const caf::error&)> on_fail;
   /// Campaigns as soon as the storage is loaded instead of after an
   /// election timeout (the preferred member of a new group; pre-vote keeps
   /// it from disturbing a group that has a leader).
@@ -177,6 +181,10 @@ struct image_in {
   bool writing = false;
 };
 
+/// Receives the index a linearizable read waits for, or an error when
+/// leadership was lost first.
+using read_index_fn = std::function<void(caf::expected<uint64_t>)>;
+
 /// The state of a consensus actor.
 struct consensus_state {
   consensus_config cfg;
@@ -188,7 +196,8 @@ struct consensus_state {
   std::shared_ptr<raft::ready> in_flight;
   bool submitted = false;
   uint64_t persist_seq = 0;
-  std::map<uint64_t, caf::response_promise> reads;
+  /// Linearizable reads waiting for a quorum, by request number.
+  std::map<uint64_t, read_index_fn> reads;
   uint64_t next_read = 0;
   /// Persist batches completed (for tests and metrics).
   uint64_t persists = 0;
@@ -230,6 +239,30 @@ struct consensus_state {
 caf::behavior consensus_actor(caf::stateful_actor<consensus_state>* self,
                               consensus_config cfg, executor* exec,
                               std::map<node_id, caf::actor> peers);
+
+/// The same consensus inside an actor with other work (a store's replica
+/// actor, which proposes and applies without a message in between): starts
+/// it on `st`, which lives in the actor's state as long as the actor, and
+/// returns its handlers, to follow the actor's own (`or_else`). `cfg.apply`
+/// is then called inside the actor.
+caf::behavior consensus_behavior(caf::event_based_actor* self,
+                                 consensus_state& st, consensus_config cfg,
+                                 executor* exec,
+                                 std::map<node_id, caf::actor> peers);
+
+/// Proposes a command from inside the actor that runs `st` (what
+/// `(propose_atom, data)` answers, without the message).
+propose_result propose(caf::event_based_actor* self, consensus_state& st,
+                       std::string data);
+
+/// Starts a linearizable read from inside the actor that runs `st`; false
+/// when this member is not the leader (or not loaded yet), and `done` is
+/// never called.
+bool read_index(caf::event_based_actor* self, consensus_state& st,
+                read_index_fn done);
+
+/// The consensus state of one member (what `(group_status_atom)` answers).
+group_status status_of(const consensus_state& st);
 
 } // namespace cxesdb::actors::raft
 
