@@ -1,5 +1,7 @@
 #include "stores/state_machine.hpp"
 
+#include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "actors/assert.hpp"
@@ -19,8 +21,7 @@ CREATE TABLE IF NOT EXISTS events(
   metadata TEXT NOT NULL,
   content_type TEXT NOT NULL,
   created INTEGER NOT NULL,
-  UNIQUE(stream_id, event_number),
-  UNIQUE(stream_id, event_id));
+  UNIQUE(stream_id, event_number));
 CREATE TABLE IF NOT EXISTS streams(
   stream_id TEXT PRIMARY KEY,
   version INTEGER NOT NULL) WITHOUT ROWID;
@@ -123,8 +124,37 @@ std::unique_ptr<sqlite_db> open_store_reader_db(const std::string& path) {
 
 // -- state_machine ------------------------------------------------------------
 
+/// Whether the events table has the event id index of this version's
+/// schema. Stores created before it have a UNIQUE(stream_id, event_id)
+/// index instead and keep it: rebuilding a large table would make a restart
+/// take as long as the store's history.
+///
+/// The event id index has one column: event ids are mostly time-ordered
+/// (UUIDv7, which the gateway assigns), so its inserts land on its last page,
+/// where a (stream_id, event_id) index puts each append on the page of its
+/// stream: one page more written per event, on every replica.
+bool ensure_event_id_index(sqlite_db& db) {
+  auto q = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = "
+                      "'index' AND tbl_name = 'events' AND sql IS NULL");
+  q.step();
+  bool old_schema = q.int64(0) >= 2; // both UNIQUE constraints
+  if (old_schema)
+    return false;
+  db.exec("CREATE INDEX IF NOT EXISTS events_event_id ON events(event_id);");
+  return true;
+}
+
 state_machine::state_machine(sqlite_db& db) : db_(db) {
   db_.exec(schema_sql);
+  // The idempotence check looks events up by event id, then stream;
+  // without statistics the planner could pick the (stream_id, ...) index
+  // and scan a whole stream.
+  find_event_id_ = db_.prepare(
+    ensure_event_id_index(db_)
+      ? "SELECT event_number, position FROM events INDEXED BY "
+        "events_event_id WHERE event_id = ?2 AND stream_id = ?1"
+      : "SELECT event_number, position FROM events "
+        "WHERE stream_id = ?1 AND event_id = ?2");
   begin_ = db_.prepare("BEGIN IMMEDIATE");
   commit_ = db_.prepare("COMMIT");
   rollback_ = db_.prepare("ROLLBACK");
@@ -133,8 +163,6 @@ state_machine::state_machine(sqlite_db& db) : db_(db) {
   rollback_to_ = db_.prepare("ROLLBACK TO cmd");
   set_applied_ = db_.prepare("UPDATE applied SET idx = ?1 WHERE id = 0");
   get_version_ = db_.prepare("SELECT version FROM streams WHERE stream_id = ?1");
-  find_event_id_ = db_.prepare("SELECT event_number, position FROM events "
-                               "WHERE stream_id = ?1 AND event_id = ?2");
   insert_event_ = db_.prepare(
     "INSERT INTO events(position, stream_id, event_number, event_id, "
     "event_type, data, metadata, content_type, created) "
@@ -249,6 +277,21 @@ command_result state_machine::apply(const append_cmd& cmd) {
       ++found;
     }
     find_event_id_.reset();
+  }
+  // The same id twice in one batch (the gateway refuses such a batch as
+  // invalid_params; a command from elsewhere gets the same answer on every
+  // replica): the second copy would be a duplicate of the first.
+  if (found == 0 && cmd.events.size() > 1) {
+    std::vector<std::string_view> ids;
+    ids.reserve(cmd.events.size());
+    for (auto& e : cmd.events)
+      ids.emplace_back(e.event_id);
+    std::sort(ids.begin(), ids.end());
+    if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+      r.code = result_code::duplicate_event;
+      r.current_version = current;
+      return r;
+    }
   }
   if (found > 0) {
     if (found == cmd.events.size() && in_order) {

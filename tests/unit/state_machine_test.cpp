@@ -161,6 +161,15 @@ TEST_CASE_FIXTURE(fixture, "a partially duplicate batch fails and writes nothing
   CHECK(sm.next_position() == 2);
 }
 
+TEST_CASE_FIXTURE(fixture, "the same event id twice in one batch writes nothing") {
+  append("s", any(), {ev(1)});
+  auto r = append("s", any(), {ev(2), ev(3), ev(2)});
+  CHECK(r.code == result_code::duplicate_event);
+  CHECK(r.current_version == 0);
+  CHECK(version("s") == 0);
+  CHECK(sm.next_position() == 1);
+}
+
 TEST_CASE_FIXTURE(fixture, "event ids are unique per stream, not per store") {
   append("a", any(), {ev(1)});
   auto r = append("b", any(), {ev(1)});
@@ -173,12 +182,15 @@ TEST_CASE_FIXTURE(fixture, "a failing batch is atomic") {
   // Wrong expected version: none of the three events is written.
   CHECK(append("s", exact(5), {ev(2), ev(3), ev(4)}).code
         == result_code::wrong_expected_version);
-  // A storage failure in the middle of a batch (the same id twice violates
-  // the unique index on the third insert) rolls back the whole command
-  // but not the others of the same transaction.
+  // A storage failure in the middle of a batch (a trigger refuses the
+  // second insert) rolls back the whole command but not the others of the
+  // same transaction.
+  db.exec("CREATE TEMP TRIGGER refuse BEFORE INSERT ON events WHEN "
+          "NEW.event_id = '" + uuid(12) + "' BEGIN SELECT RAISE(ABORT, "
+          "'refused'); END;");
   std::vector<command> cmds;
   cmds.push_back(append_cmd{"s", any(), {ev(10)}, 1});
-  cmds.push_back(append_cmd{"s", any(), {ev(11), ev(12), ev(11)}, 1});
+  cmds.push_back(append_cmd{"s", any(), {ev(11), ev(12), ev(14)}, 1});
   cmds.push_back(append_cmd{"s", any(), {ev(13)}, 1});
   auto rs = sm.apply_batch(sm.applied_index() + 1, cmds);
   REQUIRE(rs.size() == 3);
@@ -376,4 +388,52 @@ TEST_CASE_FIXTURE(fixture, "read_all of one stream from a position") {
   CHECK(r.events[0].position == 2);
   CHECK(r.events[1].position == 3);
   CHECK(r.head_position == 3);
+}
+
+// The event id index: one column, so that time-ordered ids append to its
+// last page (the idempotence check then filters by stream). A store made by
+// an older version keeps its UNIQUE(stream_id, event_id) index and gets no
+// second one; idempotence holds on both.
+TEST_CASE("idempotence on the event id index, and on an older store's") {
+  auto index_names = [](sqlite_db& db) {
+    std::vector<std::string> out;
+    auto s = db.prepare("SELECT COALESCE(sql, 'auto') FROM sqlite_master "
+                        "WHERE type = 'index' AND tbl_name = 'events' "
+                        "ORDER BY name");
+    while (s.step())
+      out.push_back(s.text(0));
+    return out;
+  };
+  auto check_idempotence = [](sqlite_db& db) {
+    state_machine sm{db};
+    auto first = sm.apply_batch(sm.applied_index() + 1,
+                                {append_cmd{"s", any(), {ev(1), ev(2)}, 1}});
+    sm.apply_batch(sm.applied_index() + 1,
+                   {append_cmd{"t", any(), {ev(1)}, 1}});
+    auto again = sm.apply_batch(sm.applied_index() + 1,
+                                {append_cmd{"s", any(), {ev(1), ev(2)}, 1},
+                                 append_cmd{"s", any(), {ev(2), ev(3)}, 1}});
+    CHECK(again[0].code == result_code::ok);
+    CHECK(again[0].position == first[0].position);
+    CHECK(again[1].code == result_code::duplicate_event);
+    CHECK(sm.next_position() == 3);
+  };
+  SUBCASE("a new store") {
+    sqlite_db db{":memory:", sqlite_db::mode::read_write_create};
+    check_idempotence(db);
+    auto names = index_names(db);
+    REQUIRE(names.size() == 2);
+    CHECK(names[0] == "CREATE INDEX events_event_id ON events(event_id)");
+    CHECK(names[1] == "auto"); // UNIQUE(stream_id, event_number)
+  }
+  SUBCASE("a store made before the event id index") {
+    sqlite_db db{":memory:", sqlite_db::mode::read_write_create};
+    db.exec("CREATE TABLE events(position INTEGER PRIMARY KEY, stream_id TEXT "
+            "NOT NULL, event_number INTEGER NOT NULL, event_id TEXT NOT NULL, "
+            "event_type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT "
+            "NULL, content_type TEXT NOT NULL, created INTEGER NOT NULL, "
+            "UNIQUE(stream_id, event_number), UNIQUE(stream_id, event_id));");
+    check_idempotence(db);
+    CHECK(index_names(db) == std::vector<std::string>{"auto", "auto"});
+  }
 }

@@ -32,8 +32,8 @@ CREATE TABLE events(
   metadata TEXT NOT NULL,
   content_type TEXT NOT NULL,
   created INTEGER NOT NULL,
-  UNIQUE(stream_id, event_number),
-  UNIQUE(stream_id, event_id));
+  UNIQUE(stream_id, event_number));
+CREATE INDEX events_event_id ON events(event_id);
 )sql";
 
 /// Streams the rows are spread over.
