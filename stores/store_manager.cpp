@@ -20,6 +20,7 @@
 #include "actors/log.hpp"
 #include "actors/raft/consensus_actor.hpp"
 #include "actors/raft/node_log.hpp"
+#include "actors/raft/transport.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
@@ -131,6 +132,10 @@ struct manager_state {
   std::map<uint64_t, std::string> names; ///< Raft id -> node name
   /// Other nodes' managers, by node name, while they are up.
   std::map<std::string, caf::actor> peers;
+  /// This node's Raft transport (a linked child), and the nodes whose
+  /// transport it was told about.
+  raft::transport_actor transport;
+  std::set<std::string> transport_peers;
   std::set<std::string> up;
   /// The last leader a request found, by store.
   std::map<std::string, std::string> leader_hint;
@@ -286,6 +291,7 @@ void stop_replica(manager_actor* self, const std::string& id, bool erase) {
   if (r.router)
     self->send_exit(r.router, caf::exit_reason::user_shutdown);
   r.group = r.writer = r.reader = r.hub = r.router = nullptr;
+  self->send(st.transport, raft::raft_member_atom::value, id, caf::actor{});
   if (r.files)
     r.files.reset(); // closes once the group's actors and jobs let go
   else if (r.retiring)
@@ -874,8 +880,22 @@ void reconcile(manager_actor* self) {
     join(self);
   ensure_default_store(self);
   if (st.cfg.registry)
-    for (auto& n : st.up)
-      if (st.peers.count(n) == 0 && n != st.cfg.node_name)
+    for (auto& n : st.up) {
+      if (n == st.cfg.node_name)
+        continue;
+      if (st.transport_peers.count(n) == 0)
+        self->request(st.cfg.registry, std::chrono::seconds{5}, whereis_atom_v,
+                      "raft@" + n)
+          .then(
+            [self, n](caf::actor& a) {
+              auto& st = self->state;
+              if (a && st.up.count(n) > 0
+                  && st.transport_peers.insert(n).second)
+                self->send(st.transport, raft::raft_peer_atom::value,
+                           stable_hash64(n), a);
+            },
+            [](const caf::error&) {});
+      if (st.peers.count(n) == 0)
         self->request(st.cfg.registry, std::chrono::seconds{5}, whereis_atom_v,
                       "stores@" + n)
           .then(
@@ -887,6 +907,7 @@ void reconcile(manager_actor* self) {
               }
             },
             [](const caf::error&) {});
+    }
   for (auto& kv : st.replicas) {
     if (!kv.second.writer || kv.second.settled_epoch == st.placement_epoch)
       continue;
@@ -1127,7 +1148,15 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
     }
     self->quit(msg.reason);
   });
+  // Raft messages between nodes travel through the transport, batched per
+  // peer node; it stops with the manager.
+  st.transport = raft::spawn_transport(self->system(), raft::transport_config{});
+  self->link_to(st.transport);
   if (st.cfg.registry) {
+    self->request(st.cfg.registry, caf::infinite, register_atom_v,
+                  "raft@" + st.cfg.node_name,
+                  caf::actor_cast<caf::actor>(st.transport))
+      .then([](bool) {}, [](const caf::error&) {});
     self->send(st.cfg.registry, caf::subscribe_atom_v,
                caf::actor_cast<caf::actor>(self));
     self
@@ -1182,7 +1211,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       replica_config rc;
       rc.node = st.self_id;
       rc.group = id;
-      rc.transport = caf::actor_cast<caf::actor>(self);
+      rc.transport = caf::actor_cast<caf::actor>(st.transport);
       rc.tick_interval_ms = st.cfg.tick_interval_ms;
       rc.seed = stable_hash64(id) ^ st.self_id;
       rc.log = st.cfg.log;
@@ -1226,6 +1255,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       auto& r = st.replicas[id];
       CXESDB_ASSERT(kids.size() == 3);
       r.writer = kids[0];
+      self->send(st.transport, raft::raft_member_atom::value, id, r.writer);
       r.reader = kids[1];
       r.hub = kids[2];
       if (!r.router)
@@ -1254,6 +1284,8 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       auto& r = st.replicas[g->second];
       r.info.status = store_status::unavailable;
       r.writer = r.reader = r.hub = r.group = nullptr;
+      self->send(st.transport, raft::raft_member_atom::value, g->second,
+                 caf::actor{});
       st.by_group.erase(g);
     },
     // The catalog's writer applied catalog events: fold them into the view
@@ -1293,28 +1325,10 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
     [self](member_down_atom, std::string& name) {
       self->state.up.erase(name);
       self->state.peers.erase(name);
+      if (self->state.transport_peers.erase(name) > 0)
+        self->send(self->state.transport, raft::raft_peer_atom::value,
+                   stable_hash64(name), caf::actor{});
       ++self->state.placement_epoch;
-    },
-    // A local consensus actor sends a message to a peer.
-    [self](raft::raft_msg_atom, std::string& group, uint64_t to,
-           std::string& bytes) {
-      auto& st = self->state;
-      auto name = name_of(st, to);
-      auto p = st.peers.find(name);
-      if (p == st.peers.end())
-        return; // unknown or down: Raft treats it as lost
-      self->send(p->second, raft::raft_msg_atom::value, std::move(group),
-                 st.cfg.node_name, std::move(bytes));
-    },
-    // A peer's consensus actor sends a message to ours.
-    [self](raft::raft_msg_atom, std::string& group, std::string& from,
-           std::string& bytes) {
-      auto& st = self->state;
-      learn_node(st, from);
-      auto r = st.replicas.find(group);
-      if (r == st.replicas.end() || !r->second.writer)
-        return;
-      self->send(r->second.writer, raft::raft_msg_atom::value, std::move(bytes));
     },
     // Another node's manager (or this one, see `attempt`) routes a request
     // to our replica.

@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "actors/executor.hpp"
+#include "actors/raft/atoms.hpp"
 #include "actors/raft/config.hpp"
 #include "actors/raft/core.hpp"
 #include "actors/raft/types.hpp"
@@ -38,22 +39,6 @@ namespace cxesdb::actors::raft {
 /// - `(compact_atom, uint64 index)`: the state machine holds everything up
 ///   to `index` durably (with `consensus_config::image` set): the log may
 ///   be compacted up to there, less the kept tail.
-using raft_msg_atom = caf::atom_constant<caf::atom("raft_msg")>;
-using propose_atom = caf::atom_constant<caf::atom("propose")>;
-using read_index_atom = caf::atom_constant<caf::atom("read_idx")>;
-using status_atom = caf::atom_constant<caf::atom("status")>;
-using peers_atom = caf::atom_constant<caf::atom("peers")>;
-using raft_tick_atom = caf::atom_constant<caf::atom("raft_tick")>;
-using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
-using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
-using group_status_atom = caf::atom_constant<caf::atom("grp_status")>;
-using conf_atom = caf::atom_constant<caf::atom("conf")>;
-using transfer_atom = caf::atom_constant<caf::atom("transfer")>;
-using compact_atom = caf::atom_constant<caf::atom("compact")>;
-using image_made_atom = caf::atom_constant<caf::atom("img_made")>;
-using image_read_atom = caf::atom_constant<caf::atom("img_read")>;
-using image_wrote_atom = caf::atom_constant<caf::atom("img_wrote")>;
-
 /// What `(group_status_atom)` answers: the consensus state of one member.
 struct group_status {
   node_id id = no_node;
