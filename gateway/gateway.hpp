@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "caf/fwd.hpp"
@@ -10,6 +11,8 @@
 #include "gateway/json_rpc.hpp"
 
 namespace cxesdb::gateway {
+
+class auth_registry;
 
 /// How the gateway's workers run.
 struct gateway_config {
@@ -27,6 +30,10 @@ struct gateway_config {
 
   /// Seeds the workers' event id generators.
   uint64_t seed = 0;
+
+  /// The auth file (--auth-file; gateway/auth.hpp), null when
+  /// authentication is off.
+  std::shared_ptr<const auth_registry> auth;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one
@@ -34,7 +41,10 @@ struct gateway_config {
 /// parses it (a request or a batch), sends each call to the store manager,
 /// and answers `(reply_atom, std::string response)` to `reply_to` once the
 /// whole message is answered; the response is empty when nothing is to be
-/// sent (notifications).
+/// sent (notifications). The client port sends
+/// `(rpc_atom, line, reply_to, std::string principal)` instead: the
+/// connection's token digest, checked against `cfg.auth` (protocol section
+/// 8); the three-element form comes from the node's own callers.
 caf::actor spawn_gateway(caf::actor_system& sys, caf::actor store_manager,
                          gateway_config cfg);
 

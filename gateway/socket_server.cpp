@@ -128,6 +128,15 @@ void connection_output::close() {
   notify_locked_(guard);
 }
 
+// Any thread; in practice the IO thread, from a handler's on_line.
+void connection_output::finish() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  if (closed_ || close_requested_ || finish_requested_)
+    return;
+  finish_requested_ = true;
+  notify_locked_(guard);
+}
+
 connection_handler::~connection_handler() {
   // nop
 }
@@ -163,6 +172,7 @@ struct connection {
   size_t woff = 0;       ///< bytes of `wbuf` the kernel took
   bool halted = false;   ///< not read: too much in work or unread output
   bool eof = false;      ///< the client ended its side: no more reading
+  bool finishing = false; ///< the handler asked to close once answered
   bool closed = false;
   uint32_t events = 0;   ///< the epoll interest registered now
 };
@@ -570,6 +580,16 @@ struct socket_server::impl {
       c.out->watched_ = c.halted || c.eof;
     }
     if (c.eof && inflight == 0 && unsent == 0) {
+      if (c.finishing) {
+        // The client may still be sending: what it sent is read and
+        // dropped first, so that closing does not reset the connection
+        // before the client read the last answer.
+        ::shutdown(c.fd, SHUT_WR);
+        for (int i = 0;
+             i < 4 && ::recv(c.fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT) > 0;
+             ++i)
+          ; // nop
+      }
       close(c); // every answer due is written
       return;
     }
@@ -613,6 +633,13 @@ struct socket_server::impl {
     c.out->queued_ = false;
     if (c.out->close_requested_)
       return false;
+    if (c.out->finish_requested_ && !c.finishing) {
+      // Read no more; refresh closes once every answer due is written.
+      c.finishing = true;
+      c.eof = true;
+      c.frame = std::string{};
+      c.skipping = false;
+    }
     auto& pending = c.out->pending_;
     if (pending.empty())
       return true;

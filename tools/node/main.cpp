@@ -25,6 +25,7 @@
 #include "actors/raft/node_log.hpp"
 #include "actors/registry.hpp"
 #include "actors/type_ids.hpp"
+#include "gateway/auth.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
@@ -89,6 +90,9 @@ const flag flags[] = {
   {"scheduler-moderate-polls", "10",
    "50 us naps of an idle scheduler thread before it waits (CAF: 500)"},
   {"request-timeout-ms", "10000", "how long the gateway waits for a store"},
+  {"auth-file", "",
+   "JSON file of users and token digests: turns authentication on "
+   "(reloaded on SIGHUP)"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -190,12 +194,21 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (!stores::valid_store_id(opts["default-store"]))
     die("--default-store must match ^[a-z][a-z0-9_]{0,62}$");
+  // Authentication (protocol section 8): a bad file stops the start.
+  std::shared_ptr<gateway::auth_registry> auth;
+  if (!opts["auth-file"].empty()) {
+    auth = std::make_shared<gateway::auth_registry>(opts["auth-file"]);
+    std::string auth_err;
+    if (!auth->load(auth_err))
+      die(auth_err);
+  }
   // Signals are taken by sigwait on this thread only: block them before any
   // other thread starts, so that they inherit the mask.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP); // reloads the auth file
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -326,6 +339,7 @@ int main(int argc, char** argv) {
   gcfg.request_timeout
     = std::chrono::milliseconds{number(opts, "request-timeout-ms", 1, 3600000)};
   gcfg.seed = std::random_device{}();
+  gcfg.auth = auth;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
 
   gateway::server_config scfg;
@@ -340,7 +354,8 @@ int main(int argc, char** argv) {
     = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
   caf::actor server;
   std::string err;
-  auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err);
+  auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err,
+                                             auth);
   if (port == 0) {
     actors::log_error("cannot listen on " + scfg.bind + ":"
                       + std::to_string(scfg.port) + ": " + err);
@@ -361,6 +376,7 @@ int main(int argc, char** argv) {
     acfg.port = static_cast<uint16_t>(number(opts, "api-port", 0, 65535));
     acfg.message_bytes_max = gcfg.limits.message_bytes_max;
     acfg.call_timeout = gcfg.request_timeout + std::chrono::seconds{5};
+    acfg.auth_required = auth != nullptr;
     gateway::api_actor api;
     auto api_port = gateway::start_remote_api(sys, gw, acfg, api, err);
     if (api_port == 0) {
@@ -377,8 +393,31 @@ int main(int argc, char** argv) {
                      + std::to_string(api_port));
   }
 
+  if (auth)
+    actors::log_info("authentication on: "
+                     + std::to_string(auth->current()->users().size())
+                     + " users in " + auth->path());
   int sig = 0;
-  sigwait(&sigs, &sig);
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP)
+      break;
+    // Reload the auth file: a connection whose user is gone (or whose token
+    // changed) is refused from its next request. A bad file changes
+    // nothing. Never logs a token or a digest.
+    if (!auth) {
+      actors::log_info("SIGHUP: no --auth-file to reload");
+      continue;
+    }
+    std::string auth_err;
+    if (auth->load(auth_err))
+      actors::log_info("auth file reloaded: "
+                       + std::to_string(auth->current()->users().size())
+                       + " users");
+    else
+      actors::log_error("auth file not reloaded, the previous one stays: "
+                        + auth_err);
+  }
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   // Stores first, while client connections still live: requests in work get
