@@ -29,6 +29,7 @@
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
+#include "gateway/tls.hpp"
 #include "stores/catalog.hpp"
 #include "stores/store_manager.hpp"
 
@@ -93,6 +94,12 @@ const flag flags[] = {
   {"auth-file", "",
    "JSON file of users and token digests: turns authentication on "
    "(reloaded on SIGHUP)"},
+  {"tls-cert", "", "PEM certificate (chain): the client port speaks TLS only"},
+  {"tls-key", "", "PEM private key of --tls-cert"},
+  {"tls-client-ca", "",
+   "PEM CA certificates: clients must present a certificate they signed"},
+  {"tls-handshake-timeout-ms", "10000",
+   "time a TLS client has to finish its handshake"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -194,6 +201,22 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (!stores::valid_store_id(opts["default-store"]))
     die("--default-store must match ^[a-z][a-z0-9_]{0,62}$");
+  // TLS on the client port (protocol section 8): bad files stop the start.
+  std::shared_ptr<const gateway::tls_server_context> tls;
+  if (!opts["tls-cert"].empty() || !opts["tls-key"].empty()
+      || !opts["tls-client-ca"].empty()) {
+    if (opts["tls-cert"].empty() || opts["tls-key"].empty())
+      die("--tls-cert and --tls-key go together (and --tls-client-ca needs "
+          "them)");
+    gateway::tls_server_config tcfg;
+    tcfg.cert_file = opts["tls-cert"];
+    tcfg.key_file = opts["tls-key"];
+    tcfg.client_ca_file = opts["tls-client-ca"];
+    std::string tls_err;
+    tls = gateway::tls_server_context::make(tcfg, tls_err);
+    if (!tls)
+      die(tls_err);
+  }
   // Authentication (protocol section 8): a bad file stops the start.
   std::shared_ptr<gateway::auth_registry> auth;
   if (!opts["auth-file"].empty()) {
@@ -352,6 +375,9 @@ int main(int argc, char** argv) {
   scfg.output_bytes_max = number(opts, "max-output-bytes", 4096, 1u << 30);
   scfg.subscriber_buffer_bytes_max
     = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
+  scfg.tls = tls;
+  scfg.tls_handshake_timeout_ms
+    = number(opts, "tls-handshake-timeout-ms", 1, 3600000);
   caf::actor server;
   std::string err;
   auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err,
@@ -366,7 +392,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   actors::log_info("listening for clients on " + scfg.bind + ":"
-                   + std::to_string(port));
+                   + std::to_string(port)
+                   + (tls ? tls->requires_client_cert()
+                              ? " (TLS, client certificates required)"
+                              : " (TLS)"
+                          : ""));
 
   // The CAF API for C++ clients (gateway/api.hpp) on --api-port, bound like
   // the client port. It stops with the gateway.
