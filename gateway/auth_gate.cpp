@@ -36,6 +36,9 @@ auth_gate::outcome auth_gate::on_line(const std::string& line) {
   if (line.size() > unauthenticated_message_bytes_max
       || ::memmem(line.data(), line.size(), word, sizeof(word) - 1) == nullptr)
     return out;
+  // Deep nesting is the gateway's to refuse (parsing recurses).
+  if (json_depth(line) > rpc_limits::json_depth_max)
+    return out;
   auto req = json::parse(line, nullptr, false);
   if (!req.is_object())
     return out; // a batch, or not JSON: the gateway answers it

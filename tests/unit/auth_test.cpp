@@ -318,6 +318,11 @@ TEST_CASE("the gate answers authenticate and forwards with the principal") {
   // A batch holding authenticate goes to the gateway (which refuses it).
   o = gate.on_line("[" + auth_line(ops_token) + "]");
   CHECK(o.kind == auth_gate::outcome::forward);
+  // So does JSON nested too deep to parse safely, and text that is not JSON.
+  o = gate.on_line(std::string(10000, '[') + "\"authenticate\"");
+  CHECK(o.kind == auth_gate::outcome::forward);
+  o = gate.on_line("authenticate me");
+  CHECK(o.kind == auth_gate::outcome::forward);
   // Authenticating again switches the user.
   o = gate.on_line(auth_line(ops_token, 3));
   REQUIRE(o.kind == auth_gate::outcome::answer);
