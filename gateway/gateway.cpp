@@ -10,6 +10,8 @@
 #include "caf/stateful_actor.hpp"
 
 #include "actors/type_ids.hpp"
+#include "gateway/auth.hpp"
+#include "gateway/auth_check.hpp"
 #include "gateway/uuid.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
@@ -293,8 +295,11 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
 }
 
 /// Handles one request object. Notifications (no id) get an empty response.
+/// `principal` is the token digest of the connection's user (empty: not
+/// authenticated); null for the node's own callers (the API actor), which
+/// are not checked.
 void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
-                    done_fn done,
+                    done_fn done, const std::string* principal,
                     const std::vector<raw_event_text>* raw_events = nullptr) {
   auto& st = self->state;
   if (!req.is_object()) {
@@ -328,6 +333,23 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
                                "method name"));
     return;
   }
+  // -- security (gateway/auth.hpp): authentication before anything else --
+  const auth_user* user = nullptr;
+  std::shared_ptr<const auth_table> users;
+  if (auto e = check_authenticated(st.cfg.auth.get(), principal,
+                                   m->get_ref<const std::string&>(), users,
+                                   user)) {
+    reply_error(*e);
+    return;
+  }
+  if (m->get_ref<const std::string&>() == "authenticate") {
+    // Authentication is off (else check_authenticated answered).
+    done(notification ? std::string{}
+                      : response(id_text, open_authenticate_result()),
+         caf::message{});
+    return;
+  }
+  // -- end security --
   method which;
   if (!find_method(m->get<std::string>(), which)) {
     reply_error(make_rpc_error(errc::method_not_found,
@@ -344,6 +366,14 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
     reply_error(*err);
     return;
   }
+  // -- security (gateway/auth.hpp): the user's rights on the call's store --
+  if (auto e = check_rights(user, m->get_ref<const std::string&>(),
+                            std::get<parsed_call>(parsed).store,
+                            params.contains("store"))) {
+    reply_error(*e);
+    return;
+  }
+  // -- end security --
   if (notification)
     done = [done](std::string, caf::message after) {
       done(std::string{}, std::move(after));
@@ -368,90 +398,103 @@ void send_reply(worker_actor* self, const caf::actor& to, std::string resp,
     self->send(to, std::move(after));
 }
 
+/// One complete message of a connection (`reply_to` is the connection's
+/// actor), or one call of the API actor: parses it and starts every call in
+/// it; never blocks and never waits for a store. `principal`: see
+/// handle_request.
+void on_message(worker_actor* self, std::string& line,
+                const caf::actor& reply_to, const std::string* principal) {
+  auto& st = self->state;
+  if (json_depth(line) > rpc_limits::json_depth_max) {
+    auto e = make_rpc_error(errc::too_large,
+                            "JSON nested deeper than "
+                              + std::to_string(rpc_limits::json_depth_max));
+    e.data["limit"] = rpc_limits::json_depth_max;
+    self->send(reply_to, reply_atom_v, error_response("null", e));
+    return;
+  }
+  // An append's event data stays out of the DOM and is stored as
+  // received (json_slim.hpp); anything else is parsed as it is.
+  std::string slim;
+  std::vector<raw_event_text> raw;
+  bool slimmed = slim_append(line, slim, raw);
+  auto j = json::parse(slimmed ? slim : line, nullptr, false);
+  if (j.is_discarded()) {
+    self->send(reply_to, reply_atom_v,
+               error_response("null", make_rpc_error(errc::parse_error,
+                                                     "invalid JSON")));
+    return;
+  }
+  if (!j.is_array()) {
+    handle_request(
+      self, j, reply_to,
+      [self, reply_to](std::string resp, caf::message after) {
+        send_reply(self, reply_to, std::move(resp), std::move(after));
+      },
+      principal, slimmed ? &raw : nullptr);
+    return;
+  }
+  if (j.empty()) {
+    self->send(reply_to, reply_atom_v,
+               error_response("null",
+                              make_rpc_error(errc::invalid_request,
+                                             "an empty batch")));
+    return;
+  }
+  if (j.size() > st.cfg.limits.batch_requests_max) {
+    auto e = make_rpc_error(errc::too_large,
+                            "a batch holds at most "
+                              + std::to_string(
+                                st.cfg.limits.batch_requests_max)
+                              + " requests");
+    e.data["limit"] = st.cfg.limits.batch_requests_max;
+    self->send(reply_to, reply_atom_v, error_response("null", e));
+    return;
+  }
+  auto batch = std::make_shared<batch_state>();
+  batch->reply_to = reply_to;
+  batch->parts.resize(j.size());
+  batch->remaining = j.size();
+  for (size_t i = 0; i < j.size(); ++i) {
+    handle_request(self, j[i], reply_to,
+                   [self, batch, i](std::string resp, caf::message after) {
+      batch->parts[i] = std::move(resp);
+      if (!after.empty())
+        batch->after.push_back(std::move(after));
+      if (--batch->remaining > 0)
+        return;
+      std::string out;
+      for (auto& part : batch->parts) {
+        if (part.empty())
+          continue;
+        out += out.empty() ? '[' : ',';
+        out += part;
+      }
+      if (!out.empty())
+        out += ']';
+      self->send(batch->reply_to, reply_atom_v, std::move(out));
+      for (auto& msg : batch->after)
+        self->send(batch->reply_to, std::move(msg));
+    }, principal);
+  }
+}
+
 caf::behavior worker(worker_actor* self, caf::actor manager,
                      gateway_config cfg, uint64_t seed) {
   self->state.manager = std::move(manager);
   self->state.cfg = std::move(cfg);
   self->state.uuids = std::make_unique<uuid_generator>(seed);
   return {
-    // The client port's IO thread hands over one complete message of a
-    // connection (`reply_to` is the connection's actor), or the API actor
-    // one call. Parses it and starts every call in it; never blocks and
-    // never waits for a store.
+    // The API actor hands over one call (its callers are the node's own:
+    // not checked).
     [self](rpc_atom, std::string& line, caf::actor& reply_to) {
-      auto& st = self->state;
-      if (json_depth(line) > rpc_limits::json_depth_max) {
-        auto e = make_rpc_error(errc::too_large,
-                                "JSON nested deeper than "
-                                  + std::to_string(rpc_limits::json_depth_max));
-        e.data["limit"] = rpc_limits::json_depth_max;
-        self->send(reply_to, reply_atom_v, error_response("null", e));
-        return;
-      }
-      // An append's event data stays out of the DOM and is stored as
-      // received (json_slim.hpp); anything else is parsed as it is.
-      std::string slim;
-      std::vector<raw_event_text> raw;
-      bool slimmed = slim_append(line, slim, raw);
-      auto j = json::parse(slimmed ? slim : line, nullptr, false);
-      if (j.is_discarded()) {
-        self->send(reply_to, reply_atom_v,
-                   error_response("null", make_rpc_error(errc::parse_error,
-                                                         "invalid JSON")));
-        return;
-      }
-      if (!j.is_array()) {
-        handle_request(
-          self, j, reply_to,
-          [self, reply_to](std::string resp, caf::message after) {
-            send_reply(self, reply_to, std::move(resp), std::move(after));
-          },
-          slimmed ? &raw : nullptr);
-        return;
-      }
-      if (j.empty()) {
-        self->send(reply_to, reply_atom_v,
-                   error_response("null",
-                                  make_rpc_error(errc::invalid_request,
-                                                 "an empty batch")));
-        return;
-      }
-      if (j.size() > st.cfg.limits.batch_requests_max) {
-        auto e = make_rpc_error(errc::too_large,
-                                "a batch holds at most "
-                                  + std::to_string(
-                                    st.cfg.limits.batch_requests_max)
-                                  + " requests");
-        e.data["limit"] = st.cfg.limits.batch_requests_max;
-        self->send(reply_to, reply_atom_v, error_response("null", e));
-        return;
-      }
-      auto batch = std::make_shared<batch_state>();
-      batch->reply_to = reply_to;
-      batch->parts.resize(j.size());
-      batch->remaining = j.size();
-      for (size_t i = 0; i < j.size(); ++i) {
-        handle_request(self, j[i], reply_to,
-                       [self, batch, i](std::string resp, caf::message after) {
-          batch->parts[i] = std::move(resp);
-          if (!after.empty())
-            batch->after.push_back(std::move(after));
-          if (--batch->remaining > 0)
-            return;
-          std::string out;
-          for (auto& part : batch->parts) {
-            if (part.empty())
-              continue;
-            out += out.empty() ? '[' : ',';
-            out += part;
-          }
-          if (!out.empty())
-            out += ']';
-          self->send(batch->reply_to, reply_atom_v, std::move(out));
-          for (auto& msg : batch->after)
-            self->send(batch->reply_to, std::move(msg));
-        });
-      }
+      on_message(self, line, reply_to, nullptr);
+    },
+    // The client port's IO thread hands over one complete message of a
+    // connection with the connection's principal (gateway/auth_gate.hpp).
+    [self](rpc_atom, std::string& line, caf::actor& reply_to,
+           std::string& principal) {
+      on_message(self, line, reply_to, &principal);
     },
   };
 }

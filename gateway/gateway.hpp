@@ -16,6 +16,8 @@ class local_leaders;
 
 namespace cxesdb::gateway {
 
+class auth_registry;
+
 /// How the gateway's workers run.
 struct gateway_config {
   rpc_limits limits;
@@ -37,6 +39,10 @@ struct gateway_config {
   /// writes go straight to it; the rest, and any it turns away, through the
   /// store manager. Unset: everything through the store manager.
   std::shared_ptr<stores::local_leaders> leaders;
+
+  /// The auth file (--auth-file; gateway/auth.hpp), null when
+  /// authentication is off.
+  std::shared_ptr<const auth_registry> auth;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one
@@ -44,7 +50,10 @@ struct gateway_config {
 /// parses it (a request or a batch), sends each call to the store manager,
 /// and answers `(reply_atom, std::string response)` to `reply_to` once the
 /// whole message is answered; the response is empty when nothing is to be
-/// sent (notifications).
+/// sent (notifications). The client port sends
+/// `(rpc_atom, line, reply_to, std::string principal)` instead: the
+/// connection's token digest, checked against `cfg.auth` (protocol section
+/// 8); the three-element form comes from the node's own callers.
 caf::actor spawn_gateway(caf::actor_system& sys, caf::actor store_manager,
                          gateway_config cfg);
 

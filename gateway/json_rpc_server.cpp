@@ -10,6 +10,7 @@
 #include "caf/stateful_actor.hpp"
 
 #include "actors/type_ids.hpp"
+#include "gateway/auth_gate.hpp"
 #include "gateway/json_rpc.hpp"
 #include "gateway/socket_server.hpp"
 #include "stores/messages.hpp"
@@ -143,15 +144,40 @@ class rpc_handler final : public connection_handler {
 public:
   rpc_handler(caf::actor gateway, caf::actor conn,
               std::shared_ptr<connection_output> out,
-              std::shared_ptr<const std::string> too_large)
+              std::shared_ptr<const std::string> too_large,
+              std::unique_ptr<auth_gate> gate)
     : gateway_(std::move(gateway)),
       conn_(std::move(conn)),
       out_(std::move(out)),
-      too_large_(std::move(too_large)) {
+      too_large_(std::move(too_large)),
+      gate_(std::move(gate)) {
     // nop
   }
 
   void on_line(std::string line) override {
+    // -- security (gateway/auth_gate.hpp): with --auth-file, the gate
+    // answers authenticate and every message carries the principal --
+    if (gate_) {
+      if (closing_) {
+        out_->answered(std::string{}); // read before the close: dropped
+        return;
+      }
+      auto o = gate_->on_line(line);
+      if (o.kind == auth_gate::outcome::forward) {
+        caf::anon_send(gateway_, rpc_atom_v, std::move(line), conn_,
+                       gate_->principal());
+        return;
+      }
+      if (!o.text.empty())
+        o.text.push_back('\n');
+      out_->answered(std::move(o.text));
+      if (o.kind == auth_gate::outcome::answer_and_close) {
+        closing_ = true;
+        out_->finish();
+      }
+      return;
+    }
+    // -- end security --
     caf::anon_send(gateway_, rpc_atom_v, std::move(line), conn_);
   }
 
@@ -168,6 +194,8 @@ private:
   caf::actor conn_;
   std::shared_ptr<connection_output> out_;
   std::shared_ptr<const std::string> too_large_;
+  std::unique_ptr<auth_gate> gate_; ///< null: authentication is off
+  bool closing_ = false;            ///< the gate closes the connection
 };
 
 // -- the server -----------------------------------------------------------------
@@ -203,7 +231,8 @@ caf::behavior serve(server_actor* self, std::shared_ptr<socket_server> sockets,
 
 uint16_t start_json_rpc_server(caf::actor_system& sys, caf::actor gateway,
                                const server_config& cfg, caf::actor& server,
-                               std::string& err) {
+                               std::string& err,
+                               std::shared_ptr<const auth_registry> auth) {
   auto e = make_rpc_error(errc::too_large,
                           "message longer than "
                             + std::to_string(cfg.message_bytes_max) + " bytes");
@@ -214,12 +243,13 @@ uint16_t start_json_rpc_server(caf::actor_system& sys, caf::actor gateway,
   refused.data["limit"] = cfg.connections_max;
   auto refusal = error_response("null", refused) + "\n";
   auto sub_max = cfg.subscriber_buffer_bytes_max;
-  auto make_handler = [&sys, gateway, too_large,
-                       sub_max](std::shared_ptr<connection_output> out)
+  auto make_handler = [&sys, gateway, too_large, sub_max,
+                       auth](std::shared_ptr<connection_output> out)
     -> std::unique_ptr<connection_handler> {
     auto conn = sys.spawn<caf::lazy_init>(connection, out, sub_max);
-    return std::make_unique<rpc_handler>(gateway, std::move(conn),
-                                         std::move(out), too_large);
+    return std::make_unique<rpc_handler>(
+      gateway, std::move(conn), std::move(out), too_large,
+      auth ? std::make_unique<auth_gate>(auth) : nullptr);
   };
   auto sockets = std::make_shared<socket_server>(cfg, std::move(make_handler),
                                                  std::move(refusal));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "caf/fwd.hpp"
@@ -8,6 +9,8 @@
 #include "gateway/server_config.hpp"
 
 namespace cxesdb::gateway {
+
+class auth_registry;
 
 /// Starts the JSON-RPC server on the client port: a `socket_server`
 /// (gateway/socket_server.hpp: one epoll thread the node owns) that frames
@@ -21,8 +24,14 @@ namespace cxesdb::gateway {
 /// IO thread and closes every connection) and the bound port, or an error
 /// text in `err` (then the result is 0 and `server` is not set). Call it
 /// from the main thread: it resolves and binds the address.
+///
+/// With `auth` (--auth-file), each connection has an `auth_gate`
+/// (gateway/auth_gate.hpp) that answers `authenticate` and sends every
+/// other message as `(rpc_atom, line, connection actor, principal)`.
 uint16_t start_json_rpc_server(caf::actor_system& sys, caf::actor gateway,
                                const server_config& cfg, caf::actor& server,
-                               std::string& err);
+                               std::string& err,
+                               std::shared_ptr<const auth_registry> auth
+                               = nullptr);
 
 } // namespace cxesdb::gateway

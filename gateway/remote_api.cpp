@@ -99,8 +99,15 @@ void answer(caf::typed_response_promise<std::string>& rp, const json& resp) {
 
 /// Checks a call before it goes to the gateway: the calls-in-flight limit
 /// and the params text (`""` becomes `{}`).
-caf::error check_call(remote_api_actor self, std::string& params) {
+caf::error check_call(remote_api_actor self, const std::string& method,
+                      std::string& params) {
   auto& st = self->state;
+  // -- security: no authentication on this port yet; closed with --auth-file
+  if (st.cfg.auth_required && method != "health")
+    return api_error(errc::unauthorized,
+                     "the node requires authentication, which its API port "
+                     "does not offer yet: use the JSON-RPC port");
+  // -- end security --
   if (st.pending.size() >= st.cfg.calls_in_flight_max)
     return api_error(errc::overloaded,
                      "more than " + std::to_string(st.cfg.calls_in_flight_max)
@@ -193,7 +200,7 @@ remote_api_impl::behavior_type remote_api(remote_api_actor self,
         return api_error(errc::method_not_found,
                          method + " needs a subscriber actor over the CAF "
                                   "API (client::subscribe)");
-      if (auto err = check_call(self, params))
+      if (auto err = check_call(self, method, params))
         return err;
       return start_call(self, method, params,
                         caf::actor_cast<caf::actor>(self));
@@ -210,7 +217,7 @@ remote_api_impl::behavior_type remote_api(remote_api_actor self,
       if (!subscriber)
         return api_error(errc::invalid_params, "no subscriber actor",
                          json{{"field", "subscriber"}});
-      if (auto err = check_call(self, params))
+      if (auto err = check_call(self, method, params))
         return err;
       auto conn = caf::actor_cast<caf::actor>(self);
       if (connection_bound(method)) {

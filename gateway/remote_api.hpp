@@ -40,6 +40,11 @@ struct remote_api_config {
   /// Longest params text, as --max-message-bytes for JSON-RPC lines; longer
   /// is `too_large` with `limit`.
   size_t message_bytes_max = 16u << 20;
+
+  /// The node runs with --auth-file. The API port cannot authenticate its
+  /// callers yet, so it then answers every call but `health` with
+  /// `unauthorized` (closed, never open to everyone).
+  bool auth_required = false;
 };
 
 /// Spawns the API actor: it serves `api_actor` (gateway/api.hpp) by turning

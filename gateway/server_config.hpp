@@ -2,9 +2,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace cxesdb::gateway {
+
+class tls_server_context;
 
 /// How the client port listens and bounds its connections. The node sets
 /// every field from its flags (docs/operations.md); the defaults here are
@@ -50,6 +53,17 @@ struct server_config {
   /// consumer).
   size_t subscriber_buffer_bytes_max = 8u << 20;
   static constexpr size_t subscriber_buffer_bytes_default = 8u << 20;
+
+  /// TLS (--tls-cert, --tls-key; gateway/tls.hpp): when set, the port
+  /// speaks TLS only. Null: plain TCP.
+  std::shared_ptr<const tls_server_context> tls;
+
+  /// How long a TLS client may take from connecting to the end of its
+  /// handshake, in milliseconds, flag --tls-handshake-timeout-ms; a
+  /// connection that has not finished by then is closed (a half-finished
+  /// handshake does not hold a connection slot for ever).
+  int64_t tls_handshake_timeout_ms = 10000;
+  static constexpr int64_t tls_handshake_timeout_default_ms = 10000;
 
   /// Bytes asked of the kernel in one read of a connection. Also the most a
   /// framing buffer can hold beyond `message_bytes_max` before the line is

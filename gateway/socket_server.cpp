@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -21,6 +22,7 @@
 
 #include "actors/assert.hpp"
 #include "actors/log.hpp"
+#include "gateway/tls.hpp"
 
 namespace cxesdb::gateway {
 
@@ -128,6 +130,15 @@ void connection_output::close() {
   notify_locked_(guard);
 }
 
+// Any thread; in practice the IO thread, from a handler's on_line.
+void connection_output::finish() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  if (closed_ || close_requested_ || finish_requested_)
+    return;
+  finish_requested_ = true;
+  notify_locked_(guard);
+}
+
 connection_handler::~connection_handler() {
   // nop
 }
@@ -163,6 +174,13 @@ struct connection {
   size_t woff = 0;       ///< bytes of `wbuf` the kernel took
   bool halted = false;   ///< not read: too much in work or unread output
   bool eof = false;      ///< the client ended its side: no more reading
+  bool finishing = false; ///< the handler asked to close once answered
+  /// TLS ports only: the session, and what its last read or write waits
+  /// for besides the obvious (a read that must write, a write that must
+  /// read: handshake messages, key updates).
+  std::unique_ptr<tls_stream> tls;
+  bool read_wants_write = false;
+  bool write_wants_read = false;
   bool closed = false;
   uint32_t events = 0;   ///< the epoll interest registered now
 };
@@ -193,6 +211,10 @@ struct socket_server::impl {
   std::vector<uint64_t> dead;   ///< closed this turn, erased at its end
   bool accept_paused = false;
   std::chrono::steady_clock::time_point accept_resume;
+  /// TLS: connections whose handshake must end by a deadline, in accept
+  /// order (so in deadline order: the timeout is one for all).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>>
+    handshakes;
 
   ~impl() {
     if (listen_fd >= 0)
@@ -297,12 +319,19 @@ struct socket_server::impl {
     epoll_event evs[epoll_events_max];
     while (!stopping.load(std::memory_order_acquire)) {
       int timeout_ms = -1;
-      if (accept_paused) {
+      auto wait_until = [&](std::chrono::steady_clock::time_point t) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      accept_resume - std::chrono::steady_clock::now())
-                      .count();
-        timeout_ms = left > 0 ? static_cast<int>(left) : 0;
-      }
+                      t - std::chrono::steady_clock::now())
+                      .count()
+                    + 1;
+        auto ms = left > 0 ? static_cast<int>(left) : 0;
+        if (timeout_ms < 0 || ms < timeout_ms)
+          timeout_ms = ms;
+      };
+      if (accept_paused)
+        wait_until(accept_resume);
+      if (!handshakes.empty())
+        wait_until(handshakes.front().first);
       int n = ::epoll_wait(epoll_fd, evs, epoll_events_max, timeout_ms);
       if (n < 0) {
         if (errno == EINTR)
@@ -329,12 +358,29 @@ struct socket_server::impl {
         accept_paused = false;
         modify(listen_fd, EPOLLIN, listen_token);
       }
+      expire_handshakes();
       // Cheap when empty (a lock and a swap): also catches output that this
       // thread queued itself (too_large answers).
       take_ready();
       bury();
     }
     shutdown_all();
+  }
+
+  /// TLS: closes the connections whose handshake did not end in time.
+  void expire_handshakes() {
+    if (handshakes.empty())
+      return;
+    auto now = std::chrono::steady_clock::now();
+    while (!handshakes.empty() && handshakes.front().first <= now) {
+      auto id = handshakes.front().second;
+      handshakes.pop_front();
+      auto i = conns.find(id);
+      if (i == conns.end() || i->second->closed || !i->second->tls
+          || i->second->tls->established())
+        continue;
+      close(*i->second);
+    }
   }
 
   /// Erases the connections closed this turn (their objects may be in use
@@ -372,6 +418,10 @@ struct socket_server::impl {
         return;
       }
       if (open >= cfg.connections_max) {
+        if (cfg.tls) {
+          ::close(fd); // no plain text on a TLS port
+          continue;
+        }
         refuse(fd);
         continue;
       }
@@ -383,6 +433,13 @@ struct socket_server::impl {
       c->out = std::make_shared<connection_output>(c->id, wakeup);
       c->handler = make_handler(c->out);
       c->events = EPOLLIN;
+      if (cfg.tls) {
+        c->tls = std::make_unique<tls_stream>(*cfg.tls, fd);
+        handshakes.emplace_back(
+          std::chrono::steady_clock::now()
+            + std::chrono::milliseconds{cfg.tls_handshake_timeout_ms},
+          c->id);
+      }
       if (!add(fd, EPOLLIN, c->id)) {
         log_warning("cannot watch a client connection: " + errno_text(errno));
         ::close(fd);
@@ -417,8 +474,10 @@ struct socket_server::impl {
     if (i == conns.end() || i->second->closed)
       return;
     auto& c = *i->second;
-    if (events & EPOLLIN) // also at end of stream
-      read_some(c);
+    // A TLS read may wait for the socket to be writable, a TLS write for it
+    // to be readable.
+    if ((events & EPOLLIN) || ((events & EPOLLOUT) && c.read_wants_write))
+      read_some(c); // also at end of stream
     if (c.closed)
       return;
     if (events & (EPOLLERR | EPOLLHUP)) {
@@ -426,7 +485,8 @@ struct socket_server::impl {
       close(c);
       return;
     }
-    if ((events & EPOLLOUT) && !flush(c))
+    if (((events & EPOLLOUT) || ((events & EPOLLIN) && c.write_wants_read))
+        && !flush(c))
       return;
     refresh(c);
   }
@@ -436,6 +496,10 @@ struct socket_server::impl {
   void read_some(connection& c) {
     if (c.eof)
       return;
+    if (c.tls) {
+      read_tls(c);
+      return;
+    }
     auto n = ::recv(c.fd, rbuf.data(), rbuf.size(), 0);
     if (n > 0) {
       frame(c, rbuf.data(), static_cast<size_t>(n));
@@ -454,6 +518,43 @@ struct socket_server::impl {
     if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
       return;
     close(c);
+  }
+
+  /// A TLS connection: decrypts until the socket has nothing more or about
+  /// read_chunk_bytes came (then the rest waits for the next turn, as for
+  /// plain connections). It never stops while OpenSSL still holds
+  /// plaintext: epoll could not tell that it is there.
+  void read_tls(connection& c) {
+    c.read_wants_write = false;
+    size_t total = 0;
+    for (;;) {
+      size_t n = 0;
+      auto r = c.tls->read(rbuf.data(), rbuf.size(), n);
+      switch (r) {
+        case tls_stream::io::ok:
+          frame(c, rbuf.data(), n);
+          total += n;
+          if (total >= rbuf.size() && !c.tls->pending())
+            return;
+          continue;
+        case tls_stream::io::want_read:
+          return;
+        case tls_stream::io::want_write:
+          c.read_wants_write = true;
+          return;
+        case tls_stream::io::closed:
+          // As a plain half-close: write what is due, then close.
+          c.eof = true;
+          c.frame = std::string{};
+          c.skipping = false;
+          return;
+        case tls_stream::io::failed:
+          // A failed handshake (plain text, a certificate refused) or a
+          // broken session: nothing is answered, the node goes on.
+          close(c);
+          return;
+      }
+    }
   }
 
   /// Cuts bytes into messages (`\n`; a `\r` before it is dropped) and
@@ -519,7 +620,28 @@ struct socket_server::impl {
   /// connection (the client is gone).
   bool flush(connection& c) {
     size_t written = 0;
-    while (c.woff < c.wbuf.size()) {
+    if (c.tls) {
+      c.write_wants_read = false;
+      while (c.woff < c.wbuf.size()) {
+        size_t n = 0;
+        auto r = c.tls->write(c.wbuf.data() + c.woff, c.wbuf.size() - c.woff,
+                              n);
+        if (r == tls_stream::io::ok) {
+          c.woff += n;
+          written += n;
+          continue;
+        }
+        if (r == tls_stream::io::want_write)
+          break;
+        if (r == tls_stream::io::want_read) {
+          c.write_wants_read = true;
+          break;
+        }
+        close(c); // the session is broken: nobody reads any more
+        return false;
+      }
+    }
+    while (!c.tls && c.woff < c.wbuf.size()) {
       auto n = ::send(c.fd, c.wbuf.data() + c.woff, c.wbuf.size() - c.woff,
                       MSG_NOSIGNAL);
       if (n > 0) {
@@ -570,13 +692,25 @@ struct socket_server::impl {
       c.out->watched_ = c.halted || c.eof;
     }
     if (c.eof && inflight == 0 && unsent == 0) {
+      if (c.finishing) {
+        // The client may still be sending: what it sent is read and
+        // dropped first, so that closing does not reset the connection
+        // before the client read the last answer.
+        if (c.tls)
+          c.tls->shutdown();
+        ::shutdown(c.fd, SHUT_WR);
+        for (int i = 0;
+             i < 4 && ::recv(c.fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT) > 0;
+             ++i)
+          ; // nop
+      }
       close(c); // every answer due is written
       return;
     }
     uint32_t want = 0;
-    if (!c.halted && !c.eof)
+    if ((!c.halted && !c.eof) || c.write_wants_read)
       want |= EPOLLIN;
-    if (c.woff < c.wbuf.size())
+    if (c.woff < c.wbuf.size() || c.read_wants_write)
       want |= EPOLLOUT;
     if (want != c.events) {
       modify(c.fd, want, c.id);
@@ -613,6 +747,13 @@ struct socket_server::impl {
     c.out->queued_ = false;
     if (c.out->close_requested_)
       return false;
+    if (c.out->finish_requested_ && !c.finishing) {
+      // Read no more; refresh closes once every answer due is written.
+      c.finishing = true;
+      c.eof = true;
+      c.frame = std::string{};
+      c.skipping = false;
+    }
     auto& pending = c.out->pending_;
     if (pending.empty())
       return true;
@@ -641,6 +782,10 @@ struct socket_server::impl {
       return;
     c.closed = true;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+    if (c.tls) {
+      c.tls->shutdown();
+      c.tls.reset();
+    }
     ::close(c.fd);
     c.fd = -1;
     {

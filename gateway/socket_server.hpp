@@ -38,6 +38,11 @@ public:
   /// Output still queued is dropped.
   void close();
 
+  /// Asks the IO thread to stop reading the connection and to close it once
+  /// every answer due is written (a client that failed authentication too
+  /// often). Messages already read and not yet handed out are dropped.
+  void finish();
+
 private:
   friend class socket_server;
 
@@ -54,6 +59,7 @@ private:
   bool queued_ = false;       ///< on the IO thread's list
   bool watched_ = false;      ///< the IO thread waits on `inflight_`
   bool close_requested_ = false;
+  bool finish_requested_ = false;
   bool closed_ = false;       ///< the socket is closed: drop writes
 };
 

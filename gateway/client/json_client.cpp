@@ -1,5 +1,6 @@
 #include "gateway/client/json_client.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
 
 namespace cxesdb::gateway {
 
@@ -24,10 +26,24 @@ int remaining_ms(clock_type::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
+/// Waits for `events` on `fd` until `deadline`. False on timeout or error.
+bool wait_fd(int fd, short events, clock_type::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    return rc > 0;
+  }
+}
+
 } // namespace
 
 json_client::json_client(json_client&& other) noexcept
-  : fd_(other.fd_),
+  : tls_(std::move(other.tls_)),
+    token_(std::move(other.token_)),
+    ssl_(std::move(other.ssl_)),
+    fd_(other.fd_),
     next_id_(other.next_id_),
     buf_(std::move(other.buf_)),
     scanned_(other.scanned_),
@@ -38,6 +54,9 @@ json_client::json_client(json_client&& other) noexcept
 json_client& json_client::operator=(json_client&& other) noexcept {
   if (this != &other) {
     close();
+    tls_ = std::move(other.tls_);
+    token_ = std::move(other.token_);
+    ssl_ = std::move(other.ssl_);
     fd_ = other.fd_;
     next_id_ = other.next_id_;
     buf_ = std::move(other.buf_);
@@ -100,10 +119,114 @@ std::optional<std::string> json_client::connect(const std::string& host,
   freeaddrinfo(res);
   if (fd_ < 0)
     return "cannot connect to " + host + ":" + port_str + ": " + err;
+  if (tls_) {
+    if (auto e = start_tls(host, timeout_ms)) {
+      close();
+      return "TLS with " + host + ":" + port_str + " failed: " + *e;
+    }
+  }
+  if (!token_.empty()) {
+    auto resp = call("authenticate", {{"token", token_}}, timeout_ms);
+    if (!resp) {
+      close();
+      return "no answer to authenticate from " + host + ":" + port_str;
+    }
+    if (!resp->contains("result")) {
+      close();
+      std::string why = "refused";
+      if (auto e = resp->find("error"); e != resp->end() && e->is_object())
+        why = e->value("message", why) + " ("
+              + e->value("data", nlohmann::json::object())
+                  .value("reason", "?")
+              + ")";
+      return "authentication with " + host + ":" + port_str
+             + " failed: " + why;
+    }
+  }
   return std::nullopt;
 }
 
+std::optional<std::string> json_client::start_tls(const std::string& host,
+                                                  int timeout_ms) {
+  std::string err;
+  ssl_ = tls_client_session::handshake(fd_, *tls_, host, timeout_ms, err);
+  if (!ssl_)
+    return err;
+  return std::nullopt;
+}
+
+bool json_client::send_all(const char* data, size_t len) {
+  size_t off = 0;
+  if (ssl_) {
+    while (fd_ >= 0 && off < len) {
+      size_t n = 0;
+      auto r = ssl_->write(data + off, len - off, n);
+      if (r == tls_client_session::io::ok) {
+        off += n;
+        continue;
+      }
+      if (r == tls_client_session::io::want_write
+          || r == tls_client_session::io::want_read) {
+        // No deadline for sending, as for plain sockets (blocking send).
+        wait_fd(fd_,
+                r == tls_client_session::io::want_read ? POLLIN : POLLOUT,
+                clock_type::now() + std::chrono::hours{24});
+        continue;
+      }
+      close();
+      return false;
+    }
+    return fd_ >= 0;
+  }
+  while (fd_ >= 0 && off < len) {
+    auto n = ::send(fd_, data + off, len - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      close();
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return fd_ >= 0;
+}
+
+long json_client::receive(char* buf, size_t max, int timeout_ms) {
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  if (ssl_) {
+    for (;;) {
+      size_t n = 0;
+      auto r = ssl_->read(buf, max, n);
+      if (r == tls_client_session::io::ok)
+        return static_cast<long>(n);
+      if (r == tls_client_session::io::want_read
+          || r == tls_client_session::io::want_write) {
+        if (!wait_fd(fd_,
+                     r == tls_client_session::io::want_read ? POLLIN
+                                                            : POLLOUT,
+                     deadline))
+          return -1;
+        continue;
+      }
+      return 0; // closed, or a broken session
+    }
+  }
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc <= 0)
+      return rc == 0 ? -1 : 0;
+    auto n = ::recv(fd_, buf, max, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n < 0 ? 0 : static_cast<long>(n);
+  }
+}
+
 void json_client::close() {
+  ssl_.reset();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -114,18 +237,7 @@ void json_client::close() {
 }
 
 bool json_client::send_raw(const std::string& bytes) {
-  size_t off = 0;
-  while (fd_ >= 0 && off < bytes.size()) {
-    auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      close();
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
-  return fd_ >= 0;
+  return send_all(bytes.data(), bytes.size());
 }
 
 bool json_client::send(const nlohmann::json& msg) {
@@ -157,17 +269,12 @@ std::optional<std::string> json_client::read_line(int timeout_ms) {
     }
     if (fd_ < 0)
       return std::nullopt;
-    pollfd p{fd_, POLLIN, 0};
-    int rc = ::poll(&p, 1, remaining_ms(deadline));
-    if (rc < 0 && errno == EINTR)
-      continue;
-    if (rc <= 0)
-      return std::nullopt;
     char tmp[65536];
-    auto n = ::recv(fd_, tmp, sizeof(tmp), 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
+    auto n = receive(tmp, sizeof(tmp), remaining_ms(deadline));
+    if (n < 0)
+      return std::nullopt; // timeout
+    if (n == 0) {
+      ssl_.reset();
       ::close(fd_);
       fd_ = -1;
       continue; // return what is buffered, then nothing

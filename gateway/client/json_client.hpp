@@ -2,10 +2,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "gateway/client/tls_client.hpp"
 
 namespace cxesdb::gateway {
 
@@ -13,9 +16,17 @@ namespace cxesdb::gateway {
 /// framing of the client protocol. Used by the shell, the benchmark tool and
 /// the integration tests; it has no CAF dependency.
 ///
+/// With `tls_options`, it speaks TLS (1.2 or 1.3, OpenSSL) and checks the
+/// node's certificate; with a token, every connect ends with
+/// `authenticate` (protocol section 8).
+///
 /// Not thread-safe: one thread per client.
 class json_client {
 public:
+  /// How to speak TLS to the node.
+  using tls_options = tls_client_options;
+
+
   /// Default time to wait for one message.
   static constexpr int timeout_ms_default = 10000;
 
@@ -34,9 +45,21 @@ public:
   json_client& operator=(json_client&& other) noexcept;
   ~json_client();
 
-  /// Connects to host:port. Returns an error text, or nothing on success.
+  /// Connects to host:port (then the TLS handshake and `authenticate` when
+  /// set). Returns an error text, or nothing on success. A refused token
+  /// is an error that names the node's reason (never the token).
   std::optional<std::string> connect(const std::string& host, uint16_t port,
                                      int timeout_ms = timeout_ms_default);
+
+  /// Speaks TLS from the next `connect` on; nothing: plain TCP.
+  void set_tls(std::optional<tls_options> tls) {
+    tls_ = std::move(tls);
+  }
+
+  /// Authenticates with `token` after every `connect`; empty: does not.
+  void set_token(std::string token) {
+    token_ = std::move(token);
+  }
 
   bool connected() const noexcept {
     return fd_ >= 0;
@@ -79,6 +102,18 @@ public:
   }
 
 private:
+  /// The TLS handshake on the connected socket, within `timeout_ms`.
+  std::optional<std::string> start_tls(const std::string& host,
+                                       int timeout_ms);
+  /// Sends all of `len` bytes (TLS or not). False when the connection failed.
+  bool send_all(const char* data, size_t len);
+  /// Receives some bytes, waiting up to `timeout_ms`: the count, 0 at the
+  /// end of the stream or on an error, -1 on timeout.
+  long receive(char* buf, size_t max, int timeout_ms);
+
+  std::optional<tls_options> tls_;
+  std::string token_;
+  std::unique_ptr<tls_client_session> ssl_;
   int fd_ = -1;
   int64_t next_id_ = 1;
   std::string buf_;

@@ -1,6 +1,6 @@
 """Parts of the client that need no node: error mapping, event preparation,
 settings, and TLS with a token (protocol section 8) against a stand-in
-server, since the node serves neither yet."""
+server (test_security.py runs them against a real node)."""
 
 import asyncio
 import json

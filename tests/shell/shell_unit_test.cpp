@@ -76,6 +76,27 @@ TEST_CASE("parse_flags reads the flags before the command") {
   CHECK_THROWS_AS(parse_flags({"--frob"}), usage_error);
 }
 
+TEST_CASE("parse_flags reads the token and the TLS settings") {
+  auto f = parse_flags({"--token", "t0123456789abcdef", "--tls-ca", "ca.pem",
+                        "health"});
+  CHECK(f.options.token == "t0123456789abcdef");
+  REQUIRE(f.options.tls.has_value());
+  CHECK(f.options.tls->ca_file == "ca.pem");
+  CHECK(f.options.tls->cert_file.empty());
+  f = parse_flags({"--tls-cert=c.pem", "--tls-key=k.pem",
+                   "--tls-server-name", "node1", "health"});
+  REQUIRE(f.options.tls.has_value());
+  CHECK(f.options.tls->ca_file.empty()); // the system's CAs
+  CHECK(f.options.tls->cert_file == "c.pem");
+  CHECK(f.options.tls->key_file == "k.pem");
+  CHECK(f.options.tls->server_name == "node1");
+  CHECK_FALSE(parse_flags({"health"}).options.tls.has_value());
+  CHECK(parse_flags({"health"}).options.token.empty());
+  CHECK_THROWS_AS(parse_flags({"--tls-cert", "c.pem", "health"}), usage_error);
+  CHECK_THROWS_AS(parse_flags({"--token", ""}), usage_error);
+  CHECK_THROWS_AS(parse_flags({"--tls-ca"}), usage_error);
+}
+
 TEST_CASE("commands build protocol requests") {
   auto build = [](const strings& words, command_context ctx = {}) {
     auto cmd = find_command(words[0]);

@@ -19,8 +19,10 @@ constexpr int seed_timeout_ms = 60000;
 /// Brings every read stream up to `stream_events` events (fewer are topped
 /// up; existing events are reused). Returns an error text on failure.
 std::optional<std::string> seed_streams(const endpoint& ep,
-                                        const read_options& o) {
+                                        const read_options& o,
+                                        const security_options& sec) {
   gateway::json_client c;
+  secure(c, sec);
   if (auto err = c.connect(ep.host, ep.port))
     return "cannot connect to " + ep.host + ":" + std::to_string(ep.port)
            + ": " + *err;
@@ -81,7 +83,7 @@ int run_read(flags& f) {
   ro.seed = static_cast<uint64_t>(f.get_int("seed", 1, 0, INT64_MAX));
   bool json = f.has("json");
   f.check_all_used();
-  if (auto err = seed_streams(lo.endpoints.front(), ro)) {
+  if (auto err = seed_streams(lo.endpoints.front(), ro, lo.security)) {
     std::fprintf(stderr, "cxesdb-bench: %s\n", err->c_str());
     return 1;
   }

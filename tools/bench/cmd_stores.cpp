@@ -31,6 +31,7 @@ double ms3(uint64_t ns) {
 /// then measures the node's idle CPU and RSS while it holds them.
 int run_stores(flags& f) {
   auto eps = endpoints_of(f);
+  auto sec = security_of(f);
   auto count = f.get_int("count", 100, 1, 100000);
   auto prefix = f.get("prefix", "bench_");
   auto timeout_ms = f.get_int("timeout-ms", 60000, 1, 3600000);
@@ -45,6 +46,7 @@ int run_stores(flags& f) {
 
   const auto& ep = eps.front();
   gateway::json_client c;
+  secure(c, sec);
   if (auto err = c.connect(ep.host, ep.port)) {
     std::fprintf(stderr, "cxesdb-bench: cannot connect to %s:%u: %s\n",
                  ep.host.c_str(), ep.port, err->c_str());

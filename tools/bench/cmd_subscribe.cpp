@@ -114,6 +114,7 @@ int run_subscribe(flags& f) {
 
   const auto& ep = lo.endpoints.front();
   gateway::json_client sub;
+  secure(sub, lo.security);
   if (auto err = sub.connect(ep.host, ep.port)) {
     std::fprintf(stderr, "cxesdb-bench: cannot connect to %s:%u: %s\n",
                  ep.host.c_str(), ep.port, err->c_str());

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "gateway/client/json_client.hpp"
 #include "tools/bench/event_ids.hpp"
 #include "tools/bench/flags.hpp"
 #include "tools/bench/load_loop.hpp"
@@ -25,6 +26,9 @@ int run_stores(flags& f);
 /// --pipeline, --duration, --warmup, --timeout-ms, --node-pid, --quiet and
 /// the node addresses.
 load_options load_options_of(flags& f);
+
+/// Applies `s` to a client before it connects.
+void secure(gateway::json_client& c, const security_options& s);
 
 /// A per-run random tag from the clock and the pid (stream names, event ids).
 uint64_t fresh_run_tag();

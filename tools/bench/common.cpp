@@ -19,9 +19,15 @@ load_options load_options_of(flags& f) {
   o.timeout_ms = f.get_int("timeout-ms", 30000, 1, 3600000);
   o.connect_timeout_ms = f.get_int("connect-timeout-ms", 5000, 1, 600000);
   o.progress = !f.has("quiet");
+  o.security = security_of(f);
   if (f.has("node-pid"))
     o.node_pid = static_cast<pid_t>(f.get_int("node-pid", 0, 1, 1 << 30));
   return o;
+}
+
+void secure(gateway::json_client& c, const security_options& s) {
+  c.set_tls(s.tls);
+  c.set_token(s.token);
 }
 
 uint64_t fresh_run_tag() {

@@ -118,3 +118,30 @@ std::vector<endpoint> endpoints_of(flags& f) {
 }
 
 } // namespace cxesdb::tools
+
+namespace cxesdb::tools {
+
+security_options security_of(flags& f) {
+  security_options s;
+  s.token = f.get("token", "");
+  if (s.token.empty())
+    if (auto t = std::getenv("CXESDB_TOKEN"); t != nullptr)
+      s.token = t;
+  auto ca = f.get("tls-ca", "");
+  auto cert = f.get("tls-cert", "");
+  auto key = f.get("tls-key", "");
+  auto name = f.get("tls-server-name", "");
+  if (cert.empty() != key.empty())
+    throw usage_error("--tls-cert and --tls-key go together");
+  if (!ca.empty() || !cert.empty() || !name.empty()) {
+    gateway::tls_client_options o;
+    o.ca_file = ca;
+    o.cert_file = cert;
+    o.key_file = key;
+    o.server_name = name;
+    s.tls = o;
+  }
+  return s;
+}
+
+} // namespace cxesdb::tools

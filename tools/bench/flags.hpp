@@ -2,10 +2,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "gateway/client/tls_client.hpp"
 
 namespace cxesdb::tools {
 
@@ -51,5 +54,18 @@ struct endpoint {
 /// The nodes to connect to: `--hosts H:P,...` when given, else `--host` and
 /// `--port` (defaults 127.0.0.1 and 7411).
 std::vector<endpoint> endpoints_of(flags& f);
+
+/// TLS and authentication of every connection (protocol section 8).
+struct security_options {
+  /// `--tls-ca PEM`, `--tls-cert PEM --tls-key PEM`, `--tls-server-name N`:
+  /// TLS when any is given; nothing: plain TCP.
+  std::optional<gateway::tls_client_options> tls;
+  /// `--token T`, else the environment variable CXESDB_TOKEN: sent with
+  /// `authenticate` on every connection before its first request.
+  std::string token;
+};
+
+/// Reads the security flags (every command takes them).
+security_options security_of(flags& f);
 
 } // namespace cxesdb::tools

@@ -6,12 +6,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/client/tls_client.hpp"
 
 namespace cxesdb::tools {
 
@@ -41,7 +47,39 @@ struct connection {
   std::string in;
   size_t in_offset = 0;
   std::vector<request_slot> inflight;
+  /// The endpoint this connection goes to.
+  size_t endpoint = 0;
+  /// --tls-*: the session, made when the connection is established.
+  std::unique_ptr<gateway::tls_client_session> tls;
 };
+
+/// `send` through TLS when the connection has it; EAGAIN when TLS waits.
+ssize_t conn_send(connection& c, const char* p, size_t n) {
+  if (!c.tls)
+    return ::send(c.fd, p, n, MSG_NOSIGNAL);
+  size_t put = 0;
+  using io = gateway::tls_client_session::io;
+  auto r = c.tls->write(p, n, put);
+  if (r == io::ok)
+    return static_cast<ssize_t>(put);
+  errno = r == io::want_read || r == io::want_write ? EAGAIN : ECONNRESET;
+  return -1;
+}
+
+/// `recv` through TLS when the connection has it (0: closed).
+ssize_t conn_recv(connection& c, char* p, size_t n) {
+  if (!c.tls)
+    return ::recv(c.fd, p, n, 0);
+  size_t got = 0;
+  using io = gateway::tls_client_session::io;
+  auto r = c.tls->read(p, n, got);
+  if (r == io::ok)
+    return static_cast<ssize_t>(got);
+  if (r == io::closed)
+    return 0;
+  errno = r == io::want_read || r == io::want_write ? EAGAIN : ECONNRESET;
+  return -1;
+}
 
 /// Resolves host:port to an IPv4/IPv6 address; false on failure.
 bool resolve(const endpoint& ep, sockaddr_storage& addr, socklen_t& len) {
@@ -103,6 +141,7 @@ private:
     c.inflight.clear();
     c.dead = true;
     epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+    c.tls.reset();
     ::close(c.fd);
     c.fd = -1;
     ++result_.connections_failed;
@@ -146,8 +185,8 @@ private:
   void flush(size_t i) {
     auto& c = conns_[i];
     while (c.out_offset < c.out.size()) {
-      auto n = ::send(c.fd, c.out.data() + c.out_offset,
-                      c.out.size() - c.out_offset, MSG_NOSIGNAL);
+      auto n = conn_send(c, c.out.data() + c.out_offset,
+                         c.out.size() - c.out_offset);
       if (n > 0) {
         c.out_offset += static_cast<size_t>(n);
       } else if (n < 0 && errno == EINTR) {
@@ -168,7 +207,7 @@ private:
     for (;;) {
       auto old = c.in.size();
       c.in.resize(old + read_chunk_bytes);
-      auto n = ::recv(c.fd, c.in.data() + old, read_chunk_bytes, 0);
+      auto n = conn_recv(c, c.in.data() + old, read_chunk_bytes);
       if (n > 0) {
         c.in.resize(old + static_cast<size_t>(n));
         process_lines(i);
@@ -253,9 +292,80 @@ private:
       fail(i, std::strerror(err));
       return;
     }
+    if (!secure(i))
+      return;
     c.connected = true;
     ++connected_count_;
     fill(i);
+  }
+
+  /// --tls-* and --token: the TLS handshake and `authenticate` of a
+  /// connection just established, run to the end before its first request
+  /// (the loop waits on this one socket meanwhile: connections start in
+  /// the warm-up). False when it failed (the connection is then dead).
+  bool secure(size_t i) {
+    auto& c = conns_[i];
+    auto& sec = opts_.security;
+    auto& ep = opts_.endpoints[c.endpoint];
+    auto timeout_ms = static_cast<int>(opts_.connect_timeout_ms);
+    if (sec.tls) {
+      std::string err;
+      c.tls = gateway::tls_client_session::handshake(c.fd, *sec.tls, ep.host,
+                                                     timeout_ms, err);
+      if (!c.tls) {
+        fail(i, ("TLS: " + err).c_str());
+        return false;
+      }
+    }
+    if (sec.token.empty())
+      return true;
+    std::string line = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":"
+                       "\"authenticate\",\"params\":{\"token\":"
+                       + nlohmann::json(sec.token).dump() + "}}\n";
+    auto deadline = now_ns() + opts_.connect_timeout_ms * 1000000;
+    auto wait = [&](short events) {
+      auto left_ms = (deadline - now_ns()) / 1000000;
+      pollfd p{c.fd, events, 0};
+      return left_ms > 0 && ::poll(&p, 1, static_cast<int>(left_ms)) > 0;
+    };
+    for (size_t off = 0; off < line.size();) {
+      auto n = conn_send(c, line.data() + off, line.size() - off);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (!wait(POLLOUT | POLLIN)) {
+          fail(i, "authenticate: no answer in time");
+          return false;
+        }
+      } else {
+        fail(i, "authenticate: the node closed the connection");
+        return false;
+      }
+    }
+    std::string answer;
+    char buf[4096];
+    while (answer.find('\n') == std::string::npos) {
+      auto n = conn_recv(c, buf, sizeof(buf));
+      if (n > 0) {
+        answer.append(buf, static_cast<size_t>(n));
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (!wait(POLLIN)) {
+          fail(i, "authenticate: no answer in time");
+          return false;
+        }
+      } else {
+        fail(i, "authenticate: the node closed the connection");
+        return false;
+      }
+    }
+    auto nl = answer.find('\n');
+    auto resp = nlohmann::json::parse(answer.substr(0, nl), nullptr, false);
+    if (!resp.is_object() || !resp.contains("result")) {
+      fail(i, "authenticate refused (unauthorized)");
+      return false;
+    }
+    c.in.assign(answer, nl + 1, std::string::npos);
+    return true;
   }
 
   void open_all();
@@ -308,6 +418,7 @@ void loop::open_all() {
     auto& c = conns_[i];
     c.inflight.reserve(opts_.pipeline);
     auto& [addr, len] = addrs[i % addrs.size()];
+    c.endpoint = i % addrs.size();
     c.connect_started_ns = now_ns();
     if (len == 0) {
       c.dead = true;

@@ -88,6 +88,10 @@ struct load_options {
 
   /// When set, the node's CPU over the measured window is sampled too.
   std::optional<pid_t> node_pid;
+
+  /// TLS and a token: each connection's handshake and `authenticate` run
+  /// when it connects, before its first request (inside the warm-up).
+  security_options security;
 };
 
 /// What a load loop measured.

@@ -23,6 +23,9 @@ commands:
 
 node address (every command):
   --host H (127.0.0.1)  --port P (7411)  --hosts H:P,... (round robin)
+  --token T (env CXESDB_TOKEN)  authenticate every connection
+  --tls-ca PEM  --tls-cert PEM --tls-key PEM  --tls-server-name N
+                          speak TLS (any of these turns it on)
 
 load flags (append, read, subscribe, health):
   --clients C (16)        connections, one request in flight each

@@ -25,9 +25,11 @@
 #include "actors/raft/node_log.hpp"
 #include "actors/registry.hpp"
 #include "actors/type_ids.hpp"
+#include "gateway/auth.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
+#include "gateway/tls.hpp"
 #include "stores/catalog.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
@@ -90,6 +92,15 @@ const flag flags[] = {
   {"scheduler-moderate-polls", "10",
    "50 us naps of an idle scheduler thread before it waits (CAF: 500)"},
   {"request-timeout-ms", "10000", "how long the gateway waits for a store"},
+  {"auth-file", "",
+   "JSON file of users and token digests: turns authentication on "
+   "(reloaded on SIGHUP)"},
+  {"tls-cert", "", "PEM certificate (chain): the client port speaks TLS only"},
+  {"tls-key", "", "PEM private key of --tls-cert"},
+  {"tls-client-ca", "",
+   "PEM CA certificates: clients must present a certificate they signed"},
+  {"tls-handshake-timeout-ms", "10000",
+   "time a TLS client has to finish its handshake"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -191,12 +202,37 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (!stores::valid_store_id(opts["default-store"]))
     die("--default-store must match ^[a-z][a-z0-9_]{0,62}$");
+  // TLS on the client port (protocol section 8): bad files stop the start.
+  std::shared_ptr<const gateway::tls_server_context> tls;
+  if (!opts["tls-cert"].empty() || !opts["tls-key"].empty()
+      || !opts["tls-client-ca"].empty()) {
+    if (opts["tls-cert"].empty() || opts["tls-key"].empty())
+      die("--tls-cert and --tls-key go together (and --tls-client-ca needs "
+          "them)");
+    gateway::tls_server_config tcfg;
+    tcfg.cert_file = opts["tls-cert"];
+    tcfg.key_file = opts["tls-key"];
+    tcfg.client_ca_file = opts["tls-client-ca"];
+    std::string tls_err;
+    tls = gateway::tls_server_context::make(tcfg, tls_err);
+    if (!tls)
+      die(tls_err);
+  }
+  // Authentication (protocol section 8): a bad file stops the start.
+  std::shared_ptr<gateway::auth_registry> auth;
+  if (!opts["auth-file"].empty()) {
+    auth = std::make_shared<gateway::auth_registry>(opts["auth-file"]);
+    std::string auth_err;
+    if (!auth->load(auth_err))
+      die(auth_err);
+  }
   // Signals are taken by sigwait on this thread only: block them before any
   // other thread starts, so that they inherit the mask.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP); // reloads the auth file
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -329,6 +365,7 @@ int main(int argc, char** argv) {
     = std::chrono::milliseconds{number(opts, "request-timeout-ms", 1, 3600000)};
   gcfg.seed = std::random_device{}();
   gcfg.leaders = mcfg.leaders;
+  gcfg.auth = auth;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
 
   gateway::server_config scfg;
@@ -341,9 +378,13 @@ int main(int argc, char** argv) {
   scfg.output_bytes_max = number(opts, "max-output-bytes", 4096, 1u << 30);
   scfg.subscriber_buffer_bytes_max
     = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
+  scfg.tls = tls;
+  scfg.tls_handshake_timeout_ms
+    = number(opts, "tls-handshake-timeout-ms", 1, 3600000);
   caf::actor server;
   std::string err;
-  auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err);
+  auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err,
+                                             auth);
   if (port == 0) {
     actors::log_error("cannot listen on " + scfg.bind + ":"
                       + std::to_string(scfg.port) + ": " + err);
@@ -354,7 +395,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   actors::log_info("listening for clients on " + scfg.bind + ":"
-                   + std::to_string(port));
+                   + std::to_string(port)
+                   + (tls ? tls->requires_client_cert()
+                              ? " (TLS, client certificates required)"
+                              : " (TLS)"
+                          : ""));
 
   // The CAF API for C++ clients (gateway/api.hpp) on --api-port, bound like
   // the client port. It stops with the gateway.
@@ -364,6 +409,7 @@ int main(int argc, char** argv) {
     acfg.port = static_cast<uint16_t>(number(opts, "api-port", 0, 65535));
     acfg.message_bytes_max = gcfg.limits.message_bytes_max;
     acfg.call_timeout = gcfg.request_timeout + std::chrono::seconds{5};
+    acfg.auth_required = auth != nullptr;
     gateway::api_actor api;
     auto api_port = gateway::start_remote_api(sys, gw, acfg, api, err);
     if (api_port == 0) {
@@ -380,8 +426,31 @@ int main(int argc, char** argv) {
                      + std::to_string(api_port));
   }
 
+  if (auth)
+    actors::log_info("authentication on: "
+                     + std::to_string(auth->current()->users().size())
+                     + " users in " + auth->path());
   int sig = 0;
-  sigwait(&sigs, &sig);
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP)
+      break;
+    // Reload the auth file: a connection whose user is gone (or whose token
+    // changed) is refused from its next request. A bad file changes
+    // nothing. Never logs a token or a digest.
+    if (!auth) {
+      actors::log_info("SIGHUP: no --auth-file to reload");
+      continue;
+    }
+    std::string auth_err;
+    if (auth->load(auth_err))
+      actors::log_info("auth file reloaded: "
+                       + std::to_string(auth->current()->users().size())
+                       + " users");
+    else
+      actors::log_error("auth file not reloaded, the previous one stays: "
+                        + auth_err);
+  }
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   // Stores first, while client connections still live: requests in work get

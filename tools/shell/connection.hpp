@@ -68,6 +68,14 @@ class connection {
 public:
   connection(std::string host, uint16_t port, int timeout_ms);
 
+  /// TLS and a token for every later connect (json_client::set_tls,
+  /// set_token).
+  void secure(std::optional<gateway::json_client::tls_options> tls,
+              std::string token) {
+    client_.set_tls(std::move(tls));
+    client_.set_token(std::move(token));
+  }
+
   /// Connects unless connected, waiting at most `timeout_ms`. Returns an
   /// error text, or nothing.
   std::optional<std::string> ensure_connected(int timeout_ms);

@@ -29,7 +29,9 @@ shell_flags parse_flags(const std::vector<std::string>& argv) {
       value = name.substr(eq + 1);
       name.erase(eq);
     } else if (name == "host" || name == "port" || name == "store"
-               || name == "timeout-ms") {
+               || name == "timeout-ms" || name == "token" || name == "tls-ca"
+               || name == "tls-cert" || name == "tls-key"
+               || name == "tls-server-name") {
       if (i + 1 >= argv.size())
         throw usage_error("flag --" + name + " needs a value");
       value = argv[++i];
@@ -56,12 +58,32 @@ shell_flags parse_flags(const std::vector<std::string>& argv) {
                           + std::to_string(timeout_ms_max) + ", got "
                           + value);
       res.options.timeout_ms = static_cast<int>(ms);
+    } else if (name == "token") {
+      if (value.empty())
+        throw usage_error("--token must not be empty");
+      res.options.token = value;
+    } else if (name == "tls-ca" || name == "tls-cert" || name == "tls-key"
+               || name == "tls-server-name") {
+      if (value.empty())
+        throw usage_error("--" + name + " must not be empty");
+      if (!res.options.tls)
+        res.options.tls.emplace();
+      auto& t = *res.options.tls;
+      (name == "tls-ca"     ? t.ca_file
+       : name == "tls-cert" ? t.cert_file
+       : name == "tls-key"  ? t.key_file
+                            : t.server_name)
+        = value;
     } else {
       throw usage_error("unknown flag --" + name);
     }
   }
   res.command.assign(argv.begin() + static_cast<std::ptrdiff_t>(i),
                      argv.end());
+  if (res.options.tls
+      && res.options.tls->cert_file.empty()
+           != res.options.tls->key_file.empty())
+    throw usage_error("--tls-cert and --tls-key go together");
   return res;
 }
 

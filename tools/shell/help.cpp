@@ -4,7 +4,8 @@ namespace cxesdb::shell {
 
 const char* const shell_usage
   = "cxesdb-shell [--host H] [--port P] [--store S] [--json] "
-    "[--timeout-ms N] [COMMAND ARGS...]";
+    "[--timeout-ms N] [--token T] [--tls-ca PEM] [--tls-cert PEM --tls-key "
+    "PEM] [--tls-server-name N] [COMMAND ARGS...]";
 
 void print_usage(std::ostream& out) {
   out << "usage: " << shell_usage << "\n\n"
@@ -17,6 +18,15 @@ void print_usage(std::ostream& out) {
          "default store)\n"
          "  --json          print each result as raw JSON on one line\n"
          "  --timeout-ms N  wait at most N ms for an answer (default: 10000)\n"
+         "  --token T       authenticate with token T after connecting\n"
+         "                  (default: the environment variable CXESDB_TOKEN)\n"
+         "  --tls-ca PEM    speak TLS; trust the node's certificate if PEM's\n"
+         "                  CAs signed it\n"
+         "  --tls-cert PEM, --tls-key PEM\n"
+         "                  speak TLS with this client certificate\n"
+         "  --tls-server-name N\n"
+         "                  the name the node's certificate must carry\n"
+         "                  (default: the host)\n"
          "  --help          print this help\n\n"
          "exit codes: 0 ok, 1 the node answered with an error or timed out,\n"
          "2 connection failure, 64 usage error\n\n";

@@ -1,6 +1,7 @@
 // cxesdb-shell: the operator shell. Runs one command given on the command
 // line, or an interactive session (docs/shell.md).
 
+#include <cstdlib>
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -111,6 +112,11 @@ int run(int argc, char** argv) {
   if (flags.help) {
     print_usage(std::cout);
     return to_int(exit_code::ok);
+  }
+  if (flags.options.token.empty()) {
+    // The environment keeps the token out of `ps` and shell history.
+    if (auto t = std::getenv("CXESDB_TOKEN"); t != nullptr && *t != '\0')
+      flags.options.token = t;
   }
   flags.options.interactive = flags.command.empty();
   session sess{flags.options, std::cout, std::cerr, std::cin};

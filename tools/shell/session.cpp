@@ -28,7 +28,7 @@ session::session(session_options opts, std::ostream& out, std::ostream& err,
     err_(err),
     in_(in),
     conn_(opts_.host, opts_.port, opts_.timeout_ms) {
-  // nop
+  conn_.secure(opts_.tls, opts_.token);
 }
 
 exit_code session::run(const std::vector<std::string>& words) {

@@ -22,6 +22,12 @@ struct session_options {
   std::optional<std::string> store;
   bool json = false;
   int timeout_ms = 10000;
+  /// Sent with authenticate after every connect (--token, or the
+  /// environment variable CXESDB_TOKEN); empty: none.
+  std::string token;
+  /// TLS (--tls-ca, --tls-cert, --tls-key, --tls-server-name); nothing:
+  /// plain TCP.
+  std::optional<gateway::json_client::tls_options> tls;
   /// Commands come from the interactive loop (see command_context).
   bool interactive = false;
 };
