@@ -30,18 +30,18 @@
 #include "gateway/remote_api.hpp"
 #include "stores/catalog.hpp"
 #include "stores/store_manager.hpp"
+#include "tools/common/version.hpp"
+#include "tools/node/options.hpp"
+#include "tools/node/sd_notify.hpp"
 
 using namespace cxesdb;
 
 namespace {
 
 /// Every flag, its default and what it means. The config file (--config)
-/// takes the same names without the dashes.
-struct flag {
-  const char* name;
-  const char* default_value;
-  const char* help;
-};
+/// takes the same names without the dashes; the environment the names of
+/// tools::env_var_name (CXESDB_DATA_DIR for --data-dir).
+using flag = tools::node_flag;
 
 const flag flags[] = {
   {"data-dir", "./data", "directory of the stores and the catalog"},
@@ -89,34 +89,14 @@ const flag flags[] = {
   {"scheduler-moderate-polls", "10",
    "50 us naps of an idle scheduler thread before it waits (CAF: 500)"},
   {"request-timeout-ms", "10000", "how long the gateway waits for a store"},
+  {"log-level", "info", "least severe log lines written: debug, info, warn, error"},
+  {"log-format", "text", "log line format: text, or json (one object per line)"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
-
-void usage(std::ostream& out) {
-  out << "usage: cxesdb-node [--flag value]...\n\n";
-  for (auto& f : flags) {
-    std::string name = std::string{"--"} + f.name;
-    out << "  " << name;
-    for (auto n = name.size(); n < 30; ++n)
-      out << ' ';
-    out << f.help;
-    if (*f.default_value)
-      out << " (default " << f.default_value << ")";
-    out << '\n';
-  }
-  out << "  --help                        this text\n";
-}
 
 [[noreturn]] void die(const std::string& text) {
   std::cerr << "cxesdb-node: " << text << "\n";
   std::exit(2);
-}
-
-bool known(const std::string& name) {
-  for (auto& f : flags)
-    if (name == f.name)
-      return true;
-  return false;
 }
 
 uint64_t number(const std::map<std::string, std::string>& opts,
@@ -137,51 +117,47 @@ uint64_t number(const std::map<std::string, std::string>& opts,
 }
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
-  std::map<std::string, std::string> cli;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0)
-      die("unexpected argument '" + arg + "' (see --help)");
-    auto name = arg.substr(2);
-    std::string value;
-    auto eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (!known(name))
-      die("unknown flag --" + name + " (see --help)");
-    if (eq == std::string::npos) {
-      if (i + 1 >= argc)
-        die("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    cli[name] = value;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string err;
+  auto opts = tools::resolve_node_options(
+    flags, std::size(flags), args,
+    [](const std::string& name) { return std::getenv(name.c_str()); }, err);
+  if (!opts)
+    die(err);
+  if (opts->help) {
+    tools::write_node_usage(std::cout, flags, std::size(flags));
+    std::exit(0);
   }
-  std::map<std::string, std::string> opts;
-  for (auto& f : flags)
-    opts[f.name] = f.default_value;
-  if (auto c = cli.find("config"); c != cli.end() && !c->second.empty()) {
-    std::ifstream in{c->second};
-    if (!in)
-      die("cannot read config file " + c->second);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_object())
-      die("config file " + c->second + " is not a JSON object");
-    for (auto& kv : j.items()) {
-      if (!known(kv.key()) || kv.key() == "config")
-        die("unknown key '" + kv.key() + "' in " + c->second);
-      opts[kv.key()] = kv.value().is_string() ? kv.value().get<std::string>()
-                                              : kv.value().dump();
-    }
+  if (opts->version) {
+    std::cout << tools::version_line("cxesdb-node") << "\n";
+    std::exit(0);
   }
-  for (auto& kv : cli)
-    opts[kv.first] = kv.second;
-  return opts;
+  auto level = actors::parse_log_level(opts->values["log-level"]);
+  if (!level)
+    die("--log-level must be debug, info, warn or error, not '"
+        + opts->values["log-level"] + "'");
+  auto format = actors::parse_log_format(opts->values["log-format"]);
+  if (!format)
+    die("--log-format must be text or json, not '"
+        + opts->values["log-format"] + "'");
+  actors::set_log_level(*level);
+  actors::set_log_format(*format);
+  if (actors::log_enabled(actors::log_level::debug))
+    for (auto& kv : opts->values)
+      actors::log_debug("option " + kv.first + " = " + kv.second + " ("
+                          + tools::to_string(opts->sources[kv.first]) + ")",
+                        {{"option", kv.first},
+                         {"value", kv.second},
+                         {"source", tools::to_string(opts->sources[kv.first])}});
+  return std::move(opts->values);
+}
+
+/// Tells systemd (Type=notify) how the node is doing; a failure is logged,
+/// never fatal.
+void notify_service_manager(const std::string& state) {
+  std::string err;
+  if (!tools::sd_notify(state, err))
+    actors::log_warning("cannot notify the service manager: " + err);
 }
 
 } // namespace
@@ -252,7 +228,8 @@ int main(int argc, char** argv) {
   }
   caf::anon_send(registry, caf::publish_atom_v, *cluster_port);
   auto cluster_address = opts["bind"] + ":" + std::to_string(*cluster_port);
-  actors::log_info("listening for peers on " + cluster_address);
+  actors::log_info("listening for peers on " + cluster_address,
+                   {{"address", cluster_address}});
 
   stores::store_manager_config mcfg;
   mcfg.registry = registry;
@@ -281,7 +258,10 @@ int main(int argc, char** argv) {
   mcfg.group_limits.snapshot_chunk_bytes
     = number(opts, "snapshot-chunk-bytes", 4096, 64u << 20);
   actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
-                   + mcfg.data_dir);
+                     + mcfg.data_dir,
+                   {{"node", opts["node-name"]},
+                    {"data_dir", mcfg.data_dir},
+                    {"version", tools::version_line("cxesdb-node")}});
   // One Raft log for every store replica of this node.
   actors::raft::node_log_config lcfg;
   lcfg.dir = mcfg.data_dir + "/_log";
@@ -351,7 +331,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   actors::log_info("listening for clients on " + scfg.bind + ":"
-                   + std::to_string(port));
+                     + std::to_string(port),
+                   {{"address", scfg.bind + ":" + std::to_string(port)}});
 
   // The CAF API for C++ clients (gateway/api.hpp) on --api-port, bound like
   // the client port. It stops with the gateway.
@@ -374,13 +355,19 @@ int main(int argc, char** argv) {
       return 1;
     }
     actors::log_info("listening for api on " + acfg.bind + ":"
-                     + std::to_string(api_port));
+                       + std::to_string(api_port),
+                     {{"address", acfg.bind + ":" + std::to_string(api_port)}});
   }
+
+  // Every listener is up and every replica loaded: systemd's Type=notify
+  // unit counts the node as started from here.
+  notify_service_manager("READY=1\nSTATUS=serving clients");
 
   int sig = 0;
   sigwait(&sigs, &sig);
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  notify_service_manager("STOPPING=1");
   // Stores first, while client connections still live: requests in work get
   // definite answers (`unavailable`) and subscribers hear `store_stopped`.
   // Then, after a short grace for those last lines, the connections.

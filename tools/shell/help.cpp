@@ -17,7 +17,8 @@ void print_usage(std::ostream& out) {
          "default store)\n"
          "  --json          print each result as raw JSON on one line\n"
          "  --timeout-ms N  wait at most N ms for an answer (default: 10000)\n"
-         "  --help          print this help\n\n"
+         "  --help          print this help\n"
+         "  --version       print the version and exit\n\n"
          "exit codes: 0 ok, 1 the node answered with an error or timed out,\n"
          "2 connection failure, 64 usage error\n\n";
   print_command_list(out);
