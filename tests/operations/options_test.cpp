@@ -1,5 +1,5 @@
-// The node's option resolution (tools/node/options.*) and the log line
-// formats (actors/log.*): pure code, no node.
+// The node's option resolution (tools/node/options.*), the log line
+// formats (actors/log.*) and the process figures of /metrics: no node.
 
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/log.hpp"
+#include "gateway/http/process_figures.hpp"
 #include "tests/temp_dir.hpp"
 #include "tools/node/options.hpp"
 
@@ -195,4 +196,24 @@ TEST_CASE("a text log line keeps its old shape: the message alone") {
   CHECK(line
         == "2026-12-07T05:05:08.123Z INFO listening for clients on "
            "127.0.0.1:7411");
+}
+
+TEST_CASE("CPU seconds come from fields 14 and 15 of /proc/PID/stat, after "
+          "the last ')' of the name") {
+  // pid (name with ") x" in it) state ppid ... utime=250 stime=150
+  std::string stat = "42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 150 "
+                     "0 0 20 0 9 0 100 1000 200";
+  auto cpu = gateway::http::parse_stat_cpu_seconds(stat, 100);
+  REQUIRE(cpu);
+  CHECK(*cpu == doctest::Approx(4.0));
+  CHECK(!gateway::http::parse_stat_cpu_seconds("42 no parenthesis", 100));
+  CHECK(!gateway::http::parse_stat_cpu_seconds("42 (x) S 1 2", 100));
+  CHECK(!gateway::http::parse_stat_cpu_seconds(stat, 0));
+}
+
+TEST_CASE("this process's figures are readable") {
+  auto p = gateway::http::read_process_figures();
+  REQUIRE(p);
+  CHECK(p->resident_memory_bytes > 0);
+  CHECK(p->open_fds >= 3);
 }

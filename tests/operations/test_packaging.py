@@ -151,6 +151,7 @@ class Logging(unittest.TestCase):
         proc = subprocess.Popen(
             [NODE, "--data-dir", os.path.join(tmp, "data"), "--client-port",
              str(port), "--api-port", "0", "--cluster-port", "0",
+             "--http-port", "0",
              "--log-level", level],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=node_env())

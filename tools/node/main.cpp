@@ -1,7 +1,9 @@
 // cxesdb-node: one node of cxesdb. Opens the stores in its data directory,
 // creates the default store, and serves the JSON-RPC client protocol.
 
+#include <atomic>
 #include <csignal>
+#include <memory>
 #include <sys/resource.h>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/scoped_actor.hpp"
 
@@ -26,6 +29,7 @@
 #include "actors/registry.hpp"
 #include "actors/type_ids.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/http/http_server.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "stores/catalog.hpp"
@@ -51,6 +55,8 @@ const flag flags[] = {
   {"default-store", "default", "store created at start-up, never removed"},
   {"node-name", "node1", "this node's name: unique in its cluster"},
   {"cluster-port", "7413", "port other nodes reach this one on (0: free)"},
+  {"http-port", "7414",
+   "HTTP port of /metrics, /health, /ready (0: free, off: none)"},
   {"seeds", "", "host:port,... of cluster ports to join (none: found one)"},
   {"raft-tick-ms", "100", "real time per Raft tick"},
   {"max-message-bytes", "16777216", "longest JSON-RPC message"},
@@ -231,6 +237,35 @@ int main(int argc, char** argv) {
   actors::log_info("listening for peers on " + cluster_address,
                    {{"address", cluster_address}});
 
+  // HTTP (/metrics, /health, /ready) from the start: /health answers 503
+  // while the replicas load.
+  auto health = std::make_shared<gateway::http::node_health>();
+  auto open_connections = std::make_shared<std::atomic<int64_t>>(0);
+  std::unique_ptr<gateway::http::http_server> http;
+  if (opts["http-port"] != "off") {
+    gateway::http::http_config hcfg;
+    hcfg.bind = opts["bind"];
+    hcfg.port = static_cast<uint16_t>(number(opts, "http-port", 0, 65535));
+    hcfg.node_name = opts["node-name"];
+    gateway::http::metric_sources sources;
+    sources.connections = [open_connections] {
+      return open_connections->load(std::memory_order_relaxed);
+    };
+    std::string http_err;
+    http = gateway::http::http_server::start(hcfg, health, sources, http_err);
+    if (!http) {
+      actors::log_error("cannot listen for http on " + hcfg.bind + ":"
+                        + opts["http-port"] + ": " + http_err);
+      caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    auto http_address = opts["bind"] + ":" + std::to_string(http->port());
+    actors::log_info("listening for http on " + http_address,
+                     {{"address", http_address}});
+  } else {
+    actors::log_info("http off (--http-port off)");
+  }
+
   stores::store_manager_config mcfg;
   mcfg.registry = registry;
   mcfg.cluster_address = cluster_address;
@@ -318,6 +353,7 @@ int main(int argc, char** argv) {
   scfg.output_bytes_max = number(opts, "max-output-bytes", 4096, 1u << 30);
   scfg.subscriber_buffer_bytes_max
     = number(opts, "max-subscriber-buffer-bytes", 4096, 1u << 30);
+  scfg.open_connections = open_connections;
   caf::actor server;
   std::string err;
   auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err);
@@ -362,12 +398,28 @@ int main(int argc, char** argv) {
   // Every listener is up and every replica loaded: systemd's Type=notify
   // unit counts the node as started from here.
   notify_service_manager("READY=1\nSTATUS=serving clients");
+  health->set(gateway::http::node_health::phase::serving);
+  // Should the store manager go down while the node runs, /health says so.
+  auto watcher = sys.spawn([health, manager](caf::event_based_actor* self)
+                             -> caf::behavior {
+    self->monitor(manager);
+    self->set_down_handler([self, health](caf::down_msg&) {
+      if (health->get() == gateway::http::node_health::phase::serving) {
+        health->set(gateway::http::node_health::phase::lost);
+        actors::log_error("the store manager stopped: /health answers 503");
+      }
+      self->quit();
+    });
+    return {[](caf::get_atom) {}};
+  });
 
   int sig = 0;
   sigwait(&sigs, &sig);
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   notify_service_manager("STOPPING=1");
+  health->set(gateway::http::node_health::phase::stopping);
+  self->send_exit(watcher, caf::exit_reason::user_shutdown);
   // Stores first, while client connections still live: requests in work get
   // definite answers (`unavailable`) and subscribers hear `store_stopped`.
   // Then, after a short grace for those last lines, the connections.
