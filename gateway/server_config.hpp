@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -73,6 +74,10 @@ struct server_config {
   /// Connections accepted in one turn of the IO thread's loop at most, so
   /// that a burst of connects does not starve the open connections.
   static constexpr size_t accepts_per_turn_max = 64;
+
+  /// When set, the IO thread keeps the number of open client connections
+  /// here (read by /metrics as `cxesdb_connections`).
+  std::shared_ptr<std::atomic<int64_t>> open_connections;
 
   /// How long accepting pauses when the process is out of file descriptors
   /// (EMFILE, ENFILE), in milliseconds: the pending connection stays in the

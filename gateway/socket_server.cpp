@@ -383,6 +383,14 @@ struct socket_server::impl {
     }
   }
 
+  /// Copies the count of open connections to where the metrics read it
+  /// (once per accept or close, never per request).
+  void publish_open() {
+    if (cfg.open_connections)
+      cfg.open_connections->store(static_cast<int64_t>(open),
+                                  std::memory_order_relaxed);
+  }
+
   /// Erases the connections closed this turn (their objects may be in use
   /// until the turn ends).
   void bury() {
@@ -447,6 +455,7 @@ struct socket_server::impl {
         continue;
       }
       ++open;
+      publish_open();
       conns.emplace(c->id, std::move(c));
     }
   }
@@ -799,6 +808,7 @@ struct socket_server::impl {
     c.handler->on_closed();
     CXESDB_ASSERT(open > 0);
     --open;
+    publish_open();
     dead.push_back(c.id);
   }
 

@@ -301,6 +301,12 @@ void node_process::spawn() {
     args.emplace_back("--api-port");
     args.emplace_back(std::to_string(opts_.api_port));
   }
+  // HTTP (/metrics, /health) on a free port unless the test names one, so
+  // that nodes never fight over the default.
+  if (std::find(args.begin(), args.end(), "--http-port") == args.end()) {
+    args.emplace_back("--http-port");
+    args.emplace_back("0");
+  }
   // Every node has a cluster port; one that takes no peers gets a free one,
   // so that nodes of different tests never fight over the default.
   if (!opts_.cluster_port

@@ -30,6 +30,8 @@ struct node_options {
 
   /// Value of `--api-port` (the CAF API), passed after `extra_args` unless
   /// they name it; 0 lets the node pick a free port.
+  /// (`--http-port 0` is passed the same way: a free HTTP port unless
+  /// `extra_args` name one.)
   uint16_t api_port = 0;
   /// Value of `--cluster-port`; nothing: 0 is passed and not waited for (a
   /// node that takes no peers). 0 lets the node pick a free port: the harness then

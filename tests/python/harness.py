@@ -102,7 +102,7 @@ class Node:
         """Starts the process and waits for its listening lines."""
         args = [NODE, "--data-dir", self.data_dir, "--bind", "127.0.0.1",
                 "--client-port", str(self.port), "--api-port", "0",
-                "--cluster-port", str(self.cluster_port)]
+                "--cluster-port", str(self.cluster_port), "--http-port", "0"]
         if self.name:
             args += ["--node-name", self.name]
         if self.seeds:

@@ -109,7 +109,8 @@ public:
       dup2(fd, STDOUT_FILENO);
       std::vector<std::string> args{exe,     "--data-dir",    data_dir,
                                     "--bind", "127.0.0.1",     "--client-port",
-                                    "0",      "--api-port",    "0", "--cluster-port", "0"};
+                                    "0",      "--api-port",    "0", "--cluster-port", "0",
+                                    "--http-port", "0"};
       args.insert(args.end(), extra_args.begin(), extra_args.end());
       std::vector<char*> argv;
       for (auto& arg : args)

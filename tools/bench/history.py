@@ -63,7 +63,7 @@ def call(port, method, params, timeout=5.0):
 def start_node(binary, data, port, extra):
     log = open(os.path.join(os.path.dirname(data), "node.log"), "ab")
     args = [binary, "--data-dir", data, "--client-port", str(port),
-            "--api-port", "0", "--cluster-port", "0"] + extra
+            "--api-port", "0", "--cluster-port", "0", "--http-port", "0"] + extra
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 

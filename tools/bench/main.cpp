@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/bench/commands.hpp"
+#include "tools/common/version.hpp"
 
 using namespace cxesdb::tools;
 
@@ -52,6 +53,10 @@ exit: 0 ok, 1 transport error or could not start, 2 usage,
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("%s\n", cxesdb::tools::version_line("cxesdb-bench").c_str());
+    return 0;
+  }
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0
       || std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
     std::fputs(usage_text, argc < 2 ? stderr : stdout);

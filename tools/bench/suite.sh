@@ -28,7 +28,7 @@ data="$build/bench-suite"
 
 rm -rf "$data"
 mkdir -p "$data"
-"$node_bin" --data-dir "$data/node" --client-port "$port" --api-port 0 --cluster-port 0 \
+"$node_bin" --data-dir "$data/node" --client-port "$port" --api-port 0 --cluster-port 0 --http-port 0 \
   >"$data/node.log" 2>&1 &
 node_pid=$!
 trap 'kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true' EXIT

@@ -38,7 +38,7 @@ for i in 1 2 3; do
   if [ "$i" -gt 1 ]; then seeds=(--seeds "127.0.0.1:$(cluster_port 1)"); fi
   "$node_bin" --data-dir "$data/n$i" --node-name "n$i" \
     --client-port "$(client_port "$i")" --cluster-port "$(cluster_port "$i")" \
-    --api-port 0 "${seeds[@]}" >"$data/n$i.log" 2>&1 &
+    --api-port 0 --http-port 0 "${seeds[@]}" >"$data/n$i.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     grep -q "listening for clients" "$data/n$i.log" && break

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/bench/flags.hpp"
+#include "tools/common/version.hpp"
 #include "tools/floor/fsync_probe.hpp"
 #include "tools/floor/sqlite_probe.hpp"
 
@@ -66,6 +67,12 @@ std::vector<uint64_t> parse_batches(const std::string& text) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& a : args)
+    if (a == "--version") {
+      std::printf("%s\n",
+                  cxesdb::tools::version_line("cxesdb-floor").c_str());
+      return 0;
+    }
   for (auto& a : args)
     if (a == "--help" || a == "-h") {
       std::fputs(usage_text, stdout);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "stores/sqlite.hpp"
+#include "tools/common/version.hpp"
 
 using cxesdb::stores::sqlite_db;
 using cxesdb::stores::sqlite_error;
@@ -110,6 +111,10 @@ int main(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       usage(std::cout);
+      return exit_ok;
+    }
+    if (arg == "--version") {
+      std::cout << cxesdb::tools::version_line("cxesdb-inspect") << "\n";
       return exit_ok;
     }
     if (arg == "--events")

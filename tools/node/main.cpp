@@ -1,7 +1,9 @@
 // cxesdb-node: one node of cxesdb. Opens the stores in its data directory,
 // creates the default store, and serves the JSON-RPC client protocol.
 
+#include <atomic>
 #include <csignal>
+#include <memory>
 #include <sys/resource.h>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/scoped_actor.hpp"
 
@@ -27,24 +30,25 @@
 #include "actors/type_ids.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/http/http_server.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "gateway/tls.hpp"
 #include "stores/catalog.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
+#include "tools/common/version.hpp"
+#include "tools/node/options.hpp"
+#include "tools/node/sd_notify.hpp"
 
 using namespace cxesdb;
 
 namespace {
 
 /// Every flag, its default and what it means. The config file (--config)
-/// takes the same names without the dashes.
-struct flag {
-  const char* name;
-  const char* default_value;
-  const char* help;
-};
+/// takes the same names without the dashes; the environment the names of
+/// tools::env_var_name (CXESDB_DATA_DIR for --data-dir).
+using flag = tools::node_flag;
 
 const flag flags[] = {
   {"data-dir", "./data", "directory of the stores and the catalog"},
@@ -54,6 +58,8 @@ const flag flags[] = {
   {"default-store", "default", "store created at start-up, never removed"},
   {"node-name", "node1", "this node's name: unique in its cluster"},
   {"cluster-port", "7413", "port other nodes reach this one on (0: free)"},
+  {"http-port", "7414",
+   "HTTP port of /metrics, /health, /ready (0: free, off: none)"},
   {"seeds", "", "host:port,... of cluster ports to join (none: found one)"},
   {"raft-tick-ms", "100", "real time per Raft tick"},
   {"max-message-bytes", "16777216", "longest JSON-RPC message"},
@@ -101,34 +107,14 @@ const flag flags[] = {
    "PEM CA certificates: clients must present a certificate they signed"},
   {"tls-handshake-timeout-ms", "10000",
    "time a TLS client has to finish its handshake"},
+  {"log-level", "info", "least severe log lines written: debug, info, warn, error"},
+  {"log-format", "text", "log line format: text, or json (one object per line)"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
-
-void usage(std::ostream& out) {
-  out << "usage: cxesdb-node [--flag value]...\n\n";
-  for (auto& f : flags) {
-    std::string name = std::string{"--"} + f.name;
-    out << "  " << name;
-    for (auto n = name.size(); n < 30; ++n)
-      out << ' ';
-    out << f.help;
-    if (*f.default_value)
-      out << " (default " << f.default_value << ")";
-    out << '\n';
-  }
-  out << "  --help                        this text\n";
-}
 
 [[noreturn]] void die(const std::string& text) {
   std::cerr << "cxesdb-node: " << text << "\n";
   std::exit(2);
-}
-
-bool known(const std::string& name) {
-  for (auto& f : flags)
-    if (name == f.name)
-      return true;
-  return false;
 }
 
 uint64_t number(const std::map<std::string, std::string>& opts,
@@ -149,51 +135,47 @@ uint64_t number(const std::map<std::string, std::string>& opts,
 }
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
-  std::map<std::string, std::string> cli;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0)
-      die("unexpected argument '" + arg + "' (see --help)");
-    auto name = arg.substr(2);
-    std::string value;
-    auto eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (!known(name))
-      die("unknown flag --" + name + " (see --help)");
-    if (eq == std::string::npos) {
-      if (i + 1 >= argc)
-        die("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    cli[name] = value;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string err;
+  auto opts = tools::resolve_node_options(
+    flags, std::size(flags), args,
+    [](const std::string& name) { return std::getenv(name.c_str()); }, err);
+  if (!opts)
+    die(err);
+  if (opts->help) {
+    tools::write_node_usage(std::cout, flags, std::size(flags));
+    std::exit(0);
   }
-  std::map<std::string, std::string> opts;
-  for (auto& f : flags)
-    opts[f.name] = f.default_value;
-  if (auto c = cli.find("config"); c != cli.end() && !c->second.empty()) {
-    std::ifstream in{c->second};
-    if (!in)
-      die("cannot read config file " + c->second);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_object())
-      die("config file " + c->second + " is not a JSON object");
-    for (auto& kv : j.items()) {
-      if (!known(kv.key()) || kv.key() == "config")
-        die("unknown key '" + kv.key() + "' in " + c->second);
-      opts[kv.key()] = kv.value().is_string() ? kv.value().get<std::string>()
-                                              : kv.value().dump();
-    }
+  if (opts->version) {
+    std::cout << tools::version_line("cxesdb-node") << "\n";
+    std::exit(0);
   }
-  for (auto& kv : cli)
-    opts[kv.first] = kv.second;
-  return opts;
+  auto level = actors::parse_log_level(opts->values["log-level"]);
+  if (!level)
+    die("--log-level must be debug, info, warn or error, not '"
+        + opts->values["log-level"] + "'");
+  auto format = actors::parse_log_format(opts->values["log-format"]);
+  if (!format)
+    die("--log-format must be text or json, not '"
+        + opts->values["log-format"] + "'");
+  actors::set_log_level(*level);
+  actors::set_log_format(*format);
+  if (actors::log_enabled(actors::log_level::debug))
+    for (auto& kv : opts->values)
+      actors::log_debug("option " + kv.first + " = " + kv.second + " ("
+                          + tools::to_string(opts->sources[kv.first]) + ")",
+                        {{"option", kv.first},
+                         {"value", kv.second},
+                         {"source", tools::to_string(opts->sources[kv.first])}});
+  return std::move(opts->values);
+}
+
+/// Tells systemd (Type=notify) how the node is doing; a failure is logged,
+/// never fatal.
+void notify_service_manager(const std::string& state) {
+  std::string err;
+  if (!tools::sd_notify(state, err))
+    actors::log_warning("cannot notify the service manager: " + err);
 }
 
 } // namespace
@@ -289,7 +271,37 @@ int main(int argc, char** argv) {
   }
   caf::anon_send(registry, caf::publish_atom_v, *cluster_port);
   auto cluster_address = opts["bind"] + ":" + std::to_string(*cluster_port);
-  actors::log_info("listening for peers on " + cluster_address);
+  actors::log_info("listening for peers on " + cluster_address,
+                   {{"address", cluster_address}});
+
+  // HTTP (/metrics, /health, /ready) from the start: /health answers 503
+  // while the replicas load.
+  auto health = std::make_shared<gateway::http::node_health>();
+  auto open_connections = std::make_shared<std::atomic<int64_t>>(0);
+  std::unique_ptr<gateway::http::http_server> http;
+  if (opts["http-port"] != "off") {
+    gateway::http::http_config hcfg;
+    hcfg.bind = opts["bind"];
+    hcfg.port = static_cast<uint16_t>(number(opts, "http-port", 0, 65535));
+    hcfg.node_name = opts["node-name"];
+    gateway::http::metric_sources sources;
+    sources.connections = [open_connections] {
+      return open_connections->load(std::memory_order_relaxed);
+    };
+    std::string http_err;
+    http = gateway::http::http_server::start(hcfg, health, sources, http_err);
+    if (!http) {
+      actors::log_error("cannot listen for http on " + hcfg.bind + ":"
+                        + opts["http-port"] + ": " + http_err);
+      caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    auto http_address = opts["bind"] + ":" + std::to_string(http->port());
+    actors::log_info("listening for http on " + http_address,
+                     {{"address", http_address}});
+  } else {
+    actors::log_info("http off (--http-port off)");
+  }
 
   stores::store_manager_config mcfg;
   mcfg.registry = registry;
@@ -318,7 +330,10 @@ int main(int argc, char** argv) {
   mcfg.group_limits.snapshot_chunk_bytes
     = number(opts, "snapshot-chunk-bytes", 4096, 64u << 20);
   actors::log_info("cxesdb-node " + opts["node-name"] + " starting, data in "
-                   + mcfg.data_dir);
+                     + mcfg.data_dir,
+                   {{"node", opts["node-name"]},
+                    {"data_dir", mcfg.data_dir},
+                    {"version", tools::version_line("cxesdb-node")}});
   // One Raft log for every store replica of this node.
   actors::raft::node_log_config lcfg;
   lcfg.dir = mcfg.data_dir + "/_log";
@@ -381,6 +396,7 @@ int main(int argc, char** argv) {
   scfg.tls = tls;
   scfg.tls_handshake_timeout_ms
     = number(opts, "tls-handshake-timeout-ms", 1, 3600000);
+  scfg.open_connections = open_connections;
   caf::actor server;
   std::string err;
   auto port = gateway::start_json_rpc_server(sys, gw, scfg, server, err,
@@ -395,11 +411,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   actors::log_info("listening for clients on " + scfg.bind + ":"
-                   + std::to_string(port)
-                   + (tls ? tls->requires_client_cert()
-                              ? " (TLS, client certificates required)"
-                              : " (TLS)"
-                          : ""));
+                     + std::to_string(port)
+                     + (tls ? tls->requires_client_cert()
+                                ? " (TLS, client certificates required)"
+                                : " (TLS)"
+                            : ""),
+                   {{"address", scfg.bind + ":" + std::to_string(port)}});
 
   // The CAF API for C++ clients (gateway/api.hpp) on --api-port, bound like
   // the client port. It stops with the gateway.
@@ -423,13 +440,32 @@ int main(int argc, char** argv) {
       return 1;
     }
     actors::log_info("listening for api on " + acfg.bind + ":"
-                     + std::to_string(api_port));
+                       + std::to_string(api_port),
+                     {{"address", acfg.bind + ":" + std::to_string(api_port)}});
   }
 
   if (auth)
     actors::log_info("authentication on: "
                      + std::to_string(auth->current()->users().size())
                      + " users in " + auth->path());
+  // Every listener is up and every replica loaded: systemd's Type=notify
+  // unit counts the node as started from here.
+  notify_service_manager("READY=1\nSTATUS=serving clients");
+  health->set(gateway::http::node_health::phase::serving);
+  // Should the store manager go down while the node runs, /health says so.
+  auto watcher = sys.spawn([health, manager](caf::event_based_actor* self)
+                             -> caf::behavior {
+    self->monitor(manager);
+    self->set_down_handler([self, health](caf::down_msg&) {
+      if (health->get() == gateway::http::node_health::phase::serving) {
+        health->set(gateway::http::node_health::phase::lost);
+        actors::log_error("the store manager stopped: /health answers 503");
+      }
+      self->quit();
+    });
+    return {[](caf::get_atom) {}};
+  });
+
   int sig = 0;
   for (;;) {
     sigwait(&sigs, &sig);
@@ -453,6 +489,9 @@ int main(int argc, char** argv) {
   }
   actors::log_info(std::string{"shutting down on "}
                    + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  notify_service_manager("STOPPING=1");
+  health->set(gateway::http::node_health::phase::stopping);
+  self->send_exit(watcher, caf::exit_reason::user_shutdown);
   // Stores first, while client connections still live: requests in work get
   // definite answers (`unavailable`) and subscribers hear `store_stopped`.
   // Then, after a short grace for those last lines, the connections.

@@ -17,6 +17,10 @@ shell_flags parse_flags(const std::vector<std::string>& argv) {
       res.help = true;
       continue;
     }
+    if (word == "--version") {
+      res.version = true;
+      continue;
+    }
     if (word == "--json") {
       res.options.json = true;
       continue;

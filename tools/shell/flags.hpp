@@ -13,6 +13,8 @@ struct shell_flags {
   /// The command and its arguments; empty for an interactive session.
   std::vector<std::string> command;
   bool help = false;
+  /// `--version`: print the version line and exit.
+  bool version = false;
 };
 
 /// Longest `--timeout-ms` the shell accepts (one hour).

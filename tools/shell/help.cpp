@@ -27,7 +27,8 @@ void print_usage(std::ostream& out) {
          "  --tls-server-name N\n"
          "                  the name the node's certificate must carry\n"
          "                  (default: the host)\n"
-         "  --help          print this help\n\n"
+         "  --help          print this help\n"
+         "  --version       print the version and exit\n\n"
          "exit codes: 0 ok, 1 the node answered with an error or timed out,\n"
          "2 connection failure, 64 usage error\n\n";
   print_command_list(out);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "tools/common/version.hpp"
 #include "tools/shell/exit_code.hpp"
 #include "tools/shell/flags.hpp"
 #include "tools/shell/help.hpp"
@@ -111,6 +112,10 @@ int run(int argc, char** argv) {
   }
   if (flags.help) {
     print_usage(std::cout);
+    return to_int(exit_code::ok);
+  }
+  if (flags.version) {
+    std::cout << cxesdb::tools::version_line("cxesdb-shell") << '\n';
     return to_int(exit_code::ok);
   }
   if (flags.options.token.empty()) {

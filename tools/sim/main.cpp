@@ -14,6 +14,9 @@
 #include <iostream>
 #include <string>
 
+#include <cstdio>
+
+#include "tools/common/version.hpp"
 #include "tools/sim/simulator.hpp"
 
 namespace {
@@ -61,6 +64,10 @@ int main(int argc, char** argv) {
   sim::options base;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--version") {
+      std::printf("%s\n", cxesdb::tools::version_line("cxesdb-sim").c_str());
+      return 0;
+    }
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
         std::exit(usage());

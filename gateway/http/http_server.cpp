@@ -1,0 +1,208 @@
+#include "gateway/http/http_server.hpp"
+
+#include <cstring>
+#include <exception>
+#include <vector>
+
+#include <CivetServer.h>
+#include <civetweb.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+
+#include "gateway/http/process_figures.hpp"
+
+namespace cxesdb::gateway::http {
+
+namespace {
+
+prometheus::MetricFamily one_value(const char* name, const char* help,
+                                   prometheus::MetricType type, double value) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+/// The families of one scrape: read when Prometheus asks, on the exposer's
+/// thread, so nothing on the request path updates them.
+class node_collector final : public prometheus::Collectable {
+public:
+  explicit node_collector(metric_sources sources)
+    : sources_(std::move(sources)) {
+    // nop
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    std::vector<prometheus::MetricFamily> out;
+    if (auto p = read_process_figures()) {
+      out.push_back(one_value("process_resident_memory_bytes",
+                              "Resident memory size in bytes.",
+                              MetricType::Gauge,
+                              static_cast<double>(p->resident_memory_bytes)));
+      out.push_back(one_value("process_cpu_seconds_total",
+                              "Total user and system CPU time spent in "
+                              "seconds.",
+                              MetricType::Counter, p->cpu_seconds));
+      out.push_back(one_value("process_open_fds",
+                              "Number of open file descriptors.",
+                              MetricType::Gauge,
+                              static_cast<double>(p->open_fds)));
+    }
+    if (sources_.connections)
+      out.push_back(one_value("cxesdb_connections",
+                              "Open client connections (JSON-RPC port).",
+                              MetricType::Gauge,
+                              static_cast<double>(sources_.connections())));
+    return out;
+  }
+
+private:
+  metric_sources sources_;
+};
+
+/// The server whose /health and /ready civetweb's begin_request hook
+/// answers (civetweb's user data belongs to the exposer's CivetServer).
+std::atomic<http_server::impl*> current_{nullptr};
+
+int answer(mg_connection* conn, int status, const std::string& body) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n",
+            status, status == 200 ? "OK" : "Service Unavailable", body.size());
+  mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+int begin_request(mg_connection* conn);
+
+} // namespace
+
+const char* to_status(node_health::phase p) {
+  switch (p) {
+    case node_health::phase::starting:
+      return "starting";
+    case node_health::phase::serving:
+      return "ok";
+    case node_health::phase::stopping:
+      return "stopping";
+    case node_health::phase::lost:
+      break;
+  }
+  return "unavailable";
+}
+
+struct http_server::impl {
+  http_config cfg;
+  std::shared_ptr<const node_health> health;
+  std::shared_ptr<node_collector> collector;
+  CivetCallbacks callbacks{};
+  std::unique_ptr<prometheus::Exposer> exposer;
+  uint16_t port = 0;
+
+  /// /health and /ready; anything else goes on to the exposer (/metrics)
+  /// or civetweb's 404. Runs on a civetweb thread.
+  int route(mg_connection* conn) {
+    auto info = mg_get_request_info(conn);
+    if (info == nullptr || info->local_uri == nullptr)
+      return 0;
+    std::string uri = info->local_uri;
+    if (uri != "/health" && uri != "/ready")
+      return 0;
+    auto p = health->get();
+    bool up = p == node_health::phase::serving;
+    // Node names are store-id-like (no quotes or backslashes to escape),
+    // but escape anyway: the name comes from the operator.
+    std::string name;
+    for (char c : cfg.node_name) {
+      if (c == '"' || c == '\\')
+        name += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20)
+        name += c;
+    }
+    if (uri == "/health")
+      return answer(conn, up ? 200 : 503,
+                    std::string{"{\"status\":\""} + to_status(p)
+                      + "\",\"node\":\"" + name + "\"}");
+    return answer(conn, up ? 200 : 503,
+                  std::string{"{\"ready\":"} + (up ? "true" : "false")
+                    + ",\"status\":\"" + to_status(p) + "\"}");
+  }
+};
+
+namespace {
+
+int begin_request(mg_connection* conn) {
+  auto self = current_.load();
+  return self != nullptr ? self->route(conn) : 0;
+}
+
+} // namespace
+
+std::unique_ptr<http_server>
+http_server::start(const http_config& cfg,
+                   std::shared_ptr<const node_health> health,
+                   metric_sources sources, std::string& err) {
+  auto p = std::make_unique<impl>();
+  p->cfg = cfg;
+  p->health = std::move(health);
+  p->collector = std::make_shared<node_collector>(std::move(sources));
+  p->callbacks.begin_request = begin_request;
+  http_server::impl* expected = nullptr;
+  if (!current_.compare_exchange_strong(expected, p.get())) {
+    err = "an HTTP server already runs in this process";
+    return nullptr;
+  }
+  auto host = cfg.bind.find(':') != std::string::npos ? "[" + cfg.bind + "]"
+                                                      : cfg.bind;
+  std::vector<std::string> options{
+    "listening_ports", host + ":" + std::to_string(cfg.port),
+    "num_threads", std::to_string(cfg.threads),
+    "request_timeout_ms", "10000",
+  };
+  try {
+    p->exposer = std::make_unique<prometheus::Exposer>(options, &p->callbacks);
+  } catch (const std::exception& e) {
+    current_ = nullptr;
+    err = e.what();
+    if (err.empty())
+      err = "cannot bind";
+    return nullptr;
+  }
+  p->exposer->RegisterCollectable(p->collector);
+  auto ports = p->exposer->GetListeningPorts();
+  if (ports.empty() || ports.front() <= 0 || ports.front() > 65535) {
+    current_ = nullptr;
+    err = "the server reports no listening port";
+    return nullptr;
+  }
+  p->port = static_cast<uint16_t>(ports.front());
+  return std::unique_ptr<http_server>(new http_server(std::move(p)));
+}
+
+http_server::http_server(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+  // nop
+}
+
+http_server::~http_server() {
+  impl_->exposer.reset(); // stops civetweb's threads
+  current_ = nullptr;
+}
+
+uint16_t http_server::port() const noexcept {
+  return impl_->port;
+}
+
+} // namespace cxesdb::gateway::http

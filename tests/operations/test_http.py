@@ -1,0 +1,161 @@
+"""HTTP (protocol.md section 11): /metrics parsed with the Prometheus
+client's own text parser (Debian's python3-prometheus-client), /health and
+/ready, --http-port 0 and off. Real nodes."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import cxesdb
+from harness import NODE, Node, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+_HTTP = re.compile(r"listening for http on (\S+):(\d+)")
+
+
+def http_port(node_log):
+    m = _HTTP.search(node_log)
+    return int(m.group(2)) if m else None
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type"), resp.read().decode()
+    finally:
+        conn.close()
+
+
+def scrape(port):
+    status, ctype, body = get(port, "/metrics")
+    assert status == 200, (status, body)
+    assert ctype.startswith("text/plain"), ctype
+    samples = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+class Http(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(name="h1")
+        cls.addClassCleanup(cls.node.close)
+        cls.port = http_port(cls.node.log_tail(100000))
+
+    def test_port_zero_picks_a_free_port_and_the_log_says_which(self):
+        self.assertIsNotNone(self.port)
+        self.assertNotEqual(self.port, 7414)
+
+    def test_health_and_ready_answer_200_while_serving(self):
+        status, ctype, body = get(self.port, "/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(ctype, "application/json")
+        self.assertEqual(json.loads(body), {"status": "ok", "node": "h1"})
+        status, _, body = get(self.port, "/ready")
+        self.assertEqual(status, 200)
+        self.assertTrue(json.loads(body)["ready"])
+
+    def test_unknown_path_is_404(self):
+        self.assertEqual(get(self.port, "/nope")[0], 404)
+
+    def test_process_figures_and_connections(self):
+        samples = scrape(self.port)
+        self.assertGreater(samples[("process_resident_memory_bytes", ())],
+                           1 << 20)
+        self.assertGreater(samples[("process_open_fds", ())], 3)
+        self.assertGreaterEqual(samples[("process_cpu_seconds_total", ())], 0)
+        clients = [cxesdb.Client("127.0.0.1", self.node.port, timeout=30.0)
+                   for _ in range(3)]
+        try:
+            for c in clients:
+                c.health()  # connected and answered
+            wait_until(lambda: scrape(self.port)[("cxesdb_connections", ())]
+                       == 3, 30, what="cxesdb_connections == 3")
+        finally:
+            for c in clients:
+                c.close()
+        wait_until(lambda: scrape(self.port)[("cxesdb_connections", ())]
+                   == 0, 30, what="cxesdb_connections == 0")
+
+
+class HttpLifecycle(unittest.TestCase):
+    def test_off_disables_http(self):
+        node = Node(extra_args=["--http-port", "off"])
+        self.addCleanup(node.close)
+        log = node.log_tail(100000)
+        self.assertIsNone(http_port(log))
+        self.assertIn("http off", log)
+
+    def test_health_is_503_while_the_node_is_starting(self):
+        # A node that joins through a seed nobody answers on never finishes
+        # starting: its HTTP port is up, /health and /ready say 503.
+        tmp = tempfile.mkdtemp(prefix="cxesdb-http-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        with socket_closed_port() as dead:
+            proc = subprocess.Popen(
+                [NODE, "--data-dir", os.path.join(tmp, "data"),
+                 "--node-name", "late", "--client-port", "0", "--api-port",
+                 "0", "--cluster-port", "0", "--http-port", "0", "--seeds",
+                 "127.0.0.1:%d" % dead],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE)
+            self.addCleanup(lambda: proc.poll() is None and proc.kill())
+            line = b""
+            while not _HTTP.search(line.decode()):
+                line = proc.stderr.readline()
+                self.assertTrue(line, "the node exited before listening")
+            port = http_port(line.decode())
+            status, _, body = get(port, "/health")
+            self.assertEqual(status, 503)
+            self.assertEqual(json.loads(body),
+                             {"status": "starting", "node": "late"})
+            status, _, body = get(port, "/ready")
+            self.assertEqual(status, 503)
+            self.assertFalse(json.loads(body)["ready"])
+            # A node still starting waits for its replicas before it looks
+            # at signals (SIGTERM is handled once it serves): SIGKILL.
+            proc.kill()
+            proc.wait(30)
+
+    def test_busy_port_stops_the_node_with_a_reason(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            busy = s.getsockname()[1]
+            tmp = tempfile.mkdtemp(prefix="cxesdb-http-")
+            self.addCleanup(shutil.rmtree, tmp, True)
+            out = subprocess.run(
+                [NODE, "--data-dir", os.path.join(tmp, "data"),
+                 "--client-port", "0", "--api-port", "0", "--cluster-port",
+                 "0", "--http-port", str(busy)],
+                capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("cannot listen for http on 127.0.0.1:%d" % busy,
+                      out.stderr)
+
+
+class socket_closed_port:
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
+
+    def __enter__(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()
