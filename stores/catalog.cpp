@@ -1,6 +1,8 @@
 #include "stores/catalog.hpp"
 
+#include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -97,13 +99,29 @@ std::string to_json_text(const store_config& cfg) {
   return j.dump();
 }
 
+namespace {
+
+/// The integer member `key` of `j`; throws when it is missing or not an
+/// integer that fits int64_t (nlohmann's get<int64_t> would convert a float
+/// such as 1e300, which is undefined behaviour).
+int64_t integer_at(const nlohmann::json& j, const char* key) {
+  auto& v = j.at(key);
+  if (!v.is_number_integer()
+      || (v.is_number_unsigned()
+          && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+    throw std::runtime_error(std::string{key} + " must be an integer");
+  return v.get<int64_t>();
+}
+
+} // namespace
+
 store_config config_from_json_text(const std::string& id,
                                    const std::string& text) {
   auto j = nlohmann::json::parse(text);
   store_config cfg;
   cfg.id = id;
-  cfg.timeout_ms = j.at("timeout_ms").get<int64_t>();
-  cfg.replication_factor = j.at("replication_factor").get<int64_t>();
+  cfg.timeout_ms = integer_at(j, "timeout_ms");
+  cfg.replication_factor = integer_at(j, "replication_factor");
   cfg.tags = j.at("tags").get<std::vector<std::string>>();
   cfg.data_dir = j.at("data_dir").get<std::string>();
   cfg.created_at = j.at("created_at").get<std::string>();
@@ -112,6 +130,60 @@ store_config config_from_json_text(const std::string& id,
     cfg.description = j["description"].get<std::string>();
   }
   return cfg;
+}
+
+namespace {
+
+/// The string member `key` of object `j`, or "" (absent, or not a string).
+std::string string_member(const nlohmann::json& j, const char* key) {
+  auto i = j.find(key);
+  return i != j.end() && i->is_string() ? i->get<std::string>()
+                                        : std::string{};
+}
+
+} // namespace
+
+catalog_event decode_catalog_event(const std::string& stream_id,
+                                   const std::string& event_type,
+                                   const std::string& data) {
+  using kind = catalog_event::kind;
+  catalog_event out;
+  auto d = nlohmann::json::parse(data, nullptr, false);
+  if (d.is_discarded())
+    return out;
+  if (stream_id == "nodes") {
+    if (event_type == "node_joined") {
+      out.node = string_member(d, "name");
+      if (out.node.empty())
+        return out;
+      out.address = string_member(d, "address");
+      out.what = kind::node_joined;
+    } else if (event_type == "node_left") {
+      out.node = string_member(d, "name");
+      out.what = kind::node_left;
+    }
+    return out;
+  }
+  if (stream_id.rfind("store-", 0) != 0 || !valid_store_id(stream_id.substr(6)))
+    return out;
+  out.store = stream_id.substr(6);
+  if (event_type == "store_created") {
+    out.what = kind::store_created;
+    try {
+      out.config = config_from_json_text(out.store, d.at("config").dump());
+      out.founders = d.at("founders").get<std::vector<std::string>>();
+      out.config_ok = true;
+    } catch (const std::exception&) {
+      out.config = store_config{};
+      out.config.id = out.store;
+      out.founders.clear();
+    }
+  } else if (event_type == "store_removed") {
+    out.what = kind::store_removed;
+  } else {
+    out.what = kind::store_other;
+  }
+  return out;
 }
 
 } // namespace cxesdb::stores

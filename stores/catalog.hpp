@@ -104,4 +104,35 @@ std::string to_json_text(const store_config& cfg);
 store_config config_from_json_text(const std::string& id,
                                    const std::string& text);
 
+/// One event of the catalog (the `_system` store: stream `nodes` holds
+/// `node_joined` and `node_left`, stream `store-<id>` a store's
+/// `store_created` and `store_removed`), as the store manager folds it into
+/// its view.
+struct catalog_event {
+  enum class kind : uint8_t {
+    ignored,       ///< not JSON, not a catalog stream, or not usable
+    node_joined,   ///< `node` (never empty) joined at `address`
+    node_left,     ///< `node` left
+    store_created, ///< `store` created: `config` and `founders` when
+                   ///< `config_ok`
+    store_removed, ///< `store` removed
+    store_other,   ///< another event of `store`'s stream (moves its version)
+  };
+  kind what = kind::ignored;
+  std::string node;
+  std::string address;
+  std::string store;
+  bool config_ok = false;
+  store_config config;
+  std::vector<std::string> founders;
+};
+
+/// Decodes a catalog event from its stream, type and data (JSON text).
+/// Never throws: data that is not JSON, a store id that is not valid
+/// (`valid_store_id`), or a member of the wrong type is refused (`ignored`,
+/// `config_ok` false, or an empty name), never misread.
+catalog_event decode_catalog_event(const std::string& stream_id,
+                                   const std::string& event_type,
+                                   const std::string& data);
+
 } // namespace cxesdb::stores

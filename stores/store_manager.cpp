@@ -300,28 +300,28 @@ void stop_replica(manager_actor* self, const std::string& id, bool erase) {
 
 // -- the catalog view ---------------------------------------------------------
 
-/// Folds one catalog event into the view.
+/// Folds one catalog event into the view (decode_catalog_event refuses
+/// what it cannot read).
 void apply_catalog_event(manager_state& st, const recorded_event& e) {
-  json d = json::parse(e.data, nullptr, false);
-  if (d.is_discarded())
+  using kind = catalog_event::kind;
+  auto ev = decode_catalog_event(e.stream_id, e.event_type, e.data);
+  if (ev.what == kind::ignored)
     return;
-  if (e.stream_id == nodes_stream && e.event_type == node_joined) {
-    auto name = d.value("name", std::string{});
-    if (name.empty())
-      return;
+  if (ev.what == kind::node_joined) {
+    auto& name = ev.node;
     if (std::find(st.nodes.begin(), st.nodes.end(), name) == st.nodes.end()) {
       st.nodes.push_back(name);
       st.ring = hash_ring{st.nodes};
       ++st.placement_epoch;
     }
-    st.addresses[name] = d.value("address", std::string{});
+    st.addresses[name] = ev.address;
     learn_node(st, name);
     if (name == st.cfg.node_name)
       st.joined = true;
     return;
   }
-  if (e.stream_id == nodes_stream && e.event_type == node_left) {
-    auto name = d.value("name", std::string{});
+  if (ev.what == kind::node_left) {
+    auto& name = ev.node;
     st.nodes.erase(std::remove(st.nodes.begin(), st.nodes.end(), name),
                    st.nodes.end());
     st.ring = hash_ring{st.nodes};
@@ -330,20 +330,15 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
       st.left = true;
     return;
   }
-  if (e.stream_id.rfind("store-", 0) != 0)
-    return;
-  auto id = e.stream_id.substr(6);
-  auto& c = st.catalog[id];
+  auto& c = st.catalog[ev.store];
   c.version = e.event_number;
-  if (e.event_type == store_created) {
-    try {
-      c.config = config_from_json_text(id, d.at("config").dump());
-      c.founders = d.at("founders").get<std::vector<std::string>>();
-      c.removed = false;
-    } catch (const std::exception&) {
-      c.removed = true;
+  if (ev.what == kind::store_created) {
+    c.removed = !ev.config_ok;
+    if (ev.config_ok) {
+      c.config = std::move(ev.config);
+      c.founders = std::move(ev.founders);
     }
-  } else if (e.event_type == store_removed) {
+  } else if (ev.what == kind::store_removed) {
     c.removed = true;
   }
 }
