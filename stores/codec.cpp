@@ -87,16 +87,21 @@ void put_all(writer& w, const std::vector<T>& xs) {
 }
 
 /// Reads a vector written by `put_all`; every element takes at least one
-/// byte, so a count beyond the bytes left is corrupt (and never allocated).
+/// byte, so a count beyond the bytes left is corrupt. Elements are added as
+/// they decode, never allocated up front from the count: hostile bytes from
+/// a peer cannot make the node allocate many times their size.
 template <class T>
 bool get_all(reader& r, std::vector<T>& xs) {
   uint64_t n = 0;
   if (!r.u64(n) || n > r.remaining())
     return false;
-  xs.resize(n);
-  for (auto& x : xs)
+  xs.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    T x;
     if (!get(r, x))
       return false;
+    xs.push_back(std::move(x));
+  }
   return true;
 }
 

@@ -1,5 +1,7 @@
 #include "actors/raft/codec.hpp"
 
+#include <utility>
+
 #include "actors/byte_codec.hpp"
 
 namespace cxesdb::actors::raft {
@@ -80,15 +82,20 @@ std::optional<message> decode_message(const std::string& bytes) {
       || !r.u64(m.reject_hint) || !r.u64(m.context) || !r.u64(n))
     return std::nullopt;
   m.reject = reject != 0;
-  if (n > bytes.size())
+  // An entry takes at least 25 bytes (index, term, type, data length); the
+  // entries are added as they decode, never allocated up front from a
+  // peer's count.
+  constexpr uint64_t entry_bytes_min = 8 + 8 + 1 + 8;
+  if (n > r.remaining() / entry_bytes_min)
     return std::nullopt;
-  m.entries.resize(n);
-  for (auto& e : m.entries) {
+  for (uint64_t i = 0; i < n; ++i) {
+    entry e;
     uint8_t t = 0;
     if (!r.u64(e.index) || !r.u64(e.term) || !r.u8(t) || t > 2
         || !r.str(e.data))
       return std::nullopt;
     e.type = static_cast<entry_type>(t);
+    m.entries.push_back(std::move(e));
   }
   uint8_t has_snap = 0;
   if (!r.u8(has_snap))

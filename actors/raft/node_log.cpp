@@ -267,8 +267,15 @@ std::optional<std::string> node_log::read_all() {
   std::error_code ec;
   for (auto& f : std::filesystem::directory_iterator(cfg_.dir, ec)) {
     auto name = f.path().filename().string();
-    if (name.size() == 24 && name.substr(20) == ".seg")
-      seqs.push_back(std::stoull(name.substr(0, 20)));
+    auto digits = name.substr(0, 20);
+    bool numbered = name.size() == 24 && name.substr(20) == ".seg"
+                    && std::all_of(digits.begin(), digits.end(), [](char c) {
+                         return c >= '0' && c <= '9';
+                       });
+    if (numbered)
+      seqs.push_back(std::stoull(digits));
+    else if (name.size() == 24 && name.substr(20) == ".seg")
+      return "a file that is not a segment in " + cfg_.dir + ": " + name;
     else if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp")
       std::filesystem::remove(f.path(), ec); // an unfinished roll
   }

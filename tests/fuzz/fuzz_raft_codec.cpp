@@ -1,5 +1,6 @@
 // Fuzz target: the Raft message codec, the bytes a peer sends
-// (actors/raft/codec.hpp, actors/raft/snapshot_chunk.hpp). Every decoder
+// (actors/raft/codec.hpp, actors/raft/snapshot_chunk.hpp, and the batches of
+// the node's transport, actors/raft/transport_codec.hpp). Every decoder
 // gets every input: it must refuse or decode, never crash, and what it
 // decodes must encode to bytes that decode to the same thing.
 
@@ -9,6 +10,7 @@
 
 #include "actors/raft/codec.hpp"
 #include "actors/raft/snapshot_chunk.hpp"
+#include "actors/raft/transport_codec.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace cxesdb::actors::raft;
@@ -39,6 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto a = decode_snapshot_ack(bytes))
     check_round_trip(*a, decode_snapshot_ack);
+  if (auto batch = decode_routed(bytes)) {
+    std::string again;
+    for (auto& m : *batch) {
+      FUZZ_CHECK(!m.group.empty() && m.group.size() <= routed_group_bytes_max);
+      append_routed(again, m.group, m.bytes);
+    }
+    FUZZ_CHECK(again == bytes);
+  }
   if (auto conf = decode_conf_state(bytes)) {
     check_round_trip(*conf, decode_conf_state);
     FUZZ_CHECK(*decode_conf_state(encode(*conf)) == *conf);

@@ -308,3 +308,19 @@ TEST_CASE("node log: full segments roll into a checkpoint; the log stays "
   CHECK(load(log, "gone").snap.meta.index == 0);
   CHECK(load(log, "gone").entries.empty());
 }
+
+TEST_CASE("node log: a file named like a segment that is not one is refused "
+          "with its name") {
+  temp_dir t{"cxesdb-log"};
+  auto dir = t.path + "/log";
+  {
+    auto log = open_log(dir);
+    save(log, "a", boot({1}));
+  }
+  std::ofstream{dir + "/xxxxxxxxxxxxxxxxxxxx.seg"};
+  r::node_log_config cfg;
+  cfg.dir = dir;
+  std::string err;
+  CHECK(r::node_log::open(cfg, err) == nullptr);
+  CHECK(err.find("xxxxxxxxxxxxxxxxxxxx.seg") != std::string::npos);
+}
