@@ -71,9 +71,12 @@ rpc_error from_caf(const caf::error& err, bool write) {
 }
 
 /// Whether a local replica turned a request away without acting on it (it
-/// is not the leader, or it is stopping): the router takes it from there,
-/// as it does when one of its own attempts is turned away.
+/// is not the leader, or it is stopping, or it had stopped and CAF bounced
+/// the request unread): the router takes it from there, as it does when one
+/// of its own attempts is turned away.
 bool turned_away(const caf::error& err) {
+  if (err == caf::sec::request_receiver_down)
+    return true;
   if (err.category() != caf::atom("cxesdb"))
     return false;
   auto reason = static_cast<errc>(err.code());

@@ -492,8 +492,11 @@ caf::behavior store_writer(writer_actor* self,
       if (failed) {
         // Committed entries must apply in order: start over from the disk
         // (the supervisor restarts the group; the log replays).
+        // What waits is answered first: requests sent straight to this
+        // writer have no router to time them out.
         log_error("store " + st.replica.group + ": apply failed: " + failure);
-        self->quit(make_error(errc::internal_error, "apply failed: " + failure));
+        stop_writer(self,
+                    make_error(errc::internal_error, "apply failed: " + failure));
         return;
       }
       st.applied = applied;
