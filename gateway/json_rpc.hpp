@@ -72,6 +72,10 @@ enum class method {
   health,
   cluster_status,
   leave_cluster,
+  delete_stream,
+  truncate_stream,
+  set_stream_metadata,
+  get_stream_metadata,
 };
 
 /// Finds a method by its protocol name.
