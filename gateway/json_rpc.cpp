@@ -46,6 +46,7 @@ const std::unordered_map<std::string, method>& method_table() {
     {"truncate_stream", method::truncate_stream},
     {"set_stream_metadata", method::set_stream_metadata},
     {"get_stream_metadata", method::get_stream_metadata},
+    {"scavenge_store", method::scavenge_store},
   };
   return table;
 }
@@ -389,6 +390,29 @@ bool parse_config(param_reader& in, stores::store_config& cfg) {
                               "bytes");
       cfg.has_description = true;
       cfg.description = v.get<std::string>();
+    } else if (k == "retention") {
+      if (!v.is_object())
+        return in.fail(field, "retention must be an object with max_count "
+                              "and/or max_age_s");
+      for (auto& r : v.items()) {
+        auto rfield = field + "." + r.key();
+        auto& x = r.value();
+        if (r.key() == "max_count") {
+          if (!x.is_number_integer() || x.get<int64_t>() < 1
+              || (x.is_number_unsigned() && x.get<uint64_t>() > INT64_MAX))
+            return in.fail(rfield, "max_count must be an integer >= 1");
+          cfg.retention_max_count = x.get<int64_t>();
+        } else if (r.key() == "max_age_s") {
+          if (!x.is_number_integer() || x.get<int64_t>() < 1
+              || x.get<int64_t>() > stores::limits::max_age_s_max)
+            return in.fail(rfield, "max_age_s must be an integer from 1 to "
+                                     + std::to_string(
+                                       stores::limits::max_age_s_max));
+          cfg.retention_max_age_s = x.get<int64_t>();
+        } else {
+          return in.fail(rfield, "unknown retention key " + r.key());
+        }
+      }
     } else if (k == "tags") {
       if (!v.is_array() || v.size() > 64)
         return in.fail(field, "tags must be an array of at most 64 strings");
@@ -628,6 +652,11 @@ parse_call(method m, const json& params, const parse_context& ctx) {
       call.cmd = std::move(c);
       break;
     }
+    case method::scavenge_store:
+      call.cmd = stores::scavenge_cmd{stores::limits::scavenge_rows_per_step,
+                                      stores::limits::scavenge_pages_per_step,
+                                      true, ctx.now_us};
+      break;
     case method::get_stream_metadata: {
       stores::stream_metadata_query q;
       if (!stream(q.stream))
@@ -995,6 +1024,12 @@ json config_json(const stores::store_config& cfg) {
          {"data_dir", cfg.data_dir},
          {"created_at", cfg.created_at}};
   j["description"] = cfg.has_description ? json(cfg.description) : json(nullptr);
+  json retention = nullptr;
+  if (cfg.retention_max_count > 0)
+    retention["max_count"] = cfg.retention_max_count;
+  if (cfg.retention_max_age_s > 0)
+    retention["max_age_s"] = cfg.retention_max_age_s;
+  j["retention"] = std::move(retention);
   return j;
 }
 

@@ -76,6 +76,7 @@ enum class method {
   truncate_stream,
   set_stream_metadata,
   get_stream_metadata,
+  scavenge_store,
 };
 
 /// Finds a method by its protocol name.

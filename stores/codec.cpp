@@ -22,6 +22,7 @@ enum tag : uint8_t {
   tag_delete_stream,
   tag_truncate_stream,
   tag_set_stream_metadata,
+  tag_scavenge,
 };
 
 using writer = actors::byte_writer;
@@ -177,6 +178,12 @@ std::string encode(const command& cmd) {
     w.u8(tag_truncate_stream);
     w.str(t->stream);
     w.i64(t->before);
+  } else if (auto g = std::get_if<scavenge_cmd>(&cmd)) {
+    w.u8(tag_scavenge);
+    w.i64(g->rows_max);
+    w.i64(g->pages_max);
+    w.u8(g->expire);
+    w.i64(g->now_epoch_us);
   } else if (auto m = std::get_if<set_stream_metadata_cmd>(&cmd)) {
     w.u8(tag_set_stream_metadata);
     w.str(m->stream);
@@ -273,6 +280,16 @@ std::optional<command> decode(const std::string& bytes) {
       if (!r.str(t.stream) || !r.i64(t.before) || t.before < 0 || !r.done())
         return std::nullopt;
       return command{std::move(t)};
+    }
+    case tag_scavenge: {
+      scavenge_cmd g;
+      uint8_t expire = 0;
+      if (!r.i64(g.rows_max) || !r.i64(g.pages_max) || !r.u8(expire)
+          || expire > 1 || !r.i64(g.now_epoch_us) || g.rows_max < 0
+          || g.pages_max < 0 || !r.done())
+        return std::nullopt;
+      g.expire = expire != 0;
+      return command{g};
     }
     case tag_set_stream_metadata: {
       set_stream_metadata_cmd m;
@@ -410,6 +427,9 @@ std::string encode(const command_result& x) {
   w.i64(x.checkpoint);
   w.i64(x.appended);
   w.i64(x.first);
+  w.i64(x.removed);
+  w.i64(x.reclaimed_bytes);
+  w.u8(x.more);
   w.str(x.message);
   return w.take();
 }
@@ -418,14 +438,18 @@ std::optional<command_result> decode_command_result(const std::string& bytes) {
   reader r{bytes};
   uint8_t version = 0;
   uint8_t code = 0;
+  uint8_t more = 0;
   command_result x;
   if (!r.u8(version) || version != format_version || !r.u8(code)
       || code > result_code_last || !r.i64(x.version) || !r.i64(x.position)
       || !r.i64(x.current_version) || !r.i64(x.checkpoint)
-      || !r.i64(x.appended) || !r.i64(x.first) || !r.str(x.message)
+      || !r.i64(x.appended) || !r.i64(x.first) || !r.i64(x.removed)
+      || !r.i64(x.reclaimed_bytes) || !r.u8(more) || more > 1
+      || !r.str(x.message)
       || !r.done())
     return std::nullopt;
   x.code = static_cast<result_code>(code);
+  x.more = more != 0;
   return x;
 }
 

@@ -154,6 +154,9 @@ struct end_read_guard {
 
 std::unique_ptr<sqlite_db> open_store_db(const std::string& path) {
   auto db = std::make_unique<sqlite_db>(path, sqlite_db::mode::read_write_create);
+  // Takes effect only on a file without tables yet: an older store keeps
+  // auto_vacuum=NONE (see state_machine::apply(scavenge_cmd)).
+  db->exec("PRAGMA auto_vacuum=INCREMENTAL;");
   db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   db->exec(schema_sql);
   return db;
@@ -244,12 +247,26 @@ state_machine::state_machine(sqlite_db& db) : db_(db) {
     ">= ?2 AND created >= ?3 ORDER BY event_number ASC LIMIT 1");
   delete_stream_snapshots_ = db_.prepare(
     "DELETE FROM snapshots WHERE stream_uuid = ?1");
+  // ?1: the store's default max_age_s.
+  expiring_ = db_.prepare(
+    "SELECT stream_id FROM stream_meta WHERE stream_id != '' AND state = 0 "
+    "AND (max_age_s > 0 OR ?1 > 0) ORDER BY stream_id");
+  scavenge_next_ = db_.prepare(
+    "SELECT stream_id, scavenged, first FROM stream_meta WHERE scavenged < "
+    "first ORDER BY stream_id LIMIT 1");
+  // ?4: the store's last position, which stays.
+  scavenge_delete_ = db_.prepare(
+    "DELETE FROM events WHERE stream_id = ?1 AND event_number >= ?2 AND "
+    "event_number < ?3 AND position != ?4");
+  set_scavenged_ = db_.prepare(
+    "UPDATE stream_meta SET scavenged = ?2 WHERE stream_id = ?1");
   auto q = db_.prepare("SELECT idx FROM applied WHERE id = 0");
   CXESDB_ASSERT(q.step());
   applied_index_ = static_cast<uint64_t>(q.int64(0));
   q = db_.prepare("SELECT EXISTS(SELECT 1 FROM stream_meta)");
   CXESDB_ASSERT(q.step());
   any_meta_ = q.int64(0) != 0;
+  defaults_ = load_meta("").metadata;
   q = db_.prepare("SELECT COALESCE(MAX(position) + 1, 0) FROM events");
   CXESDB_ASSERT(q.step());
   next_position_ = q.int64(0);
@@ -318,6 +335,8 @@ command_result state_machine::apply(const append_cmd& cmd) {
   CXESDB_ASSERT(cmd.events.size() <= limits::batch_events_max);
   command_result r;
   auto meta = any_meta_ ? load_meta(cmd.stream) : meta_row{};
+  // With store defaults, every written stream keeps where it begins.
+  meta.exists = meta.exists || has_defaults();
   if (meta.state == hard_deleted) {
     r.code = result_code::stream_deleted;
     return r;
@@ -437,12 +456,18 @@ void state_machine::save_meta(const std::string& stream, const meta_row& m) {
 
 void state_machine::apply_limits(const std::string& stream, int64_t version,
                                  meta_row& m, int64_t now_epoch_us) {
-  if (m.metadata.max_count > 0)
-    m.first = std::max(m.first, version - m.metadata.max_count + 1);
-  if (m.metadata.max_age_s > 0 && m.first <= version) {
+  auto max_count = m.metadata.max_count > 0 ? m.metadata.max_count
+                                            : defaults_.max_count;
+  auto max_age_s = m.metadata.max_age_s > 0 ? m.metadata.max_age_s
+                                            : defaults_.max_age_s;
+  if (stream.empty())
+    return; // the defaults themselves
+  if (max_count > 0)
+    m.first = std::max(m.first, version - max_count + 1);
+  if (max_age_s > 0 && m.first <= version) {
     first_young_.bind(1, stream)
       .bind(2, m.first)
-      .bind(3, now_epoch_us - age_us(m.metadata.max_age_s));
+      .bind(3, now_epoch_us - age_us(max_age_s));
     m.first = first_young_.step() ? first_young_.int64(0) : version + 1;
     first_young_.reset();
   }
@@ -513,7 +538,62 @@ command_result state_machine::apply(const set_stream_metadata_cmd& cmd) {
   m.metadata = cmd.metadata;
   apply_limits(cmd.stream, r.version, m, cmd.now_epoch_us);
   save_meta(cmd.stream, m);
+  if (cmd.stream.empty())
+    defaults_ = cmd.metadata;
   r.first = m.first;
+  return r;
+}
+
+command_result state_machine::apply(const scavenge_cmd& cmd) {
+  command_result r;
+  if (cmd.expire) {
+    std::vector<std::string> ids;
+    expiring_.bind(1, defaults_.max_age_s);
+    while (expiring_.step())
+      ids.push_back(expiring_.text(0));
+    expiring_.reset();
+    for (auto& id : ids) {
+      auto m = load_meta(id);
+      auto before = m.first;
+      apply_limits(id, stream_version(id), m, cmd.now_epoch_us);
+      if (m.first != before)
+        save_meta(id, m);
+    }
+  }
+  // Event numbers of a stream have no gaps: a range of them is at most that
+  // many rows, deleted through the stream's index.
+  auto budget = cmd.rows_max;
+  while (budget > 0 && scavenge_next_.step()) {
+    auto id = scavenge_next_.text(0);
+    auto from = scavenge_next_.int64(1);
+    auto upto = std::min(scavenge_next_.int64(2), from + budget);
+    scavenge_next_.reset();
+    scavenge_delete_.bind(1, id).bind(2, from).bind(3, upto).bind(
+      4, next_position_ - 1);
+    scavenge_delete_.run();
+    r.removed += db_.changes();
+    budget -= upto - from;
+    set_scavenged_.bind(1, id).bind(2, upto);
+    set_scavenged_.run();
+  }
+  scavenge_next_.reset();
+  r.more = scavenge_next_.step();
+  scavenge_next_.reset();
+  if (cmd.pages_max > 0) {
+    auto pages = [&] {
+      auto s = db_.prepare("PRAGMA page_count");
+      CXESDB_ASSERT(s.step());
+      return s.int64(0);
+    };
+    auto before = pages();
+    auto vacuum = db_.prepare("PRAGMA incremental_vacuum("
+                              + std::to_string(cmd.pages_max) + ")");
+    while (vacuum.step()) {
+    }
+    auto s = db_.prepare("PRAGMA page_size");
+    CXESDB_ASSERT(s.step());
+    r.reclaimed_bytes = (before - pages()) * s.int64(0);
+  }
   return r;
 }
 
@@ -628,11 +708,14 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
                "ORDER BY event_number ASC LIMIT ?3"));
   // Once a stream was deleted, truncated or given limits, `$all` reads
   // leave out what its `stream_meta` row hides; ?3 is the query's clock.
+  // ?4: the store's default max_age_s.
   constexpr const char* hidden_filter
     = " FROM events e LEFT JOIN stream_meta m ON m.stream_id = e.stream_id "
-      "WHERE e.position %s ?1 AND (m.stream_id IS NULL OR (m.state != 2 AND "
-      "e.event_number >= m.first AND (m.max_age_s = 0 OR e.created >= ?3 - "
-      "m.max_age_s * 1000000))) ORDER BY e.position %s LIMIT ?2";
+      "WHERE e.position %s ?1 AND COALESCE(m.state, 0) != 2 AND "
+      "e.event_number >= COALESCE(m.first, 0) AND "
+      "(COALESCE(NULLIF(m.max_age_s, 0), ?4) = 0 OR e.created >= ?3 - "
+      "COALESCE(NULLIF(m.max_age_s, 0), ?4) * 1000000) "
+      "ORDER BY e.position %s LIMIT ?2";
   auto visible_sql = [&](const char* op, const char* order) {
     char buf[512];
     std::snprintf(buf, sizeof(buf), hidden_filter, op, order);
@@ -694,14 +777,23 @@ store_queries::visible(const std::string& stream, int64_t now_epoch_us) {
     v.first = get_meta_.int64(0);
     v.hard_deleted = get_meta_.int64(1) == hard_deleted;
     v.soft_deleted = get_meta_.int64(1) == soft_deleted;
-    auto max_age_s = get_meta_.int64(2);
-    if (max_age_s > 0) {
-      auto now = now_epoch_us != 0 ? now_epoch_us : wall_clock_us();
-      v.created_min = now - age_us(max_age_s);
-    }
+    v.max_age_s = get_meta_.int64(2);
   }
   get_meta_.reset();
+  if (v.max_age_s == 0)
+    v.max_age_s = default_max_age_s();
+  if (v.max_age_s > 0) {
+    auto now = now_epoch_us != 0 ? now_epoch_us : wall_clock_us();
+    v.created_min = now - age_us(v.max_age_s);
+  }
   return v;
+}
+
+int64_t store_queries::default_max_age_s() {
+  get_meta_.bind(1, std::string{});
+  int64_t age = get_meta_.step() ? get_meta_.int64(2) : 0;
+  get_meta_.reset();
+  return age;
 }
 
 bool store_queries::any_meta() {
@@ -811,8 +903,10 @@ query_result store_queries::run_one(const read_all_query& q) {
     }
   } else if (any_meta()) {
     auto& s = q.backward ? all_bwd_visible_ : all_fwd_visible_;
-    s.bind(1, from).bind(2, q.count).bind(
-      3, q.now_epoch_us != 0 ? q.now_epoch_us : wall_clock_us());
+    s.bind(1, from)
+      .bind(2, q.count)
+      .bind(3, q.now_epoch_us != 0 ? q.now_epoch_us : wall_clock_us())
+      .bind(4, default_max_age_s());
     while (s.step())
       r.events.push_back(read_event(s));
     s.reset();

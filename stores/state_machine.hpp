@@ -12,7 +12,8 @@
 namespace cxesdb::stores {
 
 /// Opens a store's database file with the settings every store uses: WAL
-/// mode and `synchronous=NORMAL`. A commit does not wait for the disk: the
+/// mode and `synchronous=NORMAL`; a new file gets `auto_vacuum=INCREMENTAL`,
+/// so that a scavenge can return the pages it frees to the filesystem. A commit does not wait for the disk: the
 /// store's Raft log (the node log, synced before any answer) is the durable
 /// copy of every command, and the applied index commits in the same
 /// transaction as its effects, so after a power loss the database is an
@@ -70,6 +71,7 @@ private:
   command_result apply(const delete_stream_cmd& cmd);
   command_result apply(const truncate_stream_cmd& cmd);
   command_result apply(const set_stream_metadata_cmd& cmd);
+  command_result apply(const scavenge_cmd& cmd);
 
   /// A stream's row in `stream_meta`, or the defaults when it has none.
   struct meta_row {
@@ -82,10 +84,15 @@ private:
   int64_t stream_version(const std::string& stream);
   meta_row load_meta(const std::string& stream);
   void save_meta(const std::string& stream, const meta_row& m);
-  /// Moves `m.first` past what the stream's max_count and max_age_s remove
-  /// at `now_epoch_us` (the leader's clock, carried in the command).
+  /// Moves `m.first` past what the stream's max_count and max_age_s (its
+  /// own, else the store's defaults) remove at `now_epoch_us` (the leader's
+  /// clock, carried in the command).
   void apply_limits(const std::string& stream, int64_t version, meta_row& m,
                     int64_t now_epoch_us);
+  /// Whether the store's defaults limit streams.
+  bool has_defaults() const noexcept {
+    return defaults_.max_count > 0 || defaults_.max_age_s > 0;
+  }
 
   sqlite_db& db_;
   uint64_t applied_index_ = 0;
@@ -93,6 +100,9 @@ private:
   /// Whether `stream_meta` has a row: appends look their stream up there
   /// only then, so stores that never delete pay nothing for it.
   bool any_meta_ = false;
+  /// The store's retention: the metadata of the stream "" (no client can
+  /// name it), the limits of streams without their own.
+  stream_metadata defaults_;
   sqlite_stmt begin_;
   sqlite_stmt commit_;
   sqlite_stmt rollback_;
@@ -114,6 +124,10 @@ private:
   sqlite_stmt upsert_meta_;
   sqlite_stmt first_young_;
   sqlite_stmt delete_stream_snapshots_;
+  sqlite_stmt expiring_;
+  sqlite_stmt scavenge_next_;
+  sqlite_stmt scavenge_delete_;
+  sqlite_stmt set_scavenged_;
 };
 
 /// The reads of one store, on a connection of its own (a read-only one in
@@ -142,9 +156,12 @@ private:
     bool soft_deleted = false;
     int64_t first = 0;            ///< lowest readable event number
     int64_t created_min = INT64_MIN; ///< max_age_s against the query's clock
+    int64_t max_age_s = 0;           ///< its own, else the store's
   };
   visibility visible(const std::string& stream, int64_t now_epoch_us);
   bool any_meta();
+  /// The store's default max_age_s (its retention), 0 for none.
+  int64_t default_max_age_s();
 
   sqlite_db& db_;
   sqlite_stmt begin_;

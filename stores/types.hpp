@@ -34,6 +34,12 @@ struct limits {
   /// Most stream ids one get_streams page returns (and its default).
   static constexpr int64_t streams_page_max = 10000;
 
+  /// Events one scavenge step deletes at most, and free pages it returns
+  /// to the filesystem at most: small enough that an append waits for a
+  /// step a few milliseconds at most.
+  static constexpr int64_t scavenge_rows_per_step = 500;
+  static constexpr int64_t scavenge_pages_per_step = 256;
+
   /// Longest `max_age_s` of a stream's metadata: 100 years.
   static constexpr int64_t max_age_s_max = 100LL * 365 * 24 * 3600;
 };
@@ -169,6 +175,23 @@ struct set_stream_metadata_cmd {
   int64_t now_epoch_us = 0;
 };
 
+/// One step of a scavenge. Deletes from the disk up to `rows_max` events no
+/// read shows any more (of deleted and truncated streams, and past their
+/// limits), lowest stream ids first, then returns up to `pages_max` free
+/// pages to the filesystem (a store made with auto_vacuum=INCREMENTAL; the
+/// free pages of an older store are reused by later appends). With
+/// `expire`, first removes what the streams' max_age_s remove at
+/// `now_epoch_us` (the leader's clock). The store's last event always stays
+/// on the disk: positions continue after it. A scavenge is a series of these
+/// steps, each small, so that appends interleave with it; every replica
+/// deletes the same events.
+struct scavenge_cmd {
+  int64_t rows_max = 0;
+  int64_t pages_max = 0;
+  bool expire = false;
+  int64_t now_epoch_us = 0;
+};
+
 /// A log entry that changes nothing but the applied index: a new leader's
 /// first entry, a membership change, or an entry that is not a command.
 struct noop_cmd {};
@@ -179,7 +202,7 @@ using command = std::variant<append_cmd, record_snapshot_cmd,
                              delete_snapshot_cmd, save_subscription_cmd,
                              checkpoint_cmd, remove_subscription_cmd,
                              noop_cmd, delete_stream_cmd, truncate_stream_cmd,
-                             set_stream_metadata_cmd>;
+                             set_stream_metadata_cmd, scavenge_cmd>;
 
 /// The domain outcome of applying a command.
 enum class result_code : uint8_t {
@@ -205,6 +228,9 @@ struct command_result {
   int64_t appended = 0;         ///< events this append wrote (0 for a retry)
   int64_t first = -1;           ///< the stream's first readable event number
                                 ///< after truncate_stream
+  int64_t removed = 0;          ///< events a scavenge step deleted
+  int64_t reclaimed_bytes = 0;  ///< bytes it returned to the filesystem
+  bool more = false;            ///< a scavenge step left work for another
   std::string message;          ///< with storage_failed
 };
 

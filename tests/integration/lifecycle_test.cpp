@@ -6,9 +6,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <vector>
 
+#include "tests/integration/cluster.hpp"
 #include "tests/integration/test_support.hpp"
 
 using namespace cxesdb::tests;
@@ -292,4 +295,159 @@ TEST_CASE("deletions survive a restart") {
   CHECK(stream_ids(c, "kept") == std::vector<std::string>{"count", "cut"});
   CHECK(ok(c, "delete_stream", {{"store", "kept"}, {"stream", "soft"}})
         == json{{"deleted", true}, {"version", 1}});
+}
+
+namespace {
+
+/// The bytes of a store's database at `path` with its write-ahead log, if
+/// one is left.
+int64_t file_bytes(const std::string& path) {
+  struct stat st {};
+  REQUIRE_MESSAGE(::stat(path.c_str(), &st) == 0, "no file " << path);
+  auto bytes = static_cast<int64_t>(st.st_size);
+  if (::stat((path + "-wal").c_str(), &st) == 0)
+    bytes += static_cast<int64_t>(st.st_size);
+  return bytes;
+}
+
+/// Reads event notifications on `c` until the one at `position`.
+void read_until(json_client& c, int64_t position) {
+  for (;;) {
+    auto m = read_json(c);
+    if (m.value("method", "") == "event"
+        && m["params"]["event"]["position"] == position)
+      return;
+  }
+}
+
+} // namespace
+
+TEST_CASE("a scavenge after deleting 90 % of a store's events at least "
+          "halves its disk; a persistent checkpoint stays valid") {
+  node_process node;
+  auto c = connect(node);
+  create_store(c, "big");
+  // 20 streams of 250 events of about 1.5 kB each
+  const std::string blob(1500, 'x');
+  constexpr int streams = 20;
+  constexpr int per_stream = 250;
+  for (int s = 0; s < streams; ++s)
+    for (int b = 0; b < per_stream / 50; ++b) {
+      auto events = json::array();
+      for (int i = 0; i < 50; ++i)
+        events.push_back(make_event("Big", {{"b", blob}}));
+      ok(c, "append_events", {{"store", "big"},
+                              {"stream", "s" + std::to_string(s)},
+                              {"events", events}});
+    }
+  // a persistent subscription acknowledged into what will be deleted
+  {
+    auto sub = connect(node);
+    auto r = ok(sub, "save_subscription", {{"store", "big"},
+                                           {"type", "by_stream"},
+                                           {"selector", "$all"},
+                                           {"name", "keeper"},
+                                           {"start_from", "origin"}});
+    read_until(sub, 99);
+    ok(sub, "ack_event",
+       {{"store", "big"}, {"subscription", r["subscription"]}, {"position", 99}});
+  }
+  c.close();
+  auto db = node.data_dir() + "/big/store.db";
+  REQUIRE(stop_node(node) == 0);
+  auto full = file_bytes(db);
+  node.start();
+  c = connect(node);
+  // 90 %: every stream but the last two, for good
+  for (int s = 0; s < streams - 2; ++s)
+    ok(c, "delete_stream", {{"store", "big"},
+                            {"stream", "s" + std::to_string(s)},
+                            {"hard", true}});
+  auto r = ok(c, "scavenge_store", {{"store", "big"}});
+  CHECK(r["removed_events"] == (streams - 2) * per_stream);
+  CHECK(r["reclaimed_bytes"].get<int64_t>() > 0);
+  // again: nothing left
+  r = ok(c, "scavenge_store", {{"store", "big"}});
+  CHECK(r["removed_events"] == 0);
+  c.close();
+  REQUIRE(stop_node(node) == 0);
+  auto scavenged = file_bytes(db);
+  MESSAGE("store.db: " << full << " bytes before, " << scavenged
+                       << " after the scavenge");
+  CHECK(scavenged * 2 <= full);
+  node.start();
+  c = connect(node);
+  auto events = read_all_events(c, "big");
+  REQUIRE(events.size() == 2 * per_stream);
+  CHECK(events[0]["position"] == (streams - 2) * per_stream);
+  // the persistent subscription resumes after its checkpoint (position 99,
+  // scavenged away) with the first event still there
+  auto sub = connect(node);
+  ok(sub, "save_subscription", {{"store", "big"},
+                                {"type", "by_stream"},
+                                {"selector", "$all"},
+                                {"name", "keeper"}});
+  auto m = read_json(sub);
+  while (m.value("method", "") != "event")
+    m = read_json(sub);
+  CHECK(m["params"]["event"]["position"] == (streams - 2) * per_stream);
+}
+
+TEST_CASE("scavenge_store takes only a store") {
+  auto c = connect(the_node());
+  expect_invalid(c, "scavenge_store", {{"stream", "a"}}, "stream");
+  expect_not_found(c, "scavenge_store", {{"store", "nope"}}, "store");
+  auto r = ok(c, "scavenge_store", json::object());
+  CHECK(r["removed_events"] == 0);
+  CHECK(r["reclaimed_bytes"].is_number_integer());
+}
+
+TEST_CASE("the background scavenger scavenges every --scavenge-interval-s") {
+  node_options opts;
+  opts.extra_args = {"--scavenge-interval-s", "1"};
+  node_process node{opts};
+  auto c = connect(node);
+  create_store(c, "bg");
+  append(c, "bg", "a", 10);
+  append(c, "bg", "b", 1);
+  ok(c, "delete_stream", {{"store", "bg"}, {"stream", "a"}, {"hard", true}});
+  auto db = node.data_dir() + "/bg/store.db";
+  size_t rows = 0;
+  bool scavenged = wait_until(
+    [&] {
+      rows = read_replica_file(db).size();
+      return rows == 1;
+    },
+    std::chrono::seconds{60}, std::chrono::milliseconds{200});
+  CHECK_MESSAGE(scavenged, rows << " events still on the disk");
+  CHECK(all(c, "bg") == positions{{10, "b"}});
+}
+
+TEST_CASE("a store's retention applies to streams without limits of their "
+          "own") {
+  auto c = connect(the_node());
+  auto r = ok(c, "create_store",
+              {{"store", "ret"}, {"config", {{"retention", {{"max_count", 2}}}}}});
+  CHECK(r["config"]["retention"] == json{{"max_count", 2}});
+  CHECK(ok(c, "get_store_config", {{"store", "ret"}})["config"]["retention"]
+        == json{{"max_count", 2}});
+  append(c, "ret", "a", 5);
+  CHECK(numbers(c, "ret", "a") == v{3, 4});
+  ok(c, "set_stream_metadata",
+     {{"store", "ret"}, {"stream", "b"}, {"max_count", 3}});
+  append(c, "ret", "b", 5);
+  CHECK(numbers(c, "ret", "b") == v{2, 3, 4});
+  auto bad = [&](json retention, const std::string& field) {
+    expect_invalid(c, "create_store",
+                   {{"store", "ret_bad"}, {"config", {{"retention", retention}}}},
+                   field);
+  };
+  bad({{"max_count", 0}}, "config.retention.max_count");
+  bad({{"max_age_s", -1}}, "config.retention.max_age_s");
+  bad({{"keep", 1}}, "config.retention.keep");
+  bad(5, "config.retention");
+  expect_not_found(c, "get_store_config", {{"store", "ret_bad"}}, "store");
+  create_store(c, "noret");
+  CHECK(ok(c, "get_store_config", {{"store", "noret"}})["config"]["retention"]
+        .is_null());
 }

@@ -484,6 +484,10 @@ TEST_CASE("stream lifecycle commands: delete-stream, truncate, stream-meta") {
   r = shell({"--json", "--store", "shelllife", "streams"});
   CHECK(nlohmann::json::parse(r.out, nullptr, false)["streams"]
         == nlohmann::json{"cut"});
+  // gone's two events, cut's first two; hard's is the store's last: it stays
+  r = shell({"--store", "shelllife", "scavenge"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "removed 4 events, reclaimed "));
 }
 
 TEST_CASE("an interactive session reads commands from a pipe") {

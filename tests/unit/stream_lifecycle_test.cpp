@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <unistd.h>
 
 #include "gateway/json_rpc.hpp"
 #include "gateway/uuid.hpp"
@@ -298,11 +299,164 @@ TEST_CASE_FIXTURE(fixture, "removals depend on the command alone") {
         == std::vector<std::string>{"a:3:0", "b:3:1", "c:2:0"});
 }
 
+namespace {
+
+int64_t rows(sqlite_db& db) {
+  auto s = db.prepare("SELECT COUNT(*) FROM events");
+  REQUIRE(s.step());
+  return s.int64(0);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "a scavenge deletes removed events in small steps") {
+  append("a", 5);
+  append("b", 4);
+  append("c", 3);
+  del("a", false);
+  apply(truncate_stream_cmd{"b", 3});
+  auto before = positions();
+  CHECK(rows(db) == 12);
+  auto step = apply(scavenge_cmd{3, 0, false, now_us});
+  CHECK(step.code == result_code::ok);
+  CHECK(step.removed == 3);
+  CHECK(step.more);
+  int64_t removed = step.removed;
+  for (int guard = 0; step.more && guard < 10; ++guard) {
+    step = apply(scavenge_cmd{3, 0, false, now_us});
+    removed += step.removed;
+  }
+  CHECK_FALSE(step.more);
+  CHECK(removed == 8);
+  CHECK(rows(db) == 4);
+  CHECK(positions() == before);
+  CHECK(numbers("b") == v{3});
+  // nothing left: a further step removes nothing
+  step = apply(scavenge_cmd{100, 0, false, now_us});
+  CHECK(step.removed == 0);
+  CHECK_FALSE(step.more);
+  // a soft-deleted stream recreated after a scavenge keeps its numbering
+  CHECK(append("a", 1).version == 5);
+  CHECK(numbers("a") == v{5});
+}
+
+TEST_CASE_FIXTURE(fixture, "a scavenge keeps the store's last event, so "
+                           "positions continue after it") {
+  append("a", 2);
+  append("b", 2);
+  del("b", true);
+  CHECK(apply(scavenge_cmd{100, 0, false, now_us}).removed == 1);
+  CHECK(rows(db) == 3);
+  CHECK(positions() == v{0, 1});
+  state_machine reopened{db};
+  CHECK(reopened.next_position() == 4);
+}
+
+TEST_CASE_FIXTURE(fixture, "a scavenge expires events by its command's "
+                           "clock") {
+  append("a", 3);
+  now_us += 100 * second_us;
+  append("b", 1);
+  set_meta("a", 0, 50); // all three are older: removed at once
+  CHECK(numbers("a").empty());
+  append("a", 1); // a fresh one
+  now_us += 60 * second_us;
+  // the command's clock, not the apply's, decides
+  auto r = apply(scavenge_cmd{100, 0, true, now_us});
+  CHECK(r.removed == 3);
+  auto m = db.prepare("SELECT first FROM stream_meta WHERE stream_id = 'a'");
+  REQUIRE(m.step());
+  CHECK(m.int64(0) == 4);
+}
+
+TEST_CASE("a scavenge returns the space of a new store to the filesystem") {
+  char tmpl[] = "/tmp/cxesdb-scavenge-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::string path = std::string{tmpl} + "/store.db";
+  {
+    auto db = open_store_db(path);
+    state_machine sm{*db};
+    std::string blob(2000, 'x');
+    uint64_t index = 0;
+    for (int s = 0; s < 10; ++s) {
+      std::vector<event_input> events;
+      for (int i = 0; i < 100; ++i)
+        events.push_back(event_input{uuid(s * 1000 + i), "T",
+                                     "\"" + blob + "\"", "null",
+                                     "application/json"});
+      sm.apply_batch(++index, {append_cmd{"s" + std::to_string(s),
+                                          any, std::move(events), 1}});
+    }
+    auto pages = [&] {
+      auto q = db->prepare("PRAGMA page_count");
+      REQUIRE(q.step());
+      return q.int64(0);
+    };
+    auto full = pages();
+    for (int s = 0; s < 9; ++s)
+      sm.apply_batch(++index, {delete_stream_cmd{"s" + std::to_string(s), any,
+                                                 true}});
+    int64_t reclaimed = 0;
+    int64_t removed = 0;
+    for (int guard = 0; guard < 1000; ++guard) {
+      auto r = sm.apply_batch(++index,
+                              {scavenge_cmd{limits::scavenge_rows_per_step,
+                                            limits::scavenge_pages_per_step,
+                                            false, 1}})[0];
+      REQUIRE(r.code == result_code::ok);
+      removed += r.removed;
+      reclaimed += r.reclaimed_bytes;
+      if (!r.more && r.reclaimed_bytes == 0)
+        break;
+    }
+    CHECK(removed == 900);
+    CHECK(reclaimed > 0);
+    CHECK(pages() * 2 <= full);
+  }
+  for (auto f : {"", "-wal", "-shm"})
+    std::remove((path + f).c_str());
+  rmdir(tmpl);
+}
+
+TEST_CASE_FIXTURE(fixture, "store retention: the limits of streams without "
+                           "their own") {
+  // the defaults, as create_store sets them: the metadata of stream ""
+  set_meta("", 2, 0);
+  append("a", 5);
+  CHECK(numbers("a") == v{3, 4});
+  append("b", 1);
+  set_meta("b", 4, 0); // its own limit wins
+  append("b", 4);
+  CHECK(numbers("b") == v{1, 2, 3, 4});
+  CHECK(q.run(stream_metadata_query{"a"}).metadata.max_count == 0);
+  CHECK(streams() == std::vector<std::string>{"a", "b"});
+  CHECK(positions() == v{3, 4, 6, 7, 8, 9});
+  // they survive a restart of the state machine
+  state_machine reopened{db};
+  reopened.apply_batch(sm.applied_index() + 1,
+                       {append_cmd{"a", any, {ev(900)}, now_us}});
+  CHECK(numbers("a") == v{4, 5});
+}
+
+TEST_CASE_FIXTURE(fixture, "store retention: max_age_s for reads and "
+                           "scavenges") {
+  set_meta("", 0, 50);
+  append("a", 2); // at 1000 s
+  now_us += 60 * second_us;
+  CHECK(numbers("a").empty()); // the reader's clock hides them
+  CHECK(q.run(read_all_query{0, 10, false, "", now_us}).events.empty());
+  auto r = apply(scavenge_cmd{100, 0, true, now_us});
+  // the last event of the store stays on the disk
+  CHECK(r.removed == 1);
+  CHECK(rows(db) == 1);
+}
+
 TEST_CASE("lifecycle commands and queries round-trip through the codec") {
   std::vector<command> cmds{
     delete_stream_cmd{"s", exact(4), true},
     truncate_stream_cmd{"s", 17},
     set_stream_metadata_cmd{"s", stream_metadata{3, 60, "{\"a\":1}"}, 99},
+    scavenge_cmd{500, 256, true, 7},
   };
   for (auto& cmd : cmds) {
     auto back = decode(encode(cmd));

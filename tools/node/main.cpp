@@ -28,6 +28,7 @@
 #include "gateway/gateway.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
+#include "gateway/scavenger.hpp"
 #include "stores/catalog.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
@@ -90,6 +91,8 @@ const flag flags[] = {
   {"scheduler-moderate-polls", "10",
    "50 us naps of an idle scheduler thread before it waits (CAF: 500)"},
   {"request-timeout-ms", "10000", "how long the gateway waits for a store"},
+  {"scavenge-interval-s", "3600",
+   "seconds between background scavenges of the stores led here"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -330,6 +333,10 @@ int main(int argc, char** argv) {
   gcfg.seed = std::random_device{}();
   gcfg.leaders = mcfg.leaders;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
+  gateway::scavenger_config sccfg;
+  sccfg.interval
+    = std::chrono::seconds{number(opts, "scavenge-interval-s", 1, 100000000)};
+  sccfg.leaders = mcfg.leaders;
 
   gateway::server_config scfg;
   scfg.bind = opts["bind"];
@@ -380,6 +387,9 @@ int main(int argc, char** argv) {
                      + std::to_string(api_port));
   }
 
+  // The background scavenger (scavenge_store, every --scavenge-interval-s).
+  auto scavenger = gateway::spawn_scavenger(sys, manager, sccfg);
+
   int sig = 0;
   sigwait(&sigs, &sig);
   actors::log_info(std::string{"shutting down on "}
@@ -397,6 +407,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(shutdown_grace); // the main thread, not CAF's
   self->send_exit(server, caf::exit_reason::user_shutdown);
   self->send_exit(gw, caf::exit_reason::user_shutdown);
+  self->send_exit(scavenger, caf::exit_reason::user_shutdown);
   self->send_exit(registry, caf::exit_reason::user_shutdown);
   // Close every store's files before the actor system goes away: jobs still
   // queued run to the end (a transaction in flight commits or not; nothing

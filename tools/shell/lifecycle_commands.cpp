@@ -1,5 +1,5 @@
-// The stream lifecycle commands: delete-stream, truncate, stream-meta
-// (protocol section 9, "Stream lifecycle and retention").
+// The stream lifecycle commands: delete-stream, truncate, stream-meta,
+// scavenge (protocol section 9, "Stream lifecycle and retention").
 
 #include <ostream>
 
@@ -71,6 +71,18 @@ void render_meta(const nlohmann::json& result, const request&,
   out << pretty_json(md) << '\n';
 }
 
+request build_scavenge(const parsed_args&, const command_context&) {
+  return {"scavenge_store", nlohmann::json::object()};
+}
+
+void render_scavenged(const nlohmann::json& result, const request&,
+                      std::ostream& out) {
+  out << "removed " << cell_text(result.value("removed_events", nlohmann::json{}))
+      << " events, reclaimed "
+      << cell_text(result.value("reclaimed_bytes", nlohmann::json{}))
+      << " bytes\n";
+}
+
 } // namespace
 
 void add_lifecycle_commands(std::vector<command_spec>& table) {
@@ -96,6 +108,10 @@ void add_lifecycle_commands(std::vector<command_spec>& table) {
       {"custom", "JSON", "a JSON object of your own"},
       {"clear", "", "remove every limit and the custom object"}},
      1, 1, true, false, build_meta, render_meta});
+  table.push_back({"scavenge", "scavenge",
+                   "delete removed events from the store's disk and return "
+                   "the space (scavenge_store)",
+                   {}, 0, 0, true, false, build_scavenge, render_scavenged});
 }
 
 } // namespace cxesdb::shell
