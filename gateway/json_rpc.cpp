@@ -1024,12 +1024,15 @@ json config_json(const stores::store_config& cfg) {
          {"data_dir", cfg.data_dir},
          {"created_at", cfg.created_at}};
   j["description"] = cfg.has_description ? json(cfg.description) : json(nullptr);
-  json retention = nullptr;
+  // Only when set: a config without it reads as before retention existed
+  // (the C++ client's store_config mirrors these keys).
+  json retention = json::object();
   if (cfg.retention_max_count > 0)
     retention["max_count"] = cfg.retention_max_count;
   if (cfg.retention_max_age_s > 0)
     retention["max_age_s"] = cfg.retention_max_age_s;
-  j["retention"] = std::move(retention);
+  if (!retention.empty())
+    j["retention"] = std::move(retention);
   return j;
 }
 

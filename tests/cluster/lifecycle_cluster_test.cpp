@@ -101,12 +101,13 @@ TEST_CASE("deletions are identical on every replica, also on one restarted "
   REQUIRE_MESSAGE(c.wait_all_up(60s), "no cluster formed");
   result_of(call_settled(c, 1, "create_store", create_params("life")));
   std::optional<size_t> leader;
-  REQUIRE(wait_until(
-    [&] {
-      leader = c.leader_of("life");
-      return leader.has_value();
-    },
-    30s, 100ms));
+  REQUIRE_MESSAGE(wait_until(
+                    [&] {
+                      leader = c.leader_of("life");
+                      return leader.has_value();
+                    },
+                    60s, 100ms),
+                  "no leader for the store in cluster_status");
   auto w = c.client(2);
   auto append = [&](const std::string& stream, size_t n) {
     ok(w, "append_events", {{"store", "life"},
