@@ -156,6 +156,47 @@ void dispatch_subscription(worker_actor* self, parsed_call& call,
   }
 }
 
+/// What one scavenge_store call removed so far.
+struct scavenge_totals {
+  int64_t removed = 0;
+  int64_t reclaimed_bytes = 0;
+};
+
+/// Runs a scavenge of `store` as a series of small scavenge_cmd steps
+/// through the store's log (the first one also expires events by max_age_s),
+/// one after the other, so that appends interleave with them; answers the
+/// totals once a step finds nothing left to do. Sent by `dispatch`; it
+/// never holds more than one step in flight.
+void scavenge_steps(worker_actor* self, std::string store, stores::command cmd,
+                    std::shared_ptr<scavenge_totals> totals,
+                    std::function<void(const std::string&)> ok,
+                    std::function<void(const rpc_error&)> fail,
+                    std::function<void(const caf::error&)> on_error) {
+  self
+    ->request(self->state.manager, caf::infinite, write_atom_v, store, cmd)
+    .then(
+      [=](stores::command_result& r) mutable {
+        if (r.code != stores::result_code::ok) {
+          fail(make_rpc_error(errc::unavailable,
+                              "the scavenge stopped: " + r.message));
+          return;
+        }
+        totals->removed += r.removed;
+        totals->reclaimed_bytes += r.reclaimed_bytes;
+        if (!r.more && r.reclaimed_bytes == 0) {
+          ok(json{{"removed_events", totals->removed},
+                  {"reclaimed_bytes", totals->reclaimed_bytes}}
+               .dump());
+          return;
+        }
+        std::get<stores::scavenge_cmd>(cmd).expire = false;
+        scavenge_steps(self, std::move(store), std::move(cmd),
+                       std::move(totals), std::move(ok), std::move(fail),
+                       std::move(on_error));
+      },
+      on_error);
+}
+
 /// Runs one parsed call and hands its response text to `done`.
 void dispatch(worker_actor* self, parsed_call call, std::string id_text,
               const caf::actor& conn, done_fn done) {
@@ -207,13 +248,43 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     case method::create_store:
       self->request(st.manager, timeout, create_atom_v, std::move(call.config))
         .then(
-          [ok](stores::store_info& info) {
-            ok(json{{"store", info.config.id},
-                    {"status", stores::to_string(info.status)},
-                    {"config", config_json(info.config)}}
-                 .dump());
+          [self, ok, fail, on_error](stores::store_info& info) {
+            auto answer = json{{"store", info.config.id},
+                               {"status", stores::to_string(info.status)},
+                               {"config", config_json(info.config)}}
+                            .dump();
+            auto& cfg = info.config;
+            if (cfg.retention_max_count == 0 && cfg.retention_max_age_s == 0) {
+              ok(answer);
+              return;
+            }
+            // The cleanup policy: the store's defaults, the metadata of the
+            // stream "" (no client can name it), set through its log.
+            stores::command cmd = stores::set_stream_metadata_cmd{
+              "",
+              stores::stream_metadata{cfg.retention_max_count,
+                                      cfg.retention_max_age_s, "null"},
+              stores::now_epoch_us()};
+            self
+              ->request(self->state.manager, caf::infinite, write_atom_v,
+                        cfg.id, std::move(cmd))
+              .then(
+                [ok, fail, answer](stores::command_result& r) {
+                  if (r.code == stores::result_code::ok)
+                    ok(answer);
+                  else
+                    fail(make_rpc_error(errc::unavailable,
+                                        "the store was created, but its "
+                                        "retention was not set: "
+                                          + r.message));
+                },
+                on_error);
           },
           on_error);
+      return;
+    case method::scavenge_store:
+      scavenge_steps(self, store, call.cmd,
+                     std::make_shared<scavenge_totals>(), ok, fail, on_error);
       return;
     case method::remove_store:
       self->request(st.manager, timeout, remove_atom_v, store)

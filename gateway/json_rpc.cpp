@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <optional>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 #include "gateway/uuid.hpp"
@@ -41,6 +42,11 @@ const std::unordered_map<std::string, method>& method_table() {
     {"health", method::health},
     {"cluster_status", method::cluster_status},
     {"leave_cluster", method::leave_cluster},
+    {"delete_stream", method::delete_stream},
+    {"truncate_stream", method::truncate_stream},
+    {"set_stream_metadata", method::set_stream_metadata},
+    {"get_stream_metadata", method::get_stream_metadata},
+    {"scavenge_store", method::scavenge_store},
   };
   return table;
 }
@@ -73,6 +79,12 @@ const std::vector<std::string>& allowed_params(method m) {
      {"type", "selector", "name"}},
     {static_cast<int>(method::ack_event), {"subscription", "position"}},
     {static_cast<int>(method::leave_cluster), {"node"}},
+    {static_cast<int>(method::delete_stream),
+     {"stream", "expected_version", "hard"}},
+    {static_cast<int>(method::truncate_stream), {"stream", "before"}},
+    {static_cast<int>(method::set_stream_metadata),
+     {"stream", "max_count", "max_age_s", "custom"}},
+    {static_cast<int>(method::get_stream_metadata), {"stream"}},
   };
   static const std::vector<std::string> none;
   auto i = table.find(static_cast<int>(m));
@@ -165,6 +177,17 @@ public:
       return fail(key, std::string{key} + " must be between "
                          + std::to_string(lo) + " and " + std::to_string(hi));
     out = x;
+    return true;
+  }
+
+  /// An optional boolean.
+  bool boolean(const char* key, bool& out) {
+    if (!has(key))
+      return true;
+    auto& v = p_.at(key);
+    if (!v.is_boolean())
+      return fail(key, std::string{key} + " must be true or false");
+    out = v.get<bool>();
     return true;
   }
 
@@ -367,6 +390,29 @@ bool parse_config(param_reader& in, stores::store_config& cfg) {
                               "bytes");
       cfg.has_description = true;
       cfg.description = v.get<std::string>();
+    } else if (k == "retention") {
+      if (!v.is_object())
+        return in.fail(field, "retention must be an object with max_count "
+                              "and/or max_age_s");
+      for (auto& r : v.items()) {
+        auto rfield = field + "." + r.key();
+        auto& x = r.value();
+        if (r.key() == "max_count") {
+          if (!x.is_number_integer() || x.get<int64_t>() < 1
+              || (x.is_number_unsigned() && x.get<uint64_t>() > INT64_MAX))
+            return in.fail(rfield, "max_count must be an integer >= 1");
+          cfg.retention_max_count = x.get<int64_t>();
+        } else if (r.key() == "max_age_s") {
+          if (!x.is_number_integer() || x.get<int64_t>() < 1
+              || x.get<int64_t>() > stores::limits::max_age_s_max)
+            return in.fail(rfield, "max_age_s must be an integer from 1 to "
+                                     + std::to_string(
+                                       stores::limits::max_age_s_max));
+          cfg.retention_max_age_s = x.get<int64_t>();
+        } else {
+          return in.fail(rfield, "unknown retention key " + r.key());
+        }
+      }
     } else if (k == "tags") {
       if (!v.is_array() || v.size() > 64)
         return in.fail(field, "tags must be an array of at most 64 strings");
@@ -490,7 +536,8 @@ bool find_method(const std::string& name, method& out) {
 
 bool is_write(method m) {
   return m == method::append_events || m == method::record_snapshot
-         || m == method::delete_snapshot;
+         || m == method::delete_snapshot || m == method::delete_stream
+         || m == method::truncate_stream || m == method::set_stream_metadata;
 }
 
 bool is_subscription(method m) {
@@ -502,7 +549,8 @@ bool is_subscription(method m) {
 bool is_read(method m) {
   return m == method::get_events || m == method::get_version
          || m == method::get_streams || m == method::read_all
-         || m == method::read_snapshot || m == method::list_snapshots;
+         || m == method::read_snapshot || m == method::list_snapshots
+         || m == method::get_stream_metadata;
 }
 
 std::variant<parsed_call, rpc_error>
@@ -556,9 +604,62 @@ parse_call(method m, const json& params, const parse_context& ctx) {
     }
     case method::get_events: {
       stores::read_stream_query q;
+      q.now_epoch_us = ctx.now_us;
       if (!stream(q.stream) || !in.direction(q.backward)
           || !in.integer("start", q.start, 0, INT64_MAX)
           || !in.integer("count", q.count, 1, stores::limits::read_count_max))
+        return in.take_error();
+      call.q = std::move(q);
+      break;
+    }
+    case method::delete_stream: {
+      stores::delete_stream_cmd c;
+      if (!stream(c.stream) || !parse_expected(in, call, c.expected)
+          || !in.boolean("hard", c.hard))
+        return in.take_error();
+      call.cmd = std::move(c);
+      break;
+    }
+    case method::truncate_stream: {
+      stores::truncate_stream_cmd c;
+      if (!stream(c.stream)
+          || !in.integer("before", c.before, 0, INT64_MAX, true))
+        return in.take_error();
+      call.cmd = std::move(c);
+      break;
+    }
+    case method::set_stream_metadata: {
+      stores::set_stream_metadata_cmd c;
+      c.now_epoch_us = ctx.now_us;
+      auto& md = c.metadata;
+      if (!stream(c.stream)
+          || !in.integer("max_count", md.max_count, 1, INT64_MAX)
+          || !in.integer("max_age_s", md.max_age_s, 1,
+                         stores::limits::max_age_s_max))
+        return in.take_error();
+      if (in.has("custom")) {
+        if (!params["custom"].is_object())
+          return invalid_param("custom", "custom must be an object");
+        md.custom = params["custom"].dump();
+        if (md.custom.size() > ctx.limits->event_bytes_max) {
+          auto e = make_rpc_error(errc::too_large,
+                                  "custom is larger than the event limit");
+          e.data["limit"] = ctx.limits->event_bytes_max;
+          e.data["field"] = "custom";
+          return e;
+        }
+      }
+      call.cmd = std::move(c);
+      break;
+    }
+    case method::scavenge_store:
+      call.cmd = stores::scavenge_cmd{stores::limits::scavenge_rows_per_step,
+                                      stores::limits::scavenge_pages_per_step,
+                                      true, ctx.now_us};
+      break;
+    case method::get_stream_metadata: {
+      stores::stream_metadata_query q;
+      if (!stream(q.stream))
         return in.take_error();
       call.q = std::move(q);
       break;
@@ -581,6 +682,7 @@ parse_call(method m, const json& params, const parse_context& ctx) {
     }
     case method::read_all: {
       stores::read_all_query q;
+      q.now_epoch_us = ctx.now_us;
       if (!in.direction(q.backward)
           || !in.integer("from_position", q.from, 0, INT64_MAX)
           || !in.integer("count", q.count, 1, stores::limits::read_count_max))
@@ -736,6 +838,71 @@ std::string events_array(const std::vector<stores::recorded_event>& events) {
   return out;
 }
 
+/// The stream a call names, for `stream_deleted`'s data.
+std::string call_stream(const parsed_call& call) {
+  if (is_read(call.m))
+    return std::visit(
+      [](const auto& q) -> std::string {
+        using Q = std::decay_t<decltype(q)>;
+        if constexpr (std::is_same_v<Q, stores::read_stream_query>
+                      || std::is_same_v<Q, stores::stream_version_query>
+                      || std::is_same_v<Q, stores::stream_metadata_query>
+                      || std::is_same_v<Q, stores::read_all_query>)
+          return q.stream;
+        else
+          return {};
+      },
+      call.q);
+  return std::visit(
+    [](const auto& x) -> std::string {
+      using T = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<T, stores::append_cmd>
+                    || std::is_same_v<T, stores::delete_stream_cmd>
+                    || std::is_same_v<T, stores::truncate_stream_cmd>
+                    || std::is_same_v<T, stores::set_stream_metadata_cmd>)
+        return x.stream;
+      else
+        return {};
+    },
+    call.cmd);
+}
+
+rpc_error stream_deleted_error(const parsed_call& call) {
+  auto stream = call_stream(call);
+  auto e = make_rpc_error(errc::stream_deleted,
+                          "stream " + stream + " was deleted for good");
+  e.data["stream"] = stream;
+  return e;
+}
+
+/// A stream's metadata as the protocol shows it: the keys that are set.
+std::string metadata_json(const stores::stream_metadata& m) {
+  std::string out = "{\"metadata\":{";
+  bool any = false;
+  auto key = [&](const char* k) {
+    if (any)
+      out += ',';
+    any = true;
+    out += '"';
+    out += k;
+    out += "\":";
+  };
+  if (m.max_count > 0) {
+    key("max_count");
+    out += std::to_string(m.max_count);
+  }
+  if (m.max_age_s > 0) {
+    key("max_age_s");
+    out += std::to_string(m.max_age_s);
+  }
+  if (m.custom != "null") {
+    key("custom");
+    out += m.custom;
+  }
+  out += "}}";
+  return out;
+}
+
 rpc_error storage_error(const std::string& message) {
   // Nothing was written: the client may retry.
   return make_rpc_error(errc::unavailable, "storage failed: " + message);
@@ -772,6 +939,8 @@ format_write(const parsed_call& call, const stores::command_result& r) {
       return make_rpc_error(errc::already_exists, "already exists");
     case result_code::storage_failed:
       return storage_error(r.message);
+    case result_code::stream_deleted:
+      return stream_deleted_error(call);
   }
   switch (call.m) {
     case method::append_events:
@@ -783,6 +952,15 @@ format_write(const parsed_call& call, const stores::command_result& r) {
       return std::string{"{\"recorded\":true}"};
     case method::delete_snapshot:
       return std::string{"{\"deleted\":true}"};
+    case method::delete_stream:
+      return "{\"deleted\":true,\"version\":" + std::to_string(r.version)
+             + "}";
+    case method::truncate_stream:
+      return "{\"truncated\":true,\"first\":" + std::to_string(r.first)
+             + "}";
+    case method::set_stream_metadata:
+      return metadata_json(
+        std::get<stores::set_stream_metadata_cmd>(call.cmd).metadata);
     default:
       return make_rpc_error(errc::internal_error, "not a write");
   }
@@ -793,6 +971,8 @@ format_read(const parsed_call& call, const stores::query_result& r) {
   using stores::result_code;
   if (r.code == result_code::storage_failed)
     return storage_error(r.message);
+  if (r.code == result_code::stream_deleted)
+    return stream_deleted_error(call);
   if (r.code == result_code::not_found) {
     auto e = make_rpc_error(errc::not_found, "no such snapshot");
     e.data["what"] = "snapshot";
@@ -803,6 +983,8 @@ format_read(const parsed_call& call, const stores::query_result& r) {
       return "{\"events\":" + events_array(r.events) + "}";
     case method::get_version:
       return "{\"version\":" + std::to_string(r.version) + "}";
+    case method::get_stream_metadata:
+      return metadata_json(r.metadata);
     case method::get_streams: {
       json streams = r.streams;
       return "{\"streams\":" + streams.dump() + ",\"next_after\":"
@@ -842,6 +1024,15 @@ json config_json(const stores::store_config& cfg) {
          {"data_dir", cfg.data_dir},
          {"created_at", cfg.created_at}};
   j["description"] = cfg.has_description ? json(cfg.description) : json(nullptr);
+  // Only when set: a config without it reads as before retention existed
+  // (the C++ client's store_config mirrors these keys).
+  json retention = json::object();
+  if (cfg.retention_max_count > 0)
+    retention["max_count"] = cfg.retention_max_count;
+  if (cfg.retention_max_age_s > 0)
+    retention["max_age_s"] = cfg.retention_max_age_s;
+  if (!retention.empty())
+    j["retention"] = std::move(retention);
   return j;
 }
 

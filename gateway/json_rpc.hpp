@@ -72,6 +72,11 @@ enum class method {
   health,
   cluster_status,
   leave_cluster,
+  delete_stream,
+  truncate_stream,
+  set_stream_metadata,
+  get_stream_metadata,
+  scavenge_store,
 };
 
 /// Finds a method by its protocol name.

@@ -96,6 +96,9 @@ std::string to_json_text(const store_config& cfg) {
                    {"created_at", cfg.created_at}};
   j["description"] = cfg.has_description ? nlohmann::json(cfg.description)
                                          : nlohmann::json(nullptr);
+  if (cfg.retention_max_count > 0 || cfg.retention_max_age_s > 0)
+    j["retention"] = {{"max_count", cfg.retention_max_count},
+                      {"max_age_s", cfg.retention_max_age_s}};
   return j.dump();
 }
 
@@ -128,6 +131,11 @@ store_config config_from_json_text(const std::string& id,
   if (j.at("description").is_string()) {
     cfg.has_description = true;
     cfg.description = j["description"].get<std::string>();
+  }
+  // Stores made before retention existed have none.
+  if (auto r = j.find("retention"); r != j.end() && r->is_object()) {
+    cfg.retention_max_count = r->value("max_count", int64_t{0});
+    cfg.retention_max_age_s = r->value("max_age_s", int64_t{0});
   }
   return cfg;
 }

@@ -26,6 +26,10 @@ struct store_config {
   bool has_description = false;
   std::string description;
   std::vector<std::string> tags;
+  /// The cleanup policy (`retention`): the limits of every stream that has
+  /// none of its own (0 = none), set in the store's log when it is created.
+  int64_t retention_max_count = 0;
+  int64_t retention_max_age_s = 0;
   std::string data_dir;   ///< absolute path of the store's directory
   std::string created_at; ///< ISO 8601 UTC
 

@@ -19,6 +19,10 @@ enum tag : uint8_t {
   tag_checkpoint,
   tag_remove_subscription,
   tag_noop,
+  tag_delete_stream,
+  tag_truncate_stream,
+  tag_set_stream_metadata,
+  tag_scavenge,
 };
 
 using writer = actors::byte_writer;
@@ -113,7 +117,21 @@ enum query_tag : uint8_t {
   q_read_snapshot,
   q_list_snapshots,
   q_list_subscriptions,
+  q_stream_metadata,
 };
+
+void put(writer& w, const stream_metadata& m) {
+  w.i64(m.max_count);
+  w.i64(m.max_age_s);
+  w.str(m.custom);
+}
+
+bool get(reader& r, stream_metadata& m) {
+  return r.i64(m.max_count) && r.i64(m.max_age_s) && r.str(m.custom);
+}
+
+constexpr auto result_code_last
+  = static_cast<uint8_t>(result_code::stream_deleted);
 
 } // namespace
 
@@ -155,6 +173,27 @@ std::string encode(const command& cmd) {
     w.i64(b->checkpoint);
   } else if (std::holds_alternative<noop_cmd>(cmd)) {
     w.u8(tag_noop);
+  } else if (auto d = std::get_if<delete_stream_cmd>(&cmd)) {
+    w.u8(tag_delete_stream);
+    w.str(d->stream);
+    w.u8(d->expected.kind);
+    w.i64(d->expected.value);
+    w.u8(d->hard);
+  } else if (auto t = std::get_if<truncate_stream_cmd>(&cmd)) {
+    w.u8(tag_truncate_stream);
+    w.str(t->stream);
+    w.i64(t->before);
+  } else if (auto g = std::get_if<scavenge_cmd>(&cmd)) {
+    w.u8(tag_scavenge);
+    w.i64(g->rows_max);
+    w.i64(g->pages_max);
+    w.u8(g->expire);
+    w.i64(g->now_epoch_us);
+  } else if (auto m = std::get_if<set_stream_metadata_cmd>(&cmd)) {
+    w.u8(tag_set_stream_metadata);
+    w.str(m->stream);
+    put(w, m->metadata);
+    w.i64(m->now_epoch_us);
   } else {
     auto& c = std::get<remove_subscription_cmd>(cmd);
     w.u8(tag_remove_subscription);
@@ -230,6 +269,40 @@ std::optional<command> decode(const std::string& bytes) {
       if (!r.done())
         return std::nullopt;
       return command{noop_cmd{}};
+    case tag_delete_stream: {
+      delete_stream_cmd d;
+      uint8_t kind = 0;
+      uint8_t hard = 0;
+      if (!r.str(d.stream) || !r.u8(kind) || kind > expected_version::exact
+          || !r.i64(d.expected.value) || !r.u8(hard) || hard > 1 || !r.done())
+        return std::nullopt;
+      d.expected.kind = static_cast<expected_version::kind_t>(kind);
+      d.hard = hard != 0;
+      return command{std::move(d)};
+    }
+    case tag_truncate_stream: {
+      truncate_stream_cmd t;
+      if (!r.str(t.stream) || !r.i64(t.before) || t.before < 0 || !r.done())
+        return std::nullopt;
+      return command{std::move(t)};
+    }
+    case tag_scavenge: {
+      scavenge_cmd g;
+      uint8_t expire = 0;
+      if (!r.i64(g.rows_max) || !r.i64(g.pages_max) || !r.u8(expire)
+          || expire > 1 || !r.i64(g.now_epoch_us) || g.rows_max < 0
+          || g.pages_max < 0 || !r.done())
+        return std::nullopt;
+      g.expire = expire != 0;
+      return command{g};
+    }
+    case tag_set_stream_metadata: {
+      set_stream_metadata_cmd m;
+      if (!r.str(m.stream) || !get(r, m.metadata) || !r.i64(m.now_epoch_us)
+          || m.metadata.max_count < 0 || m.metadata.max_age_s < 0 || !r.done())
+        return std::nullopt;
+      return command{std::move(m)};
+    }
     default:
       return std::nullopt;
   }
@@ -244,6 +317,7 @@ std::string encode(const query& q) {
     w.i64(a->start);
     w.i64(a->count);
     w.u8(a->backward);
+    w.i64(a->now_epoch_us);
   } else if (auto b = std::get_if<stream_version_query>(&q)) {
     w.u8(q_stream_version);
     w.str(b->stream);
@@ -258,6 +332,7 @@ std::string encode(const query& q) {
     w.i64(d->count);
     w.u8(d->backward);
     w.str(d->stream);
+    w.i64(d->now_epoch_us);
   } else if (auto e = std::get_if<read_snapshot_query>(&q)) {
     w.u8(q_read_snapshot);
     w.str(e->source_uuid);
@@ -267,6 +342,9 @@ std::string encode(const query& q) {
     w.u8(q_list_snapshots);
     w.str(f->source_uuid);
     w.str(f->stream_uuid);
+  } else if (auto g = std::get_if<stream_metadata_query>(&q)) {
+    w.u8(q_stream_metadata);
+    w.str(g->stream);
   } else {
     CXESDB_ASSERT(std::holds_alternative<list_subscriptions_query>(q));
     w.u8(q_list_subscriptions);
@@ -285,7 +363,8 @@ std::optional<query> decode_query(const std::string& bytes) {
   switch (t) {
     case q_read_stream: {
       read_stream_query a;
-      if (r.str(a.stream) && r.i64(a.start) && r.i64(a.count) && r.u8(flag)) {
+      if (r.str(a.stream) && r.i64(a.start) && r.i64(a.count) && r.u8(flag)
+          && r.i64(a.now_epoch_us)) {
         a.backward = flag != 0;
         out = std::move(a);
       }
@@ -307,7 +386,8 @@ std::optional<query> decode_query(const std::string& bytes) {
     }
     case q_read_all: {
       read_all_query d;
-      if (r.i64(d.from) && r.i64(d.count) && r.u8(flag) && r.str(d.stream)) {
+      if (r.i64(d.from) && r.i64(d.count) && r.u8(flag) && r.str(d.stream)
+          && r.i64(d.now_epoch_us)) {
         d.backward = flag != 0;
         out = std::move(d);
       }
@@ -328,6 +408,12 @@ std::optional<query> decode_query(const std::string& bytes) {
     case q_list_subscriptions:
       out = list_subscriptions_query{};
       break;
+    case q_stream_metadata: {
+      stream_metadata_query g;
+      if (r.str(g.stream))
+        out = std::move(g);
+      break;
+    }
     default:
       break;
   }
@@ -345,6 +431,10 @@ std::string encode(const command_result& x) {
   w.i64(x.current_version);
   w.i64(x.checkpoint);
   w.i64(x.appended);
+  w.i64(x.first);
+  w.i64(x.removed);
+  w.i64(x.reclaimed_bytes);
+  w.u8(x.more);
   w.str(x.message);
   return w.take();
 }
@@ -353,14 +443,18 @@ std::optional<command_result> decode_command_result(const std::string& bytes) {
   reader r{bytes};
   uint8_t version = 0;
   uint8_t code = 0;
+  uint8_t more = 0;
   command_result x;
   if (!r.u8(version) || version != format_version || !r.u8(code)
-      || code > static_cast<uint8_t>(result_code::storage_failed)
-      || !r.i64(x.version) || !r.i64(x.position) || !r.i64(x.current_version)
-      || !r.i64(x.checkpoint) || !r.i64(x.appended) || !r.str(x.message)
+      || code > result_code_last || !r.i64(x.version) || !r.i64(x.position)
+      || !r.i64(x.current_version) || !r.i64(x.checkpoint)
+      || !r.i64(x.appended) || !r.i64(x.first) || !r.i64(x.removed)
+      || !r.i64(x.reclaimed_bytes) || !r.u8(more) || more > 1
+      || !r.str(x.message)
       || !r.done())
     return std::nullopt;
   x.code = static_cast<result_code>(code);
+  x.more = more != 0;
   return x;
 }
 
@@ -374,6 +468,7 @@ std::string encode(const query_result& x) {
   for (auto& s : x.snapshots)
     put(w, s);
   put_all(w, x.subscriptions);
+  put(w, x.metadata);
   w.i64(x.version);
   w.i64(x.head_position);
   w.u8(x.has_next);
@@ -391,16 +486,16 @@ std::optional<query_result> decode_query_result(const std::string& bytes) {
   uint64_t snapshots = 0;
   query_result x;
   if (!r.u8(version) || version != format_version || !r.u8(code)
-      || code > static_cast<uint8_t>(result_code::storage_failed)
-      || !get_all(r, x.events) || !get_all(r, x.streams) || !r.u64(snapshots)
+      || code > result_code_last || !get_all(r, x.events)
+      || !get_all(r, x.streams) || !r.u64(snapshots)
       || snapshots > r.remaining())
     return std::nullopt;
   x.snapshots.resize(snapshots);
   for (auto& s : x.snapshots)
     if (!get(r, s))
       return std::nullopt;
-  if (!get_all(r, x.subscriptions) || !r.i64(x.version)
-      || !r.i64(x.head_position) || !r.u8(has_next) || !r.i64(x.next_position)
+  if (!get_all(r, x.subscriptions) || !get(r, x.metadata)
+      || !r.i64(x.version) || !r.i64(x.head_position) || !r.u8(has_next) || !r.i64(x.next_position)
       || !r.str(x.next_after) || !r.str(x.message) || !r.done())
     return std::nullopt;
   x.code = static_cast<result_code>(code);

@@ -36,6 +36,8 @@ const char* to_reason(errc x) {
       return "duplicate_event";
     case errc::not_leader:
       return "unavailable";
+    case errc::stream_deleted:
+      return "stream_deleted";
   }
   return "internal_error";
 }
@@ -74,6 +76,8 @@ int to_code(errc x) {
       return -32010;
     case errc::not_leader:
       return to_code(errc::unavailable);
+    case errc::stream_deleted:
+      return -32011;
   }
   return -32603;
 }
@@ -84,8 +88,10 @@ std::string to_string(errc x) {
 
 bool from_reason(const std::string& tag, errc& out) {
   for (auto i = static_cast<int>(errc::parse_error);
-       i <= static_cast<int>(errc::duplicate_event); ++i) {
+       i <= static_cast<int>(errc::stream_deleted); ++i) {
     auto x = static_cast<errc>(i);
+    if (x == errc::not_leader)
+      continue; // not a protocol reason
     if (tag == to_reason(x)) {
       out = x;
       return true;

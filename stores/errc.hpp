@@ -28,6 +28,8 @@ enum class errc : uint8_t {
   /// refused a request; routers retry at the leader and never show it to
   /// clients (it renders as `unavailable`).
   not_leader,
+  /// The stream was hard deleted (data: `stream`).
+  stream_deleted,
 };
 
 /// The stable tag of a reason, as `data.reason` carries it.

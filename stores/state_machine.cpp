@@ -1,6 +1,8 @@
 #include "stores/state_machine.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <string_view>
 #include <utility>
 
@@ -10,6 +12,13 @@ namespace cxesdb::stores {
 
 namespace {
 
+// `stream_meta` holds what became of a stream once it was deleted,
+// truncated or given metadata: `first` is its lowest readable event number
+// (events below it are removed: hidden from every read, and deleted from
+// the disk by a scavenge), `state` a stream_state, `max_count`/`max_age_s`
+// its limits (0 = none), `custom` its custom metadata (JSON text), and
+// `scavenged` the event number below which its removed events are gone from
+// the disk too. Streams without a row are live with no limits.
 constexpr const char* schema_sql = R"sql(
 CREATE TABLE IF NOT EXISTS events(
   position INTEGER PRIMARY KEY,
@@ -39,6 +48,14 @@ CREATE TABLE IF NOT EXISTS subscriptions(
   type TEXT NOT NULL,
   selector TEXT NOT NULL,
   checkpoint INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_meta(
+  stream_id TEXT PRIMARY KEY,
+  first INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  max_count INTEGER NOT NULL,
+  max_age_s INTEGER NOT NULL,
+  custom TEXT NOT NULL,
+  scavenged INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS applied(
   id INTEGER PRIMARY KEY CHECK (id = 0),
   idx INTEGER NOT NULL);
@@ -48,6 +65,32 @@ INSERT OR IGNORE INTO applied(id, idx) VALUES (0, 0);
 constexpr const char* event_columns
   = "stream_id, event_number, position, event_id, event_type, data, "
     "metadata, content_type, created";
+
+/// The same columns, of an `events` joined to `stream_meta`.
+constexpr const char* joined_event_columns
+  = "e.stream_id, e.event_number, e.position, e.event_id, e.event_type, "
+    "e.data, e.metadata, e.content_type, e.created";
+
+/// What became of a stream (`stream_meta.state`).
+enum stream_state : int64_t {
+  live = 0,
+  /// Reads show no events and version -1 until an append recreates it.
+  soft_deleted = 1,
+  /// Gone for good: reads and appends are `stream_deleted`.
+  hard_deleted = 2,
+};
+
+/// The microseconds of `max_age_s` seconds; the gateway bounds max_age_s so
+/// that this does not overflow.
+int64_t age_us(int64_t max_age_s) {
+  return max_age_s * 1000000;
+}
+
+int64_t wall_clock_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
 
 recorded_event read_event(const sqlite_stmt& s) {
   recorded_event e;
@@ -111,6 +154,9 @@ struct end_read_guard {
 
 std::unique_ptr<sqlite_db> open_store_db(const std::string& path) {
   auto db = std::make_unique<sqlite_db>(path, sqlite_db::mode::read_write_create);
+  // Takes effect only on a file without tables yet: an older store keeps
+  // auto_vacuum=NONE (see state_machine::apply(scavenge_cmd)).
+  db->exec("PRAGMA auto_vacuum=INCREMENTAL;");
   db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   db->exec(schema_sql);
   return db;
@@ -186,9 +232,41 @@ state_machine::state_machine(sqlite_db& db) : db_(db) {
   delete_subscription_ = db_.prepare(
     "DELETE FROM subscriptions WHERE name = ?1 AND type = ?2 AND "
     "selector = ?3");
+  get_meta_ = db_.prepare("SELECT first, state, max_count, max_age_s, custom "
+                          "FROM stream_meta WHERE stream_id = ?1");
+  upsert_meta_ = db_.prepare(
+    "INSERT INTO stream_meta(stream_id, first, state, max_count, max_age_s, "
+    "custom) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(stream_id) DO UPDATE "
+    "SET first = excluded.first, state = excluded.state, max_count = "
+    "excluded.max_count, max_age_s = excluded.max_age_s, custom = "
+    "excluded.custom");
+  // Events of a stream are created in number order (the leader's clock, so
+  // nearly): the first one young enough ends what max_age_s removes.
+  first_young_ = db_.prepare(
+    "SELECT event_number FROM events WHERE stream_id = ?1 AND event_number "
+    ">= ?2 AND created >= ?3 ORDER BY event_number ASC LIMIT 1");
+  delete_stream_snapshots_ = db_.prepare(
+    "DELETE FROM snapshots WHERE stream_uuid = ?1");
+  // ?1: the store's default max_age_s.
+  expiring_ = db_.prepare(
+    "SELECT stream_id FROM stream_meta WHERE stream_id != '' AND state = 0 "
+    "AND (max_age_s > 0 OR ?1 > 0) ORDER BY stream_id");
+  scavenge_next_ = db_.prepare(
+    "SELECT stream_id, scavenged, first FROM stream_meta WHERE scavenged < "
+    "first ORDER BY stream_id LIMIT 1");
+  // ?4: the store's last position, which stays.
+  scavenge_delete_ = db_.prepare(
+    "DELETE FROM events WHERE stream_id = ?1 AND event_number >= ?2 AND "
+    "event_number < ?3 AND position != ?4");
+  set_scavenged_ = db_.prepare(
+    "UPDATE stream_meta SET scavenged = ?2 WHERE stream_id = ?1");
   auto q = db_.prepare("SELECT idx FROM applied WHERE id = 0");
   CXESDB_ASSERT(q.step());
   applied_index_ = static_cast<uint64_t>(q.int64(0));
+  q = db_.prepare("SELECT EXISTS(SELECT 1 FROM stream_meta)");
+  CXESDB_ASSERT(q.step());
+  any_meta_ = q.int64(0) != 0;
+  defaults_ = load_meta("").metadata;
   q = db_.prepare("SELECT COALESCE(MAX(position) + 1, 0) FROM events");
   CXESDB_ASSERT(q.step());
   next_position_ = q.int64(0);
@@ -256,7 +334,17 @@ int64_t state_machine::stream_version(const std::string& stream) {
 command_result state_machine::apply(const append_cmd& cmd) {
   CXESDB_ASSERT(cmd.events.size() <= limits::batch_events_max);
   command_result r;
-  auto current = stream_version(cmd.stream);
+  auto meta = any_meta_ ? load_meta(cmd.stream) : meta_row{};
+  // With store defaults, every written stream keeps where it begins.
+  meta.exists = meta.exists || has_defaults();
+  if (meta.state == hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
+  // The version the client sees: a soft-deleted stream has none, but its
+  // new events are numbered after the deleted ones (`number`).
+  auto number = stream_version(cmd.stream);
+  auto current = meta.state == soft_deleted ? int64_t{-1} : number;
   // Idempotence first: a retry of an append that succeeded must succeed
   // again, even though its expected version no longer holds.
   size_t found = 0;
@@ -312,7 +400,6 @@ command_result state_machine::apply(const append_cmd& cmd) {
     r.version = current;
     return r;
   }
-  auto number = current;
   for (auto& e : cmd.events) {
     ++number;
     insert_event_.bind(1, next_position_)
@@ -329,9 +416,184 @@ command_result state_machine::apply(const append_cmd& cmd) {
   }
   upsert_stream_.bind(1, cmd.stream).bind(2, number);
   upsert_stream_.run();
+  if (meta.exists) {
+    meta.state = live;
+    apply_limits(cmd.stream, number, meta, cmd.created_epoch_us);
+    save_meta(cmd.stream, meta);
+  }
   r.version = number;
   r.position = next_position_ - 1;
   r.appended = static_cast<int64_t>(cmd.events.size());
+  return r;
+}
+
+state_machine::meta_row
+state_machine::load_meta(const std::string& stream) {
+  meta_row m;
+  get_meta_.bind(1, stream);
+  if (get_meta_.step()) {
+    m.exists = true;
+    m.first = get_meta_.int64(0);
+    m.state = get_meta_.int64(1);
+    m.metadata.max_count = get_meta_.int64(2);
+    m.metadata.max_age_s = get_meta_.int64(3);
+    m.metadata.custom = get_meta_.text(4);
+  }
+  get_meta_.reset();
+  return m;
+}
+
+void state_machine::save_meta(const std::string& stream, const meta_row& m) {
+  upsert_meta_.bind(1, stream)
+    .bind(2, m.first)
+    .bind(3, m.state)
+    .bind(4, m.metadata.max_count)
+    .bind(5, m.metadata.max_age_s)
+    .bind(6, m.metadata.custom);
+  upsert_meta_.run();
+  any_meta_ = true;
+}
+
+void state_machine::apply_limits(const std::string& stream, int64_t version,
+                                 meta_row& m, int64_t now_epoch_us) {
+  auto max_count = m.metadata.max_count > 0 ? m.metadata.max_count
+                                            : defaults_.max_count;
+  auto max_age_s = m.metadata.max_age_s > 0 ? m.metadata.max_age_s
+                                            : defaults_.max_age_s;
+  if (stream.empty())
+    return; // the defaults themselves
+  if (max_count > 0)
+    m.first = std::max(m.first, version - max_count + 1);
+  if (max_age_s > 0 && m.first <= version) {
+    first_young_.bind(1, stream)
+      .bind(2, m.first)
+      .bind(3, now_epoch_us - age_us(max_age_s));
+    m.first = first_young_.step() ? first_young_.int64(0) : version + 1;
+    first_young_.reset();
+  }
+}
+
+command_result state_machine::apply(const delete_stream_cmd& cmd) {
+  command_result r;
+  auto m = load_meta(cmd.stream);
+  auto version = stream_version(cmd.stream);
+  auto current = m.state == live ? version : int64_t{-1};
+  r.version = version;
+  if (m.state == hard_deleted && !cmd.hard) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
+  // A retry of the delete that deleted it answers as the first one did;
+  // only an exact expected version that never held fails.
+  bool retry = (m.state == soft_deleted && !cmd.hard)
+               || (m.state == hard_deleted && cmd.hard);
+  bool matches = retry ? cmd.expected.kind != expected_version::exact
+                           || cmd.expected.value == version
+                       : version_matches(cmd.expected, current);
+  if (!matches) {
+    r.code = m.state == hard_deleted ? result_code::stream_deleted
+                                     : result_code::wrong_expected_version;
+    r.current_version = current;
+    return r;
+  }
+  if (retry)
+    return r;
+  if (!cmd.hard && version < 0 && !m.exists)
+    return r; // nothing to delete, nothing to remember
+  m.state = cmd.hard ? hard_deleted : soft_deleted;
+  m.first = std::max(m.first, version + 1);
+  save_meta(cmd.stream, m);
+  if (cmd.hard) {
+    delete_stream_snapshots_.bind(1, cmd.stream);
+    delete_stream_snapshots_.run();
+  }
+  return r;
+}
+
+command_result state_machine::apply(const truncate_stream_cmd& cmd) {
+  CXESDB_ASSERT(cmd.before >= 0);
+  command_result r;
+  auto m = load_meta(cmd.stream);
+  r.version = stream_version(cmd.stream);
+  if (m.state == hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
+  if (cmd.before > m.first) {
+    m.first = cmd.before;
+    save_meta(cmd.stream, m);
+  }
+  r.first = m.first;
+  return r;
+}
+
+command_result state_machine::apply(const set_stream_metadata_cmd& cmd) {
+  command_result r;
+  auto m = load_meta(cmd.stream);
+  r.version = stream_version(cmd.stream);
+  if (m.state == hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
+  m.metadata = cmd.metadata;
+  apply_limits(cmd.stream, r.version, m, cmd.now_epoch_us);
+  save_meta(cmd.stream, m);
+  if (cmd.stream.empty())
+    defaults_ = cmd.metadata;
+  r.first = m.first;
+  return r;
+}
+
+command_result state_machine::apply(const scavenge_cmd& cmd) {
+  command_result r;
+  if (cmd.expire) {
+    std::vector<std::string> ids;
+    expiring_.bind(1, defaults_.max_age_s);
+    while (expiring_.step())
+      ids.push_back(expiring_.text(0));
+    expiring_.reset();
+    for (auto& id : ids) {
+      auto m = load_meta(id);
+      auto before = m.first;
+      apply_limits(id, stream_version(id), m, cmd.now_epoch_us);
+      if (m.first != before)
+        save_meta(id, m);
+    }
+  }
+  // Event numbers of a stream have no gaps: a range of them is at most that
+  // many rows, deleted through the stream's index.
+  auto budget = cmd.rows_max;
+  while (budget > 0 && scavenge_next_.step()) {
+    auto id = scavenge_next_.text(0);
+    auto from = scavenge_next_.int64(1);
+    auto upto = std::min(scavenge_next_.int64(2), from + budget);
+    scavenge_next_.reset();
+    scavenge_delete_.bind(1, id).bind(2, from).bind(3, upto).bind(
+      4, next_position_ - 1);
+    scavenge_delete_.run();
+    r.removed += db_.changes();
+    budget -= upto - from;
+    set_scavenged_.bind(1, id).bind(2, upto);
+    set_scavenged_.run();
+  }
+  scavenge_next_.reset();
+  r.more = scavenge_next_.step();
+  scavenge_next_.reset();
+  if (cmd.pages_max > 0) {
+    auto pages = [&] {
+      auto s = db_.prepare("PRAGMA page_count");
+      CXESDB_ASSERT(s.step());
+      return s.int64(0);
+    };
+    auto before = pages();
+    auto vacuum = db_.prepare("PRAGMA incremental_vacuum("
+                              + std::to_string(cmd.pages_max) + ")");
+    while (vacuum.step()) {
+    }
+    auto s = db_.prepare("PRAGMA page_size");
+    CXESDB_ASSERT(s.step());
+    r.reclaimed_bytes = (before - pages()) * s.int64(0);
+  }
   return r;
 }
 
@@ -422,12 +684,16 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
   begin_ = db_.prepare("BEGIN DEFERRED");
   end_ = db_.prepare("COMMIT");
   get_version_ = db_.prepare("SELECT version FROM streams WHERE stream_id = ?1");
+  // ?2..?3: the event numbers asked for, clipped to what is readable; ?4:
+  // the oldest `created` max_age_s leaves readable.
   stream_fwd_ = db_.prepare(sql_with_columns(
     "SELECT ", " FROM events WHERE stream_id = ?1 AND event_number >= ?2 "
-               "ORDER BY event_number ASC LIMIT ?3"));
+               "AND event_number <= ?3 AND created >= ?4 "
+               "ORDER BY event_number ASC LIMIT ?5"));
   stream_bwd_ = db_.prepare(sql_with_columns(
-    "SELECT ", " FROM events WHERE stream_id = ?1 AND event_number <= ?2 "
-               "ORDER BY event_number DESC LIMIT ?3"));
+    "SELECT ", " FROM events WHERE stream_id = ?1 AND event_number >= ?2 "
+               "AND event_number <= ?3 AND created >= ?4 "
+               "ORDER BY event_number DESC LIMIT ?5"));
   all_fwd_ = db_.prepare(sql_with_columns(
     "SELECT ", " FROM events WHERE position >= ?1 ORDER BY position ASC "
                "LIMIT ?2"));
@@ -438,12 +704,41 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
   // serves this scan in position order.
   stream_from_position_ = db_.prepare(sql_with_columns(
     "SELECT ", " FROM events WHERE stream_id = ?1 AND position >= ?2 "
+               "AND event_number >= ?4 AND created >= ?5 "
                "ORDER BY event_number ASC LIMIT ?3"));
+  // Once a stream was deleted, truncated or given limits, `$all` reads
+  // leave out what its `stream_meta` row hides; ?3 is the query's clock.
+  // ?4: the store's default max_age_s.
+  constexpr const char* hidden_filter
+    = " FROM events e LEFT JOIN stream_meta m ON m.stream_id = e.stream_id "
+      "WHERE e.position %s ?1 AND COALESCE(m.state, 0) != 2 AND "
+      "e.event_number >= COALESCE(m.first, 0) AND "
+      "(COALESCE(NULLIF(m.max_age_s, 0), ?4) = 0 OR e.created >= ?3 - "
+      "COALESCE(NULLIF(m.max_age_s, 0), ?4) * 1000000) "
+      "ORDER BY e.position %s LIMIT ?2";
+  auto visible_sql = [&](const char* op, const char* order) {
+    char buf[512];
+    std::snprintf(buf, sizeof(buf), hidden_filter, op, order);
+    return std::string{"SELECT "} + joined_event_columns + buf;
+  };
+  all_fwd_visible_ = db_.prepare(visible_sql(">=", "ASC"));
+  all_bwd_visible_ = db_.prepare(visible_sql("<=", "DESC"));
+  get_meta_ = db_.prepare("SELECT first, state, max_age_s FROM stream_meta "
+                          "WHERE stream_id = ?1");
+  any_meta_ = db_.prepare("SELECT EXISTS(SELECT 1 FROM stream_meta)");
   last_position_ = db_.prepare("SELECT COALESCE(MAX(position), -1) FROM events");
-  streams_first_ = db_.prepare(
-    "SELECT stream_id FROM streams ORDER BY stream_id ASC LIMIT ?1");
-  streams_after_ = db_.prepare("SELECT stream_id FROM streams WHERE stream_id "
-                               "> ?1 ORDER BY stream_id ASC LIMIT ?2");
+  // Deleted streams (soft or hard) are left out.
+  constexpr const char* not_deleted
+    = "NOT EXISTS(SELECT 1 FROM stream_meta m WHERE m.stream_id = "
+      "streams.stream_id AND m.state != 0) ";
+  streams_first_ = db_.prepare(std::string{"SELECT stream_id FROM streams "
+                                           "WHERE "}
+                               + not_deleted
+                               + "ORDER BY stream_id ASC LIMIT ?1");
+  streams_after_ = db_.prepare(std::string{"SELECT stream_id FROM streams "
+                                           "WHERE stream_id > ?1 AND "}
+                               + not_deleted
+                               + "ORDER BY stream_id ASC LIMIT ?2");
   constexpr const char* snap_cols = "SELECT source_uuid, stream_uuid, "
                                     "version, source_type, data, metadata, "
                                     "created FROM snapshots ";
@@ -474,14 +769,57 @@ query_result store_queries::run(const query& q) {
   }
 }
 
+store_queries::visibility
+store_queries::visible(const std::string& stream, int64_t now_epoch_us) {
+  visibility v;
+  get_meta_.bind(1, stream);
+  if (get_meta_.step()) {
+    v.first = get_meta_.int64(0);
+    v.hard_deleted = get_meta_.int64(1) == hard_deleted;
+    v.soft_deleted = get_meta_.int64(1) == soft_deleted;
+    v.max_age_s = get_meta_.int64(2);
+  }
+  get_meta_.reset();
+  if (v.max_age_s == 0)
+    v.max_age_s = default_max_age_s();
+  if (v.max_age_s > 0) {
+    auto now = now_epoch_us != 0 ? now_epoch_us : wall_clock_us();
+    v.created_min = now - age_us(v.max_age_s);
+  }
+  return v;
+}
+
+int64_t store_queries::default_max_age_s() {
+  get_meta_.bind(1, std::string{});
+  int64_t age = get_meta_.step() ? get_meta_.int64(2) : 0;
+  get_meta_.reset();
+  return age;
+}
+
+bool store_queries::any_meta() {
+  CXESDB_ASSERT(any_meta_.step());
+  bool any = any_meta_.int64(0) != 0;
+  any_meta_.reset();
+  return any;
+}
+
 query_result store_queries::run_one(const read_stream_query& q) {
   CXESDB_ASSERT(q.count >= 1 && q.count <= limits::read_count_max);
   query_result r;
+  auto v = visible(q.stream, q.now_epoch_us);
+  if (v.hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
   auto& s = q.backward ? stream_bwd_ : stream_fwd_;
-  int64_t start = q.start;
-  if (start < 0)
-    start = q.backward ? INT64_MAX : 0;
-  s.bind(1, q.stream).bind(2, start).bind(3, q.count);
+  int64_t lo = v.first;
+  int64_t hi = INT64_MAX;
+  if (!q.backward)
+    lo = std::max(lo, q.start < 0 ? int64_t{0} : q.start);
+  else if (q.start >= 0)
+    hi = q.start;
+  s.bind(1, q.stream).bind(2, lo).bind(3, hi).bind(4, v.created_min).bind(5,
+                                                                  q.count);
   while (s.step())
     r.events.push_back(read_event(s));
   s.reset();
@@ -490,9 +828,34 @@ query_result store_queries::run_one(const read_stream_query& q) {
 
 query_result store_queries::run_one(const stream_version_query& q) {
   query_result r;
+  auto v = visible(q.stream, 0);
+  if (v.hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
   get_version_.bind(1, q.stream);
   r.version = get_version_.step() ? get_version_.int64(0) : -1;
   get_version_.reset();
+  if (v.soft_deleted)
+    r.version = -1;
+  return r;
+}
+
+query_result store_queries::run_one(const stream_metadata_query& q) {
+  query_result r;
+  auto v = visible(q.stream, 0);
+  if (v.hard_deleted) {
+    r.code = result_code::stream_deleted;
+    return r;
+  }
+  auto s = db_.prepare("SELECT max_count, max_age_s, custom FROM stream_meta "
+                       "WHERE stream_id = ?1");
+  s.bind(1, q.stream);
+  if (s.step()) {
+    r.metadata.max_count = s.int64(0);
+    r.metadata.max_age_s = s.int64(1);
+    r.metadata.custom = s.text(2);
+  }
   return r;
 }
 
@@ -527,10 +890,26 @@ query_result store_queries::run_one(const read_all_query& q) {
     from = q.backward ? r.head_position : 0;
   if (!q.stream.empty()) {
     CXESDB_ASSERT(!q.backward);
-    stream_from_position_.bind(1, q.stream).bind(2, from).bind(3, q.count);
-    while (stream_from_position_.step())
-      r.events.push_back(read_event(stream_from_position_));
-    stream_from_position_.reset();
+    auto v = visible(q.stream, q.now_epoch_us);
+    if (!v.hard_deleted) {
+      stream_from_position_.bind(1, q.stream)
+        .bind(2, from)
+        .bind(3, q.count)
+        .bind(4, v.first)
+        .bind(5, v.created_min);
+      while (stream_from_position_.step())
+        r.events.push_back(read_event(stream_from_position_));
+      stream_from_position_.reset();
+    }
+  } else if (any_meta()) {
+    auto& s = q.backward ? all_bwd_visible_ : all_fwd_visible_;
+    s.bind(1, from)
+      .bind(2, q.count)
+      .bind(3, q.now_epoch_us != 0 ? q.now_epoch_us : wall_clock_us())
+      .bind(4, default_max_age_s());
+    while (s.step())
+      r.events.push_back(read_event(s));
+    s.reset();
   } else {
     auto& s = q.backward ? all_bwd_ : all_fwd_;
     s.bind(1, from).bind(2, q.count);

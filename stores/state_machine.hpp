@@ -1,5 +1,6 @@
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,7 +12,8 @@
 namespace cxesdb::stores {
 
 /// Opens a store's database file with the settings every store uses: WAL
-/// mode and `synchronous=NORMAL`. A commit does not wait for the disk: the
+/// mode and `synchronous=NORMAL`; a new file gets `auto_vacuum=INCREMENTAL`,
+/// so that a scavenge can return the pages it frees to the filesystem. A commit does not wait for the disk: the
 /// store's Raft log (the node log, synced before any answer) is the durable
 /// copy of every command, and the applied index commits in the same
 /// transaction as its effects, so after a power loss the database is an
@@ -66,12 +68,41 @@ private:
   command_result apply(const noop_cmd&) {
     return {};
   }
+  command_result apply(const delete_stream_cmd& cmd);
+  command_result apply(const truncate_stream_cmd& cmd);
+  command_result apply(const set_stream_metadata_cmd& cmd);
+  command_result apply(const scavenge_cmd& cmd);
+
+  /// A stream's row in `stream_meta`, or the defaults when it has none.
+  struct meta_row {
+    bool exists = false;
+    int64_t first = 0;
+    int64_t state = 0; ///< stream_state
+    stream_metadata metadata;
+  };
 
   int64_t stream_version(const std::string& stream);
+  meta_row load_meta(const std::string& stream);
+  void save_meta(const std::string& stream, const meta_row& m);
+  /// Moves `m.first` past what the stream's max_count and max_age_s (its
+  /// own, else the store's defaults) remove at `now_epoch_us` (the leader's
+  /// clock, carried in the command).
+  void apply_limits(const std::string& stream, int64_t version, meta_row& m,
+                    int64_t now_epoch_us);
+  /// Whether the store's defaults limit streams.
+  bool has_defaults() const noexcept {
+    return defaults_.max_count > 0 || defaults_.max_age_s > 0;
+  }
 
   sqlite_db& db_;
   uint64_t applied_index_ = 0;
   int64_t next_position_ = 0;
+  /// Whether `stream_meta` has a row: appends look their stream up there
+  /// only then, so stores that never delete pay nothing for it.
+  bool any_meta_ = false;
+  /// The store's retention: the metadata of the stream "" (no client can
+  /// name it), the limits of streams without their own.
+  stream_metadata defaults_;
   sqlite_stmt begin_;
   sqlite_stmt commit_;
   sqlite_stmt rollback_;
@@ -89,6 +120,14 @@ private:
   sqlite_stmt insert_subscription_;
   sqlite_stmt set_checkpoint_;
   sqlite_stmt delete_subscription_;
+  sqlite_stmt get_meta_;
+  sqlite_stmt upsert_meta_;
+  sqlite_stmt first_young_;
+  sqlite_stmt delete_stream_snapshots_;
+  sqlite_stmt expiring_;
+  sqlite_stmt scavenge_next_;
+  sqlite_stmt scavenge_delete_;
+  sqlite_stmt set_scavenged_;
 };
 
 /// The reads of one store, on a connection of its own (a read-only one in
@@ -109,6 +148,20 @@ private:
   query_result run_one(const read_snapshot_query& q);
   query_result run_one(const list_snapshots_query& q);
   query_result run_one(const list_subscriptions_query& q);
+  query_result run_one(const stream_metadata_query& q);
+
+  /// What reads of one stream may show (`stream_meta`).
+  struct visibility {
+    bool hard_deleted = false;
+    bool soft_deleted = false;
+    int64_t first = 0;            ///< lowest readable event number
+    int64_t created_min = INT64_MIN; ///< max_age_s against the query's clock
+    int64_t max_age_s = 0;           ///< its own, else the store's
+  };
+  visibility visible(const std::string& stream, int64_t now_epoch_us);
+  bool any_meta();
+  /// The store's default max_age_s (its retention), 0 for none.
+  int64_t default_max_age_s();
 
   sqlite_db& db_;
   sqlite_stmt begin_;
@@ -126,6 +179,10 @@ private:
   sqlite_stmt snapshot_latest_;
   sqlite_stmt snapshots_list_;
   sqlite_stmt subscriptions_list_;
+  sqlite_stmt get_meta_;
+  sqlite_stmt any_meta_;
+  sqlite_stmt all_fwd_visible_;
+  sqlite_stmt all_bwd_visible_;
 };
 
 } // namespace cxesdb::stores

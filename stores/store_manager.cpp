@@ -599,7 +599,12 @@ void route_write(manager_actor* self, const std::string& store, command cmd,
   route_job job;
   job.store = store;
   job.kind = route_kind::write;
-  job.idempotent = std::holds_alternative<append_cmd>(cmd);
+  // Stream deletes, truncation and metadata answer a retry as the first
+  // time (state_machine.hpp), like appends.
+  job.idempotent = std::holds_alternative<append_cmd>(cmd)
+                   || std::holds_alternative<delete_stream_cmd>(cmd)
+                   || std::holds_alternative<truncate_stream_cmd>(cmd)
+                   || std::holds_alternative<set_stream_metadata_cmd>(cmd);
   job.cmd = std::make_shared<const command>(std::move(cmd));
   job.done_write = [done](command_result& r) { done(std::move(r)); };
   job.done = [done](caf::expected<std::string> out) {

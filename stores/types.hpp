@@ -33,6 +33,15 @@ struct limits {
 
   /// Most stream ids one get_streams page returns (and its default).
   static constexpr int64_t streams_page_max = 10000;
+
+  /// Events one scavenge step deletes at most, and free pages it returns
+  /// to the filesystem at most: small enough that an append waits for a
+  /// step a few milliseconds at most.
+  static constexpr int64_t scavenge_rows_per_step = 500;
+  static constexpr int64_t scavenge_pages_per_step = 256;
+
+  /// Longest `max_age_s` of a stream's metadata: 100 years.
+  static constexpr int64_t max_age_s_max = 100LL * 365 * 24 * 3600;
 };
 
 /// An event as a client proposes it, after the gateway validated it.
@@ -129,6 +138,60 @@ struct remove_subscription_cmd {
   std::string selector;
 };
 
+/// Deletes a stream. Soft: it reads as a stream without events until an
+/// append recreates it (numbered after the deleted events). Hard: it is gone
+/// for good, and so are its snapshots (those whose stream_uuid is its id).
+/// `expected` is checked against the version reads show (-1 once soft
+/// deleted). Deleting a stream already deleted the same way succeeds again
+/// with the same version (an idempotent retry).
+struct delete_stream_cmd {
+  std::string stream;
+  expected_version expected;
+  bool hard = false;
+};
+
+/// Hides the events of a stream numbered below `before` (>= 0). Never moves
+/// the stream's first readable event back.
+struct truncate_stream_cmd {
+  std::string stream;
+  int64_t before = 0;
+};
+
+/// A stream's retention and custom metadata, as set_stream_metadata sets
+/// it as a whole.
+struct stream_metadata {
+  int64_t max_count = 0;    ///< keep the newest N events; 0 = no limit
+  int64_t max_age_s = 0;    ///< hide events older than this; 0 = no limit
+  std::string custom = "null"; ///< JSON text: an object, or null
+};
+
+/// Replaces a stream's metadata and applies its limits at once: `max_count`
+/// and `max_age_s` (against `now_epoch_us`, the leader's clock when it
+/// accepted the command, never the replica's) move the stream's first
+/// readable event forward.
+struct set_stream_metadata_cmd {
+  std::string stream;
+  stream_metadata metadata;
+  int64_t now_epoch_us = 0;
+};
+
+/// One step of a scavenge. Deletes from the disk up to `rows_max` events no
+/// read shows any more (of deleted and truncated streams, and past their
+/// limits), lowest stream ids first, then returns up to `pages_max` free
+/// pages to the filesystem (a store made with auto_vacuum=INCREMENTAL; the
+/// free pages of an older store are reused by later appends). With
+/// `expire`, first removes what the streams' max_age_s remove at
+/// `now_epoch_us` (the leader's clock). The store's last event always stays
+/// on the disk: positions continue after it. A scavenge is a series of these
+/// steps, each small, so that appends interleave with it; every replica
+/// deletes the same events.
+struct scavenge_cmd {
+  int64_t rows_max = 0;
+  int64_t pages_max = 0;
+  bool expire = false;
+  int64_t now_epoch_us = 0;
+};
+
 /// A log entry that changes nothing but the applied index: a new leader's
 /// first entry, a membership change, or an entry that is not a command.
 struct noop_cmd {};
@@ -138,7 +201,8 @@ struct noop_cmd {};
 using command = std::variant<append_cmd, record_snapshot_cmd,
                              delete_snapshot_cmd, save_subscription_cmd,
                              checkpoint_cmd, remove_subscription_cmd,
-                             noop_cmd>;
+                             noop_cmd, delete_stream_cmd, truncate_stream_cmd,
+                             set_stream_metadata_cmd, scavenge_cmd>;
 
 /// The domain outcome of applying a command.
 enum class result_code : uint8_t {
@@ -150,6 +214,8 @@ enum class result_code : uint8_t {
   /// Storage failed (disk full, I/O error): nothing of the command was
   /// written; safe to retry.
   storage_failed,
+  /// The stream was hard deleted: it can never be written or read again.
+  stream_deleted,
 };
 
 /// What applying a command produced.
@@ -160,6 +226,11 @@ struct command_result {
   int64_t current_version = -1; ///< with wrong_expected_version
   int64_t checkpoint = -1;      ///< a subscription's, after subscription commands
   int64_t appended = 0;         ///< events this append wrote (0 for a retry)
+  int64_t first = -1;           ///< the stream's first readable event number
+                                ///< after truncate_stream
+  int64_t removed = 0;          ///< events a scavenge step deleted
+  int64_t reclaimed_bytes = 0;  ///< bytes it returned to the filesystem
+  bool more = false;            ///< a scavenge step left work for another
   std::string message;          ///< with storage_failed
 };
 
@@ -171,6 +242,9 @@ struct read_stream_query {
   int64_t start = -1; ///< -1: 0 forward, the last event backward
   int64_t count = limits::read_count_default;
   bool backward = false;
+  /// The clock `max_age_s` hides events against, microseconds since 1970;
+  /// 0: the reading node's clock when the query runs.
+  int64_t now_epoch_us = 0;
 };
 
 /// The version of one stream.
@@ -191,6 +265,13 @@ struct read_all_query {
   int64_t count = limits::read_count_default;
   bool backward = false;
   std::string stream; ///< only this stream's events when not empty
+  /// As in read_stream_query.
+  int64_t now_epoch_us = 0;
+};
+
+/// The metadata of one stream.
+struct stream_metadata_query {
+  std::string stream;
 };
 
 /// One snapshot; version -1 reads the latest.
@@ -221,7 +302,7 @@ struct subscription_record {
 using query = std::variant<read_stream_query, stream_version_query,
                            list_streams_query, read_all_query,
                            read_snapshot_query, list_snapshots_query,
-                           list_subscriptions_query>;
+                           list_subscriptions_query, stream_metadata_query>;
 
 /// What a query produced. Which fields are set depends on the query.
 struct query_result {
@@ -230,6 +311,7 @@ struct query_result {
   std::vector<std::string> streams;
   std::vector<snapshot_record> snapshots;
   std::vector<subscription_record> subscriptions;
+  stream_metadata metadata; ///< stream_metadata_query
   int64_t version = -1;
   int64_t head_position = -1; ///< the store's last position (read_all)
   bool has_next = false;  ///< next_position / next_after is not null

@@ -35,7 +35,7 @@ inline int code_of(const std::string& reason) {
     {"unavailable", -32004},     {"timeout", -32005},
     {"unauthorized", -32006},    {"forbidden", -32007},
     {"too_large", -32008},       {"overloaded", -32009},
-    {"duplicate_event", -32010},
+    {"duplicate_event", -32010}, {"stream_deleted", -32011},
   };
   auto i = codes.find(reason);
   REQUIRE_MESSAGE(i != codes.end(), "unknown reason " << reason);

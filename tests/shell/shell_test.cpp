@@ -436,6 +436,61 @@ TEST_CASE("one-shot commands against a node") {
   }
 }
 
+TEST_CASE("stream lifecycle commands: delete-stream, truncate, stream-meta") {
+  shell_result r;
+  INFO("last shell run: " << r);
+  r = shell({"create-store", "shelllife"});
+  REQUIRE(r.code == 0);
+  for (auto stream : {"gone", "gone", "cut", "cut", "cut", "hard"}) {
+    r = shell({"--store", "shelllife", "append", stream, "{}"});
+    REQUIRE(r.code == 0);
+  }
+  r = shell({"--store", "shelllife", "delete-stream", "gone", "--expected",
+             "1"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "deleted stream gone at version 1\n");
+  r = shell({"--store", "shelllife", "version", "gone"});
+  CHECK(r.out == "-1\n");
+  r = shell({"--store", "shelllife", "delete-stream", "hard", "--hard"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "hard deleted stream hard at version 0\n");
+  r = shell({"--store", "shelllife", "read", "hard"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "error: stream_deleted: "));
+  r = shell({"--store", "shelllife", "truncate", "cut", "2"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "truncated stream cut: first readable event 2\n");
+  r = shell({"--store", "shelllife", "truncate", "cut", "-1"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "error: invalid_params: "));
+  r = shell({"--store", "shelllife", "stream-meta", "cut"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "(no metadata)\n");
+  r = shell({"--json", "--store", "shelllife", "stream-meta", "cut",
+             "--max-count", "5", "--custom", R"({"team":"a"})"});
+  CHECK(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out, nullptr, false)
+        == nlohmann::json{
+          {"metadata", {{"max_count", 5}, {"custom", {{"team", "a"}}}}}});
+  r = shell({"--json", "--store", "shelllife", "stream-meta", "cut"});
+  CHECK(nlohmann::json::parse(r.out, nullptr, false)["metadata"]["max_count"]
+        == 5);
+  r = shell({"--json", "--store", "shelllife", "stream-meta", "cut",
+             "--clear"});
+  CHECK(nlohmann::json::parse(r.out, nullptr, false)
+        == nlohmann::json{{"metadata", nlohmann::json::object()}});
+  r = shell({"--store", "shelllife", "stream-meta", "cut", "--max-count", "0"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "max_count"));
+  r = shell({"--json", "--store", "shelllife", "streams"});
+  CHECK(nlohmann::json::parse(r.out, nullptr, false)["streams"]
+        == nlohmann::json{"cut"});
+  // gone's two events, cut's first two; hard's is the store's last: it stays
+  r = shell({"--store", "shelllife", "scavenge"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "removed 4 events, reclaimed "));
+}
+
 TEST_CASE("an interactive session reads commands from a pipe") {
   shell_result r;
   INFO("last shell run: " << r);

@@ -283,7 +283,8 @@ TEST_CASE("cluster renders cluster_status as a node and a store table") {
 TEST_CASE("completion offers commands, options and store names") {
   line_editor ed{"", [] { return strings{"default", "orders", "other"}; }};
   CHECK(ed.complete({}, "st")
-        == strings{"stores", "store-status", "store-config", "streams"});
+        == strings{"stores", "store-status", "store-config", "streams",
+                 "stream-meta"});
   CHECK(ed.complete({"use"}, "o") == strings{"orders", "other"});
   CHECK(ed.complete({"remove-store"}, "") == strings{"default", "orders",
                                                       "other"});

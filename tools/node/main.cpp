@@ -34,6 +34,7 @@
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "gateway/tls.hpp"
+#include "gateway/scavenger.hpp"
 #include "stores/catalog.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
@@ -109,6 +110,8 @@ const flag flags[] = {
    "time a TLS client has to finish its handshake"},
   {"log-level", "info", "least severe log lines written: debug, info, warn, error"},
   {"log-format", "text", "log line format: text, or json (one object per line)"},
+  {"scavenge-interval-s", "3600",
+   "seconds between background scavenges of the stores led here"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -382,6 +385,10 @@ int main(int argc, char** argv) {
   gcfg.leaders = mcfg.leaders;
   gcfg.auth = auth;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
+  gateway::scavenger_config sccfg;
+  sccfg.interval
+    = std::chrono::seconds{number(opts, "scavenge-interval-s", 1, 100000000)};
+  sccfg.leaders = mcfg.leaders;
 
   gateway::server_config scfg;
   scfg.bind = opts["bind"];
@@ -465,6 +472,8 @@ int main(int argc, char** argv) {
     });
     return {[](caf::get_atom) {}};
   });
+  // The background scavenger (scavenge_store, every --scavenge-interval-s).
+  auto scavenger = gateway::spawn_scavenger(sys, manager, sccfg);
 
   int sig = 0;
   for (;;) {
@@ -505,6 +514,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(shutdown_grace); // the main thread, not CAF's
   self->send_exit(server, caf::exit_reason::user_shutdown);
   self->send_exit(gw, caf::exit_reason::user_shutdown);
+  self->send_exit(scavenger, caf::exit_reason::user_shutdown);
   self->send_exit(registry, caf::exit_reason::user_shutdown);
   // Close every store's files before the actor system goes away: jobs still
   // queued run to the end (a transaction in flight commits or not; nothing

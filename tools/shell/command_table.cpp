@@ -9,6 +9,7 @@ const std::vector<command_spec>& command_table() {
     std::vector<command_spec> res;
     add_store_commands(res);
     add_stream_commands(res);
+    add_lifecycle_commands(res);
     add_snapshot_commands(res);
     add_subscription_commands(res);
     add_tail_command(res);

@@ -74,6 +74,10 @@ void add_store_commands(std::vector<command_spec>& table);
 /// Adds the stream commands (append, read, version, streams, read-all).
 void add_stream_commands(std::vector<command_spec>& table);
 
+/// Adds the stream lifecycle commands (delete-stream, truncate, stream-meta,
+/// scavenge).
+void add_lifecycle_commands(std::vector<command_spec>& table);
+
 /// Adds the snapshot commands.
 void add_snapshot_commands(std::vector<command_spec>& table);
 

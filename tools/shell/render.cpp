@@ -19,7 +19,7 @@ std::string reason_of_code(const nlohmann::json& code) {
     {-32004, "unavailable"},       {-32005, "timeout"},
     {-32006, "unauthorized"},      {-32007, "forbidden"},
     {-32008, "too_large"},         {-32009, "overloaded"},
-    {-32010, "duplicate_event"},
+    {-32010, "duplicate_event"},   {-32011, "stream_deleted"},
   };
   if (code.is_number_integer())
     for (auto& [num, reason] : reasons)
