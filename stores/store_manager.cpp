@@ -752,6 +752,25 @@ void check_ready(manager_actor* self) {
 
 /// Starts the replicas the placement gives this node and stops those of
 /// removed stores.
+/// The stores of the catalog that are not removed: a removed store's
+/// entry stays as a tombstone and does not count against `stores_max`.
+size_t live_stores(const manager_state& st) {
+  return static_cast<size_t>(
+    std::count_if(st.catalog.begin(), st.catalog.end(),
+                  [](const auto& kv) { return !kv.second.removed; }));
+}
+
+/// The replicas this node runs for clients' stores: neither the catalog's
+/// own (`_system`) nor one that is stopping (a removed store on its way
+/// out) counts against `stores_max`.
+size_t local_user_replicas(const manager_state& st) {
+  return static_cast<size_t>(std::count_if(
+    st.replicas.begin(), st.replicas.end(), [](const auto& kv) {
+      return kv.first != system_store_id
+             && kv.second.info.status != store_status::stopping;
+    }));
+}
+
 void sync_replicas(manager_actor* self) {
   auto& st = self->state;
   for (auto& kv : st.catalog) {
@@ -767,7 +786,7 @@ void sync_replicas(manager_actor* self) {
     auto where = placement(st, id);
     if (std::find(where.begin(), where.end(), st.cfg.node_name) == where.end())
       continue;
-    if (st.replicas.size() >= st.cfg.stores_max) {
+    if (local_user_replicas(st) >= st.cfg.stores_max) {
       log_error("cannot start a replica of " + id + ": this node holds its "
                 "maximum number of stores");
       continue;
@@ -1415,7 +1434,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (c != st.catalog.end() && !c->second.removed)
         return make_error(errc::already_exists,
                           "store " + cfg.id + " already exists");
-      if (st.catalog.size() >= st.cfg.stores_max)
+      if (live_stores(st) >= st.cfg.stores_max)
         return make_error(errc::overloaded,
                           "the cluster holds its maximum number of stores ("
                             + std::to_string(st.cfg.stores_max) + ")");

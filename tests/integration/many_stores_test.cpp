@@ -178,3 +178,38 @@ TEST_CASE("200 stores: create, use, list, remove, restart") {
         == -1);
   CHECK(stop_node(node) == 0);
 }
+
+// --max-stores counts the stores a client can use: the default store and the
+// ones created, not the catalog's own group nor removed stores. At the limit
+// create_store is refused and nothing is created; a removal makes room again.
+TEST_CASE("--max-stores: refused at the limit, room again after a removal") {
+  node_options opts;
+  opts.extra_args = {"--max-stores", "3"};
+  node_process node{opts};
+  auto c = node.connect();
+  auto append_one = [&](const std::string& store) {
+    json events = json::array({make_event("E", {{"store", store}})});
+    ok(c, "append_events",
+       {{"store", store}, {"stream", "s"}, {"events", events}});
+  };
+  ok(c, "create_store", {{"store", "a"}});
+  ok(c, "create_store", {{"store", "b"}});
+  append_one("a");
+  append_one("b");
+  err(c, "create_store", {{"store", "c"}}, "overloaded");
+  expect_not_found(c, "get_store_status", {{"store", "c"}}, "store");
+  // Each removal and re-creation leaves a tombstone in the catalog; none of
+  // them counts.
+  std::string last = "b";
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    auto next = "b" + std::to_string(round);
+    ok(c, "remove_store", {{"store", last}});
+    ok(c, "create_store", {{"store", next}});
+    append_one(next);
+    err(c, "create_store", {{"store", "c"}}, "overloaded");
+    last = next;
+  }
+  auto listed = ok(c, "list_stores")["stores"];
+  CHECK(listed.size() == 3);
+}
