@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -12,6 +13,7 @@
 #include "actors/type_ids.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/auth_check.hpp"
+#include "gateway/request_metrics.hpp"
 #include "gateway/uuid.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
@@ -39,6 +41,12 @@ struct worker_state {
 };
 
 using worker_actor = caf::stateful_actor<worker_state>;
+
+/// Counts an error answer for /metrics (gateway/request_metrics.hpp).
+void count_error(worker_actor* self, const rpc_error& e) {
+  if (auto& m = self->state.cfg.metrics)
+    m->count_error(e.reason);
+}
 
 /// Maps an error from the store actors to the protocol. `write` says whether
 /// the call may have changed the store: then a lost answer means the outcome
@@ -205,7 +213,8 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
   auto ok = [id_text, done](const std::string& result) {
     done(response(id_text, result), caf::message{});
   };
-  auto fail = [id_text, done](const rpc_error& e) {
+  auto fail = [self, id_text, done](const rpc_error& e) {
+    count_error(self, e);
     done(error_response(id_text, e), caf::message{});
   };
   auto on_error = [fail, m = call.m](const caf::error& err) {
@@ -377,9 +386,10 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
                     const std::vector<raw_event_text>* raw_events = nullptr) {
   auto& st = self->state;
   if (!req.is_object()) {
-    done(error_response("null", make_rpc_error(errc::invalid_request,
-                                               "a request must be an object")),
-         caf::message{});
+    auto e = make_rpc_error(errc::invalid_request,
+                            "a request must be an object");
+    count_error(self, e);
+    done(error_response("null", e), caf::message{});
     return;
   }
   auto id = req.find("id");
@@ -387,15 +397,16 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
   std::string id_text = "null";
   if (!notification) {
     if (!id->is_string() && !id->is_number() && !id->is_null()) {
-      done(error_response("null",
-                          make_rpc_error(errc::invalid_request,
-                                         "id must be a number or a string")),
-           caf::message{});
+      auto e = make_rpc_error(errc::invalid_request,
+                              "id must be a number or a string");
+      count_error(self, e);
+      done(error_response("null", e), caf::message{});
       return;
     }
     id_text = id->dump();
   }
   auto reply_error = [&](const rpc_error& e) {
+    count_error(self, e);
     done(notification ? std::string{} : error_response(id_text, e),
          caf::message{});
   };
@@ -429,6 +440,17 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
     reply_error(make_rpc_error(errc::method_not_found,
                                "unknown method " + m->get<std::string>()));
     return;
+  }
+  // From here on the request has a method: its answer, error or not, is
+  // counted with its duration (measured from here: the JSON is parsed).
+  if (auto metrics = st.cfg.metrics) {
+    done = [done, metrics, which, started = std::chrono::steady_clock::now()](
+             std::string resp, caf::message after) {
+      metrics->observe(which, std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - started)
+                                .count());
+      done(std::move(resp), std::move(after));
+    };
   }
   static const json empty = json::object();
   auto p = req.find("params");
@@ -484,6 +506,7 @@ void on_message(worker_actor* self, std::string& line,
                             "JSON nested deeper than "
                               + std::to_string(rpc_limits::json_depth_max));
     e.data["limit"] = rpc_limits::json_depth_max;
+    count_error(self, e);
     self->send(reply_to, reply_atom_v, error_response("null", e));
     return;
   }
@@ -494,9 +517,9 @@ void on_message(worker_actor* self, std::string& line,
   bool slimmed = slim_append(line, slim, raw);
   auto j = json::parse(slimmed ? slim : line, nullptr, false);
   if (j.is_discarded()) {
-    self->send(reply_to, reply_atom_v,
-               error_response("null", make_rpc_error(errc::parse_error,
-                                                     "invalid JSON")));
+    auto e = make_rpc_error(errc::parse_error, "invalid JSON");
+    count_error(self, e);
+    self->send(reply_to, reply_atom_v, error_response("null", e));
     return;
   }
   if (!j.is_array()) {
@@ -509,10 +532,9 @@ void on_message(worker_actor* self, std::string& line,
     return;
   }
   if (j.empty()) {
-    self->send(reply_to, reply_atom_v,
-               error_response("null",
-                              make_rpc_error(errc::invalid_request,
-                                             "an empty batch")));
+    auto e = make_rpc_error(errc::invalid_request, "an empty batch");
+    count_error(self, e);
+    self->send(reply_to, reply_atom_v, error_response("null", e));
     return;
   }
   if (j.size() > st.cfg.limits.batch_requests_max) {
@@ -522,6 +544,7 @@ void on_message(worker_actor* self, std::string& line,
                                 st.cfg.limits.batch_requests_max)
                               + " requests");
     e.data["limit"] = st.cfg.limits.batch_requests_max;
+    count_error(self, e);
     self->send(reply_to, reply_atom_v, error_response("null", e));
     return;
   }

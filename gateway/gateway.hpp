@@ -17,6 +17,7 @@ class local_leaders;
 namespace cxesdb::gateway {
 
 class auth_registry;
+class request_metrics;
 
 /// How the gateway's workers run.
 struct gateway_config {
@@ -43,6 +44,10 @@ struct gateway_config {
   /// The auth file (--auth-file; gateway/auth.hpp), null when
   /// authentication is off.
   std::shared_ptr<const auth_registry> auth;
+
+  /// Where the workers count requests, durations and errors for /metrics
+  /// (gateway/request_metrics.hpp); null: nothing is counted.
+  std::shared_ptr<request_metrics> metrics;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one

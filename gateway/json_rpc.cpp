@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "actors/assert.hpp"
 #include "gateway/uuid.hpp"
 #include "stores/time_format.hpp"
 
@@ -532,6 +533,14 @@ bool find_method(const std::string& name, method& out) {
     return false;
   out = i->second;
   return true;
+}
+
+std::string method_name(method m) {
+  for (auto& kv : method_table())
+    if (kv.second == m)
+      return kv.first;
+  CXESDB_ASSERT(false && "a method without a name");
+  return {};
 }
 
 bool is_write(method m) {

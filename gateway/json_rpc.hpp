@@ -82,6 +82,9 @@ enum class method {
 /// Finds a method by its protocol name.
 bool find_method(const std::string& name, method& out);
 
+/// The protocol name of a method.
+std::string method_name(method m);
+
 /// What a call asks for once its params are checked: a command for a store's
 /// writer, a query for its reader, or a store-management operation.
 struct parsed_call {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <vector>
 
 #include <CivetServer.h>
@@ -30,6 +31,49 @@ prometheus::MetricFamily one_value(const char* name, const char* help,
     m.gauge.value = value;
   f.metric.push_back(std::move(m));
   return f;
+}
+
+/// `cxesdb_requests_total` and `cxesdb_request_duration_seconds` by
+/// method, `cxesdb_errors_total` by reason.
+void add_requests(const request_figures& r,
+                  std::vector<prometheus::MetricFamily>& out) {
+  using prometheus::MetricType;
+  prometheus::MetricFamily total;
+  total.name = "cxesdb_requests_total";
+  total.help = "JSON-RPC requests answered, by method (errors included).";
+  total.type = MetricType::Counter;
+  prometheus::MetricFamily duration;
+  duration.name = "cxesdb_request_duration_seconds";
+  duration.help = "Time from a parsed request to its answer, by method.";
+  duration.type = MetricType::Histogram;
+  for (auto& m : r.methods) {
+    prometheus::ClientMetric c;
+    c.label.push_back({"method", m.method});
+    c.counter.value = static_cast<double>(m.count);
+    total.metric.push_back(c);
+    prometheus::ClientMetric h;
+    h.label.push_back({"method", m.method});
+    h.histogram.sample_count = m.count;
+    h.histogram.sample_sum = m.sum_s;
+    for (size_t i = 0; i < r.bounds_s.size() && i < m.at_or_below.size(); ++i)
+      h.histogram.bucket.push_back({m.at_or_below[i], r.bounds_s[i]});
+    h.histogram.bucket.push_back(
+      {m.count, std::numeric_limits<double>::infinity()});
+    duration.metric.push_back(std::move(h));
+  }
+  prometheus::MetricFamily errors;
+  errors.name = "cxesdb_errors_total";
+  errors.help = "Error answers, by reason (data.reason).";
+  errors.type = MetricType::Counter;
+  for (auto& e : r.errors) {
+    prometheus::ClientMetric c;
+    c.label.push_back({"reason", e.first});
+    c.counter.value = static_cast<double>(e.second);
+    errors.metric.push_back(std::move(c));
+  }
+  out.push_back(std::move(total));
+  out.push_back(std::move(duration));
+  out.push_back(std::move(errors));
 }
 
 /// The families of one scrape: read when Prometheus asks, on the exposer's
@@ -63,6 +107,8 @@ public:
                               "Open client connections (JSON-RPC port).",
                               MetricType::Gauge,
                               static_cast<double>(sources_.connections())));
+    if (sources_.requests)
+      add_requests(sources_.requests(), out);
     return out;
   }
 

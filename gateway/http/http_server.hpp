@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "gateway/http/request_figures.hpp"
+
 namespace cxesdb::gateway::http {
 
 /// Where the node is in its life, as `GET /health` and `GET /ready` report
@@ -56,6 +58,8 @@ struct http_config {
 struct metric_sources {
   /// Open client connections.
   std::function<int64_t()> connections;
+  /// Requests answered, by method and by error reason.
+  std::function<request_figures()> requests;
 };
 
 /// The node's HTTP/1.1 server (protocol.md section 11): `GET /metrics`

@@ -87,6 +87,80 @@ class Http(unittest.TestCase):
                    == 0, 30, what="cxesdb_connections == 0")
 
 
+    def test_requests_durations_and_errors_after_known_work(self):
+        lines = [json.dumps({"jsonrpc": "2.0", "id": i,
+                             "method": "append_events",
+                             "params": {"stream": "metrics-s",
+                                        "events": [{"event_type": "T",
+                                                    "data": {"i": i}}]}})
+                 for i in range(3)]
+        lines.append(json.dumps({"jsonrpc": "2.0", "id": 10,
+                                 "method": "get_events",
+                                 "params": {"store": "nosuchstore",
+                                            "stream": "s"}}))
+        lines.append(json.dumps({"jsonrpc": "2.0", "id": 11,
+                                 "method": "no_such_method"}))
+        lines.append("this is not json")
+        before = scrape(self.port)
+        answers = raw_calls(self.node.port, lines)
+        self.assertEqual([("result" in a) for a in answers],
+                         [True, True, True, False, False, False])
+        self.assertEqual([a["error"]["data"]["reason"] for a in answers[3:]],
+                         ["not_found", "method_not_found", "parse_error"])
+        after = scrape(self.port)
+
+        def delta(name, **labels):
+            key = (name, tuple(sorted(labels.items())))
+            return after[key] - before.get(key, 0)
+
+        self.assertEqual(delta("cxesdb_requests_total",
+                               method="append_events"), 3)
+        self.assertEqual(delta("cxesdb_requests_total", method="get_events"),
+                         1)
+        self.assertEqual(delta("cxesdb_request_duration_seconds_count",
+                               method="append_events"), 3)
+        self.assertGreater(delta("cxesdb_request_duration_seconds_sum",
+                                 method="append_events"), 0)
+        self.assertEqual(delta("cxesdb_errors_total", reason="not_found"), 1)
+        self.assertEqual(delta("cxesdb_errors_total",
+                               reason="method_not_found"), 1)
+        self.assertEqual(delta("cxesdb_errors_total", reason="parse_error"),
+                         1)
+        self.assertEqual(delta("cxesdb_errors_total",
+                               reason="wrong_expected_version"), 0)
+        # The histogram's buckets are cumulative and end at the count.
+        buckets = sorted(
+            (float(dict(k[1])["le"]), v) for k, v in after.items()
+            if k[0] == "cxesdb_request_duration_seconds_bucket"
+            and dict(k[1])["method"] == "append_events")
+        self.assertEqual(buckets[-1][0], float("inf"))
+        counts = [v for _, v in buckets]
+        self.assertEqual(counts, sorted(counts))
+        self.assertEqual(counts[-1], after[(
+            "cxesdb_request_duration_seconds_count",
+            (("method", "append_events"),))])
+        # Every method is listed before it is first called.
+        self.assertIn(("cxesdb_requests_total",
+                       (("method", "scavenge_store"),)), after)
+
+
+def raw_calls(port, lines):
+    """Sends NDJSON lines on one connection; returns the answers in order."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(("\n".join(lines) + "\n").encode())
+        buf = b""
+        answers = []
+        while len(answers) < len(lines):
+            chunk = s.recv(65536)
+            assert chunk, "the node closed the connection"
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                answers.append(json.loads(line))
+    return sorted(answers, key=lambda a: (a["id"] is None, a["id"] or 0))
+
+
 class HttpLifecycle(unittest.TestCase):
     def test_off_disables_http(self):
         node = Node(extra_args=["--http-port", "off"])

@@ -31,6 +31,7 @@
 #include "gateway/auth.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http/http_server.hpp"
+#include "gateway/request_metrics.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "gateway/tls.hpp"
@@ -281,6 +282,7 @@ int main(int argc, char** argv) {
   // while the replicas load.
   auto health = std::make_shared<gateway::http::node_health>();
   auto open_connections = std::make_shared<std::atomic<int64_t>>(0);
+  auto request_counts = std::make_shared<gateway::request_metrics>();
   std::unique_ptr<gateway::http::http_server> http;
   if (opts["http-port"] != "off") {
     gateway::http::http_config hcfg;
@@ -291,6 +293,7 @@ int main(int argc, char** argv) {
     sources.connections = [open_connections] {
       return open_connections->load(std::memory_order_relaxed);
     };
+    sources.requests = [request_counts] { return request_counts->figures(); };
     std::string http_err;
     http = gateway::http::http_server::start(hcfg, health, sources, http_err);
     if (!http) {
@@ -384,6 +387,7 @@ int main(int argc, char** argv) {
   gcfg.seed = std::random_device{}();
   gcfg.leaders = mcfg.leaders;
   gcfg.auth = auth;
+  gcfg.metrics = request_counts;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
   gateway::scavenger_config sccfg;
   sccfg.interval
