@@ -17,6 +17,7 @@
 #include "actors/executor.hpp"
 #include "actors/log.hpp"
 #include "actors/raft/consensus_actor.hpp"
+#include "actors/raft/core.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/catalog.hpp"
@@ -24,6 +25,7 @@
 #include "stores/local_leaders.hpp"
 #include "stores/messages.hpp"
 #include "stores/store_image.hpp"
+#include "stores/store_metrics.hpp"
 #include "stores/subscriptions.hpp"
 
 namespace cxesdb::stores {
@@ -162,6 +164,21 @@ caf::error not_leader_error(uint64_t leader) {
                     std::to_string(leader));
 }
 
+/// Copies the group's Raft figures and the applied index to the store's
+/// counters for /metrics (relaxed stores; nothing waits).
+void publish_figures(writer_actor* self) {
+  auto& st = self->state;
+  auto& c = st.replica.counters;
+  if (!c || !st.raft.core)
+    return;
+  auto& core = *st.raft.core;
+  c->raft_term.store(core.term(), std::memory_order_relaxed);
+  c->raft_commit_index.store(core.commit_index(), std::memory_order_relaxed);
+  c->raft_applied_index.store(st.applied, std::memory_order_relaxed);
+  c->raft_is_leader.store(core.role() == raft::role::leader,
+                          std::memory_order_relaxed);
+}
+
 /// Puts this writer in the node's local leaders, or takes it out, as it
 /// just found it leads the group or not. The catalog's replica (with an
 /// observer) is never advertised: clients do not address `_system`.
@@ -170,6 +187,7 @@ void advertise(writer_actor* self, bool leader) {
   if (!st.replica.leaders || st.replica.observer || st.advertised == leader)
     return;
   st.advertised = leader;
+  publish_figures(self);
   auto me = caf::actor_cast<caf::actor>(self);
   if (leader)
     st.replica.leaders->set(st.replica.group, me);
@@ -425,6 +443,9 @@ caf::behavior store_writer(writer_actor* self,
       switch (r.status) {
         case raft::propose_status::ok: {
           advertise(self, true);
+          if (st.replica.counters && std::holds_alternative<append_cmd>(cmd))
+            st.replica.counters->append_requests.fetch_add(
+              1, std::memory_order_relaxed);
           auto within = std::chrono::milliseconds{st.replica.answer_within_ms};
           st.pending.emplace(r.index,
                              pending_write{r.term, self->make_response_promise(),
@@ -506,13 +527,17 @@ caf::behavior store_writer(writer_actor* self,
         self->send(self, raft::compact_atom::value, applied);
       }
       auto skipped = terms.size() - results.size();
+      uint64_t appended = 0;
       for (size_t i = 0; i < results.size(); ++i) {
         auto index = first + i;
         auto p = st.pending.find(index);
         if (p == st.pending.end())
           continue;
-        if (p->second.term == terms[skipped + i])
+        if (p->second.term == terms[skipped + i]) {
+          if (results[i].code == result_code::ok && results[i].appended > 0)
+            appended += static_cast<uint64_t>(results[i].appended);
           p->second.rp.deliver(std::move(results[i]));
+        }
         else
           p->second.rp.deliver(make_error(errc::unavailable,
                                           "a new leader replaced this command "
@@ -532,6 +557,11 @@ caf::behavior store_writer(writer_actor* self,
           self->send(st.replica.observer, catalog_atom_v, events);
         if (st.hub)
           self->send(st.hub, appended_atom_v, std::move(events));
+      }
+      if (st.replica.counters) {
+        st.replica.counters->appended_events.fetch_add(
+          appended, std::memory_order_relaxed);
+        publish_figures(self);
       }
       release_reads(self);
       if (st.stop_reason) {

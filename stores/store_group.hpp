@@ -19,6 +19,7 @@ class node_log;
 namespace cxesdb::stores {
 
 class local_leaders;
+struct store_counters;
 struct store_files;
 struct subscription_limits;
 
@@ -94,6 +95,9 @@ struct replica_config {
   /// never commits, and the requests sent straight to it have no router
   /// watching the time. The store's `timeout_ms` less a margin; 0: never.
   uint64_t answer_within_ms = 0;
+  /// When set, the writer keeps the store's figures for /metrics here
+  /// (stores/store_metrics.hpp).
+  std::shared_ptr<store_counters> counters;
 };
 
 /// Spawns the actors of one store under a one-for-all supervisor and returns

@@ -25,6 +25,7 @@
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
 #include "stores/messages.hpp"
+#include "stores/store_metrics.hpp"
 #include "stores/time_format.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
@@ -1235,6 +1236,8 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       rc.seed = stable_hash64(id) ^ st.self_id;
       rc.log = st.cfg.log;
       rc.leaders = st.cfg.leaders;
+      if (st.cfg.metrics && id != system_store_id)
+        rc.counters = st.cfg.metrics->of(id);
       int64_t timeout_ms = store_config::timeout_ms_default;
       if (auto c = st.catalog.find(id); c != st.catalog.end())
         timeout_ms = c->second.config.timeout_ms;
@@ -1417,6 +1420,8 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         log_error("removing the replica of " + id + ": " + err);
       else
         log_info("replica removed: " + id);
+      if (st.cfg.metrics)
+        st.cfg.metrics->forget(id);
       for (auto& rp : i->second.waiters)
         rp.deliver(true);
       st.replicas.erase(i);

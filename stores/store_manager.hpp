@@ -16,6 +16,8 @@ class executor;
 
 namespace cxesdb::stores {
 
+class store_metrics;
+
 /// The id of the catalog's store: a replicated store of its own, which no
 /// client can name (store ids start with a letter).
 constexpr const char* system_store_id = "_system";
@@ -94,6 +96,10 @@ struct store_manager_config {
   /// When set, each replica's writer puts itself in while it leads its
   /// group (replica_config::leaders), for the gateway's direct path.
   std::shared_ptr<local_leaders> leaders;
+
+  /// When set, each client store's replica keeps its figures for /metrics
+  /// here (replica_config::counters); a removed store's go with it.
+  std::shared_ptr<store_metrics> metrics;
 };
 
 /// Spawns the store manager: the actor that runs this node's replicas of

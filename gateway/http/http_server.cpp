@@ -76,6 +76,60 @@ void add_requests(const request_figures& r,
   out.push_back(std::move(errors));
 }
 
+/// The per-store families, label `store`: one sample per replica on the
+/// node.
+void add_stores(const std::vector<store_figures>& stores,
+                std::vector<prometheus::MetricFamily>& out) {
+  using prometheus::MetricType;
+  struct family {
+    const char* name;
+    const char* help;
+    MetricType type;
+    double (*value)(const store_figures&);
+  };
+  static const family families[] = {
+    {"cxesdb_appended_events_total",
+     "Events appended by requests this node answered as the store's leader.",
+     MetricType::Counter,
+     [](const store_figures& f) { return double(f.appended_events); }},
+    {"cxesdb_append_requests_total",
+     "append_events requests this node took as the store's leader.",
+     MetricType::Counter,
+     [](const store_figures& f) { return double(f.append_requests); }},
+    {"cxesdb_raft_term", "The current Raft term of the store's group.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.raft_term); }},
+    {"cxesdb_raft_commit_index",
+     "The commit index of this node's member of the store's group.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.raft_commit_index); }},
+    {"cxesdb_raft_applied_index",
+     "The Raft index the store's database on this node has applied.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.raft_applied_index); }},
+    {"cxesdb_raft_is_leader",
+     "1 when this node's replica leads the store's group.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return f.raft_is_leader ? 1.0 : 0.0; }},
+  };
+  for (auto& fam : families) {
+    prometheus::MetricFamily f;
+    f.name = fam.name;
+    f.help = fam.help;
+    f.type = fam.type;
+    for (auto& s : stores) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"store", s.store});
+      if (fam.type == MetricType::Counter)
+        m.counter.value = fam.value(s);
+      else
+        m.gauge.value = fam.value(s);
+      f.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+  }
+}
+
 /// The families of one scrape: read when Prometheus asks, on the exposer's
 /// thread, so nothing on the request path updates them.
 class node_collector final : public prometheus::Collectable {
@@ -109,6 +163,8 @@ public:
                               static_cast<double>(sources_.connections())));
     if (sources_.requests)
       add_requests(sources_.requests(), out);
+    if (sources_.stores)
+      add_stores(sources_.stores(), out);
     return out;
   }
 

@@ -5,8 +5,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gateway/http/request_figures.hpp"
+#include "gateway/http/store_figures.hpp"
 
 namespace cxesdb::gateway::http {
 
@@ -60,6 +62,8 @@ struct metric_sources {
   std::function<int64_t()> connections;
   /// Requests answered, by method and by error reason.
   std::function<request_figures()> requests;
+  /// The figures of every client store's replica on the node.
+  std::function<std::vector<store_figures>()> stores;
 };
 
 /// The node's HTTP/1.1 server (protocol.md section 11): `GET /metrics`

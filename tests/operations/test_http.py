@@ -128,6 +128,20 @@ class Http(unittest.TestCase):
                          1)
         self.assertEqual(delta("cxesdb_errors_total",
                                reason="wrong_expected_version"), 0)
+        # The default store's replica (leader on a one-node cluster).
+        self.assertEqual(delta("cxesdb_appended_events_total",
+                               store="default"), 3)
+        self.assertEqual(delta("cxesdb_append_requests_total",
+                               store="default"), 3)
+        store = (("store", "default"),)
+        self.assertEqual(after[("cxesdb_raft_is_leader", store)], 1)
+        self.assertGreaterEqual(after[("cxesdb_raft_term", store)], 1)
+        self.assertGreaterEqual(delta("cxesdb_raft_commit_index",
+                                      store="default"), 3)
+        self.assertGreaterEqual(after[("cxesdb_raft_commit_index", store)],
+                                after[("cxesdb_raft_applied_index", store)])
+        self.assertGreaterEqual(delta("cxesdb_raft_applied_index",
+                                      store="default"), 3)
         # The histogram's buckets are cumulative and end at the count.
         buckets = sorted(
             (float(dict(k[1])["le"]), v) for k, v in after.items()
@@ -159,6 +173,25 @@ def raw_calls(port, lines):
                 line, buf = buf.split(b"\n", 1)
                 answers.append(json.loads(line))
     return sorted(answers, key=lambda a: (a["id"] is None, a["id"] or 0))
+
+
+class HttpStores(unittest.TestCase):
+    def test_a_created_store_is_listed_and_a_removed_one_goes(self):
+        node = Node(name="h2")
+        self.addCleanup(node.close)
+        port = http_port(node.log_tail(100000))
+        key = ("cxesdb_raft_is_leader", (("store", "metered"),))
+        self.assertNotIn(key, scrape(port))
+        raw_calls(node.port, [json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "create_store",
+             "params": {"store": "metered"}})])
+        wait_until(lambda: scrape(port).get(key) == 1, 30,
+                   what="the new store's leader in /metrics")
+        raw_calls(node.port, [json.dumps(
+            {"jsonrpc": "2.0", "id": 2, "method": "remove_store",
+             "params": {"store": "metered"}})])
+        wait_until(lambda: key not in scrape(port), 30,
+                   what="the removed store gone from /metrics")
 
 
 class HttpLifecycle(unittest.TestCase):

@@ -32,6 +32,7 @@
 #include "gateway/gateway.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/request_metrics.hpp"
+#include "stores/store_metrics.hpp"
 #include "gateway/json_rpc_server.hpp"
 #include "gateway/remote_api.hpp"
 #include "gateway/tls.hpp"
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
   auto health = std::make_shared<gateway::http::node_health>();
   auto open_connections = std::make_shared<std::atomic<int64_t>>(0);
   auto request_counts = std::make_shared<gateway::request_metrics>();
+  auto store_counts = std::make_shared<stores::store_metrics>();
   std::unique_ptr<gateway::http::http_server> http;
   if (opts["http-port"] != "off") {
     gateway::http::http_config hcfg;
@@ -294,6 +296,7 @@ int main(int argc, char** argv) {
       return open_connections->load(std::memory_order_relaxed);
     };
     sources.requests = [request_counts] { return request_counts->figures(); };
+    sources.stores = [store_counts] { return store_counts->figures(); };
     std::string http_err;
     http = gateway::http::http_server::start(hcfg, health, sources, http_err);
     if (!http) {
@@ -357,6 +360,7 @@ int main(int argc, char** argv) {
                      + " bytes (a write cut short, never acknowledged)");
   mcfg.log = std::shared_ptr<actors::raft::node_log>(node_log.release());
   mcfg.leaders = std::make_shared<stores::local_leaders>();
+  mcfg.metrics = store_counts;
   auto manager = stores::spawn_store_manager(sys, mcfg, pool);
 
   caf::scoped_actor self{sys};

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cxesdb::gateway::http {
+
+/// One store's replica on this node, as one scrape of /metrics shows it
+/// (protocol.md section 11, label `store`). Plain values: the store
+/// manager's counters fill them, the HTTP server prints them.
+struct store_figures {
+  std::string store;
+  /// Events appended by requests this replica answered as leader.
+  uint64_t appended_events = 0;
+  /// append_events requests this replica took as leader.
+  uint64_t append_requests = 0;
+  uint64_t raft_term = 0;
+  uint64_t raft_commit_index = 0;
+  uint64_t raft_applied_index = 0;
+  bool raft_is_leader = false;
+};
+
+} // namespace cxesdb::gateway::http
