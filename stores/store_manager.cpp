@@ -22,6 +22,7 @@
 #include "actors/raft/node_log.hpp"
 #include "actors/raft/transport.hpp"
 #include "actors/type_ids.hpp"
+#include "stores/bootstrap.hpp"
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
 #include "stores/messages.hpp"
@@ -151,6 +152,17 @@ struct manager_state {
   /// create_store requests by store id, waiting for the store to run.
   std::map<std::string, std::vector<caf::response_promise>> creating;
   std::string join_event_id;
+  /// Whether this node founds the catalog or joins a cluster
+  /// (stores/bootstrap.hpp); `wait` until decided. The catalog's group
+  /// starts once it is, founding with this node as its only voter or not.
+  bootstrap_action boot = bootstrap_action::wait;
+  /// The bootstrap probe round in work and the answers it got so far.
+  uint64_t probe_round = 0;
+  std::vector<seed_answer> probe_answers;
+  /// Why the last decision was `wait` (logged when it changes).
+  std::string boot_wait_reason;
+  /// Cluster addresses of the members up now, as their registries say.
+  std::map<std::string, std::string> member_addresses;
   /// Catalog events this node appended (for unique event ids).
   uint64_t catalog_events = 0;
 
@@ -224,6 +236,8 @@ std::shared_ptr<store_files> share(std::unique_ptr<store_files> f,
 void check_ready(manager_actor* self);
 void sync_replicas(manager_actor* self);
 void route(manager_actor* self, route_job job);
+void probe_seeds(manager_actor* self);
+void probe_peer(manager_actor* self, const std::string& name);
 
 // -- replicas -----------------------------------------------------------------
 
@@ -665,7 +679,8 @@ append_cmd catalog_event(const std::string& stream, int64_t expected,
 /// catalog shows it.
 void join(manager_actor* self) {
   auto& st = self->state;
-  if (st.joined || st.left || st.join_in_flight)
+  if (st.joined || st.left || st.join_in_flight
+      || st.boot == bootstrap_action::wait)
     return;
   st.join_in_flight = true;
   auto cmd = catalog_event(nodes_stream, -2, st.join_event_id, node_joined,
@@ -713,9 +728,20 @@ void append_store_created(manager_actor* self, store_config cfg,
   route_write(self, system_store_id, cmd, std::move(done));
 }
 
+/// Whether this node creates the default store when the catalog has none:
+/// the node that founded the catalog, and the founding seed of an identical
+/// seed list even after a restart (it may have stopped between founding and
+/// creating it). Two creations cannot both succeed (the append expects the
+/// store's stream not to exist).
+bool creates_default_store(const manager_state& st) {
+  return st.boot == bootstrap_action::found
+         || (!st.cfg.seeds.empty()
+             && founding_seed(st.cfg.seeds) == st.cfg.cluster_address);
+}
+
 void ensure_default_store(manager_actor* self) {
   auto& st = self->state;
-  if (!st.cfg.bootstrap || !st.joined)
+  if (!creates_default_store(st) || !st.joined)
     return;
   auto c = st.catalog.find(st.cfg.default_store);
   if (c != st.catalog.end() && !c->second.removed)
@@ -734,9 +760,18 @@ void check_ready(manager_actor* self) {
   auto sys = st.replicas.find(system_store_id);
   if (sys == st.replicas.end() || sys->second.info.status != store_status::running)
     return;
-  if (st.cfg.bootstrap) {
+  if (st.boot == bootstrap_action::found) {
+    // The founding node serves once the default store exists, and runs
+    // here when the placement puts it here (other nodes may have joined
+    // before the founder's own node_joined and moved the placement).
+    auto c = st.catalog.find(st.cfg.default_store);
+    if (c == st.catalog.end() || c->second.removed)
+      return;
+    auto where = placement(st, st.cfg.default_store);
     auto d = st.replicas.find(st.cfg.default_store);
-    if (d == st.replicas.end() || d->second.info.status != store_status::running)
+    if (std::find(where.begin(), where.end(), st.cfg.node_name) != where.end()
+        && (d == st.replicas.end()
+            || d->second.info.status != store_status::running))
       return;
   }
   // Every replica this node holds at start-up runs before it listens.
@@ -924,6 +959,7 @@ void reconcile(manager_actor* self) {
               if (a && st.up.count(n) > 0) {
                 st.peers[n] = a;
                 ++st.placement_epoch; // retire messages can reach it now
+                probe_peer(self, n);
               }
             },
             [](const caf::error&) {});
@@ -945,6 +981,126 @@ void reconcile(manager_actor* self) {
       },
       [](const caf::error&) {});
   }
+}
+
+/// Starts the Raft group of a replica whose files are open. The catalog's
+/// group founds the catalog (this node its only voter) when this node
+/// decided to found it; a store's group is founded by the nodes its
+/// `store_created` names.
+void start_group(manager_actor* self, const std::string& id) {
+  auto& st = self->state;
+  auto& r = st.replicas[id];
+  replica_config rc;
+  rc.node = st.self_id;
+  rc.group = id;
+  rc.transport = caf::actor_cast<caf::actor>(st.transport);
+  rc.tick_interval_ms = st.cfg.tick_interval_ms;
+  rc.seed = stable_hash64(id) ^ st.self_id;
+  rc.log = st.cfg.log;
+  rc.leaders = st.cfg.leaders;
+  if (st.cfg.metrics && id != system_store_id)
+    rc.counters = st.cfg.metrics->of(id);
+  int64_t timeout_ms = store_config::timeout_ms_default;
+  if (auto c = st.catalog.find(id); c != st.catalog.end())
+    timeout_ms = c->second.config.timeout_ms;
+  rc.answer_within_ms = static_cast<uint64_t>(
+    std::max<int64_t>(timeout_ms - answer_margin_ms, 1));
+  if (id == system_store_id) {
+    if (st.boot == bootstrap_action::found)
+      rc.initial_voters = {st.self_id};
+    rc.observer = caf::actor_cast<caf::actor>(self);
+  } else {
+    auto c = st.catalog.find(id);
+    if (c != st.catalog.end()) {
+      auto& f = c->second.founders;
+      if (std::find(f.begin(), f.end(), st.cfg.node_name) != f.end())
+        for (auto& n : f)
+          rc.initial_voters.push_back(stable_hash64(n));
+      rc.campaign_at_start = !f.empty() && f.front() == st.cfg.node_name;
+    }
+  }
+  r.group = spawn_store_group(self->system(), r.files, *st.exec,
+                              st.cfg.group_limits, st.cfg.sub_limits, rc,
+                              caf::actor_cast<caf::actor>(self));
+  st.by_group.emplace(r.group.address(), id);
+  if (id == system_store_id)
+    sync_replicas(self);
+}
+
+// -- bootstrap: founding the catalog or joining ---------------------------------
+
+/// Decides (stores/bootstrap.hpp), from the seeds' answers so far, whether
+/// this node founds the catalog or joins a cluster; once decided, starts
+/// the catalog's group and joins. Does nothing before the catalog's files
+/// are open (its data is part of the input) or after the decision.
+void decide_bootstrap_step(manager_actor* self) {
+  auto& st = self->state;
+  if (st.boot != bootstrap_action::wait)
+    return;
+  auto r = st.replicas.find(system_store_id);
+  if (r == st.replicas.end() || !r->second.files || r->second.group)
+    return;
+  bootstrap_input in;
+  in.seeds = st.cfg.seeds;
+  in.self_address = st.cfg.cluster_address;
+  in.has_catalog = !st.nodes.empty();
+  in.answers = st.probe_answers;
+  auto d = decide_bootstrap(in);
+  if (d.action == bootstrap_action::wait) {
+    if (d.reason != st.boot_wait_reason)
+      log_info("bootstrap: waiting: " + d.reason,
+               {{"node", st.cfg.node_name}});
+    st.boot_wait_reason = d.reason;
+    return;
+  }
+  st.boot = d.action;
+  log_info(std::string{"bootstrap: "} + to_string(d.action) + ": " + d.reason,
+           {{"node", st.cfg.node_name}, {"action", to_string(d.action)}});
+  start_group(self, system_store_id);
+}
+
+/// Asks the manager of member `name` whether it is in a cluster, for the
+/// probe round in work.
+void probe_peer(manager_actor* self, const std::string& name) {
+  auto& st = self->state;
+  auto p = st.peers.find(name);
+  if (st.boot != bootstrap_action::wait || p == st.peers.end())
+    return;
+  auto a = st.member_addresses.find(name);
+  auto address = a == st.member_addresses.end() ? std::string{} : a->second;
+  auto round = st.probe_round;
+  self
+    ->request(p->second,
+              std::chrono::milliseconds{st.cfg.reconcile_interval_ms},
+              members_atom_v)
+    .then(
+      [self, round, address](std::vector<std::string>& nodes) {
+        auto& st = self->state;
+        if (round != st.probe_round || st.boot != bootstrap_action::wait)
+          return;
+        st.probe_answers.push_back({address, std::move(nodes)});
+        decide_bootstrap_step(self);
+      },
+      [](const caf::error&) {}); // no answer: it does not count this round
+}
+
+/// Starts a probe round while this node has not decided: answers of
+/// earlier rounds no longer count, so that the quorum is of seeds that
+/// answer now. Runs every reconcile interval (the tick) until decided; a
+/// peer whose manager becomes known in between is asked in the round in
+/// work (`probe_peer`).
+void probe_seeds(manager_actor* self) {
+  auto& st = self->state;
+  if (st.boot != bootstrap_action::wait)
+    return;
+  ++st.probe_round;
+  st.probe_answers.clear();
+  decide_bootstrap_step(self);
+  std::vector<std::string> names;
+  for (auto& kv : st.peers)
+    names.push_back(kv.first);
+  for (auto& n : names)
+    probe_peer(self, n);
 }
 
 // -- status -------------------------------------------------------------------
@@ -1228,43 +1384,15 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         return;
       }
       r.files = std::move(files);
-      replica_config rc;
-      rc.node = st.self_id;
-      rc.group = id;
-      rc.transport = caf::actor_cast<caf::actor>(st.transport);
-      rc.tick_interval_ms = st.cfg.tick_interval_ms;
-      rc.seed = stable_hash64(id) ^ st.self_id;
-      rc.log = st.cfg.log;
-      rc.leaders = st.cfg.leaders;
-      if (st.cfg.metrics && id != system_store_id)
-        rc.counters = st.cfg.metrics->of(id);
-      int64_t timeout_ms = store_config::timeout_ms_default;
-      if (auto c = st.catalog.find(id); c != st.catalog.end())
-        timeout_ms = c->second.config.timeout_ms;
-      rc.answer_within_ms = static_cast<uint64_t>(
-        std::max<int64_t>(timeout_ms - answer_margin_ms, 1));
       if (id == system_store_id) {
+        // The view is complete before the group applies new events; the
+        // group starts once this node knows whether it founds the catalog.
         for (auto& e : events)
           apply_catalog_event(st, e);
-        if (st.cfg.bootstrap)
-          rc.initial_voters = {st.self_id};
-        rc.observer = caf::actor_cast<caf::actor>(self);
-      } else {
-        auto c = st.catalog.find(id);
-        if (c != st.catalog.end()) {
-          auto& f = c->second.founders;
-          if (std::find(f.begin(), f.end(), st.cfg.node_name) != f.end())
-            for (auto& n : f)
-              rc.initial_voters.push_back(stable_hash64(n));
-          rc.campaign_at_start = !f.empty() && f.front() == st.cfg.node_name;
-        }
+        probe_seeds(self);
+        return;
       }
-      r.group = spawn_store_group(self->system(), r.files, *st.exec,
-                                  st.cfg.group_limits, st.cfg.sub_limits, rc,
-                                  caf::actor_cast<caf::actor>(self));
-      st.by_group.emplace(r.group.address(), id);
-      if (id == system_store_id)
-        sync_replicas(self);
+      start_group(self, id);
     },
     // A store's supervisor (re)started its children: route to them.
     [self](children_atom, std::vector<caf::actor>& kids) {
@@ -1325,8 +1453,10 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
           await_running(self, kv.first);
       check_ready(self);
     },
-    // Periodic: join, peers, membership reconciliation.
+    // Periodic: a new bootstrap probe round while undecided, join, peers,
+    // membership reconciliation.
     [self](tick_atom) {
+      probe_seeds(self);
       reconcile(self);
       self->delayed_send(self,
                          std::chrono::milliseconds{
@@ -1335,22 +1465,31 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
     },
     [self](reconcile_atom) { reconcile(self); },
     // The registry tells us of members.
-    [self](member_up_atom, std::string& name, std::string&) {
+    [self](member_up_atom, std::string& name, std::string& address) {
       auto& st = self->state;
       learn_node(st, name);
       if (name == st.cfg.node_name)
         return;
+      st.member_addresses[name] = address;
       st.up.insert(name);
       ++st.placement_epoch;
       reconcile(self);
     },
     [self](member_down_atom, std::string& name) {
       self->state.up.erase(name);
+      self->state.member_addresses.erase(name);
       self->state.peers.erase(name);
       if (self->state.transport_peers.erase(name) > 0)
         self->send(self->state.transport, raft::raft_peer_atom::value,
                    stable_hash64(name), caf::actor{});
       ++self->state.placement_epoch;
+    },
+    // Another node's manager, deciding whether to found the catalog, asks
+    // whether this node is in a cluster (stores/bootstrap.hpp): the nodes
+    // of this node's catalog view, empty while it is in none. Answers from
+    // the view only; never waits.
+    [self](members_atom) -> std::vector<std::string> {
+      return self->state.nodes;
     },
     // Another node's manager (or this one, see `attempt`) routes a request
     // to our replica.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "caf/actor.hpp"
 
@@ -38,10 +39,13 @@ struct store_manager_config {
   /// nodes reach it; recorded in the catalog when the node joins.
   std::string cluster_address;
 
-  /// A node started without seeds founds a new cluster: it bootstraps the
-  /// catalog with itself as the only member and creates the default store.
-  /// A node with seeds joins the cluster they belong to.
-  bool bootstrap = true;
+  /// `--seeds`: cluster addresses (`host:port`) of other nodes. Empty: this
+  /// node founds a new cluster (it bootstraps the catalog with itself as the
+  /// only member and creates the default store). A node among its own seeds
+  /// (one identical list on every node) founds the cluster when it is the
+  /// founding seed and joins it otherwise; any other node joins the cluster
+  /// its seeds belong to. stores/bootstrap.hpp has the rule.
+  std::vector<std::string> seeds;
 
   /// The node's registry (membership and names); none on a node that runs
   /// without the middleman (tests).
@@ -58,7 +62,10 @@ struct store_manager_config {
   uint64_t tick_interval_ms = replica_config::tick_interval_ms_default;
 
   /// How often the leader of each local group compares its membership
-  /// with the placement and makes one change.
+  /// with the placement and makes one change. Also how often the founding
+  /// seed, until it has decided, asks the seeds whether they are in a
+  /// cluster (the bootstrap probe), and how long it waits for their
+  /// answers: an answer counts only in the round that asked.
   uint64_t reconcile_interval_ms = 1000;
   static constexpr uint64_t reconcile_interval_ms_default = 1000;
 
@@ -132,6 +139,8 @@ struct store_manager_config {
 ///   replica, which must be the leader.
 /// - `(retire_atom, std::string store)`: this node's replica left the
 ///   store's group; stop it and delete its data.
+/// - `(members_atom) -> std::vector<std::string>`: the nodes of this node's
+///   catalog view, empty while it is in no cluster (the bootstrap probe).
 caf::actor spawn_store_manager(caf::actor_system& sys,
                                store_manager_config cfg,
                                actors::executor& exec);

@@ -7,6 +7,11 @@
 #include <sys/stat.h>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace cxesdb::tests {
 
 namespace {
@@ -76,9 +81,73 @@ bool wait_until(const std::function<bool()>& pred,
   }
 }
 
+namespace {
+
+/// Free TCP ports on 127.0.0.1, distinct: each is bound (port 0) while the
+/// next is picked, then all are released for the nodes to take.
+std::vector<uint16_t> free_ports(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      throw std::runtime_error("cluster: socket failed");
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      for (auto f : fds)
+        ::close(f);
+      throw std::runtime_error("cluster: cannot pick a free port");
+    }
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (auto f : fds)
+    ::close(f);
+  return ports;
+}
+
+} // namespace
+
 cluster::cluster(cluster_options opts) : opts_(std::move(opts)) {
-  for (size_t i = 0; i < opts_.nodes; ++i)
-    add_node();
+  if (!opts_.identical_seeds) {
+    for (size_t i = 0; i < opts_.nodes; ++i)
+      add_node();
+    return;
+  }
+  auto ports = free_ports(opts_.nodes);
+  for (size_t i = 1; i <= opts_.nodes; ++i) {
+    auto o = options_for(i);
+    o.cluster_port = ports[i - 1];
+    o.start_now = false;
+    nodes_.push_back(std::make_unique<node_process>(std::move(o)));
+  }
+  auto seeds = identical_seed_list();
+  for (auto& n : nodes_)
+    n->options().seeds = seeds;
+}
+
+std::vector<std::string> cluster::identical_seed_list() const {
+  std::vector<std::string> out;
+  for (auto& n : nodes_) {
+    auto& o = n->options();
+    out.push_back(o.bind + ":" + std::to_string(o.cluster_port.value_or(0)));
+  }
+  return out;
+}
+
+void cluster::launch(size_t i) {
+  node(i).launch();
+}
+
+void cluster::wait_started(size_t i) {
+  auto& n = node(i);
+  n.wait_listening();
+  n.options().client_port = n.port(); // pinned like the cluster port
 }
 
 cluster::~cluster() {
@@ -172,7 +241,8 @@ void cluster::shutdown_all() {
 void cluster::restart(size_t i) {
   auto& n = node(i);
   n.stop();
-  n.options().seeds = seeds_except(i);
+  if (!opts_.identical_seeds)
+    n.options().seeds = seeds_except(i);
   n.start();
 }
 

@@ -33,6 +33,13 @@ struct cluster_options {
 
   /// How long each node may take to exit after SIGTERM.
   std::chrono::milliseconds stop_timeout = std::chrono::seconds{20};
+
+  /// The identical configuration (docs/operations.md, "Starting a
+  /// cluster"): the constructor picks a free cluster port for each of the
+  /// `nodes` nodes and starts none of them; every node, at every start,
+  /// gets `--seeds` listing all of them, itself included. Start them in
+  /// any interleaving with `launch` and `wait_started`.
+  bool identical_seeds = false;
 };
 
 /// Polls `pred` every `poll` until it returns true or `timeout` has passed;
@@ -60,6 +67,8 @@ std::vector<replica_row> read_replica_file(const std::string& path);
 /// restart binds the same ports (peers know a node by its cluster address).
 /// A restart seeds the node with every other node of the fixture, so that
 /// node 1, too, finds the cluster again rather than founding a new one.
+/// With `cluster_options::identical_seeds`, every node instead gets one
+/// seed list naming all of them, and the test starts them.
 ///
 /// Not thread-safe: drive it from the test's main thread (the node
 /// processes die with the thread that started them, see node_process). Hand
@@ -119,6 +128,21 @@ public:
 
   /// Starts a new node, seeded with the running nodes; returns its index.
   size_t add_node();
+
+  /// With `identical_seeds`: starts node `i` (which must not run) and
+  /// returns at once; it serves clients only once it is part of the
+  /// cluster. See `wait_started`.
+  void launch(size_t i);
+
+  /// Waits until node `i`, started by `launch`, listens for clients (it is
+  /// part of the cluster), then pins its client port. Throws
+  /// std::runtime_error with the node's log tail when it does not in
+  /// `start_timeout`.
+  void wait_started(size_t i);
+
+  /// The `--seeds` list of an `identical_seeds` cluster, as every node gets
+  /// it.
+  std::vector<std::string> identical_seed_list() const;
 
   /// True when node `i` runs and is not frozen by `stop`.
   bool alive(size_t i);

@@ -119,7 +119,8 @@ node_process::node_process(node_options opts) : opts_(std::move(opts)) {
   if (opts_.data_dir.empty())
     opts_.data_dir = temp_dir_ + "/data";
   try {
-    spawn();
+    if (opts_.start_now)
+      spawn();
   } catch (...) {
     if (pid_ > 0)
       kill9();
@@ -272,6 +273,13 @@ gateway::json_client node_process::connect(int timeout_ms) const {
 }
 
 void node_process::spawn() {
+  launch();
+  wait_listening();
+}
+
+void node_process::launch() {
+  if (pid_ > 0 && running())
+    throw std::logic_error("node_process: launch: the node runs already");
   // Everything the child needs is prepared before fork: after fork only
   // async-signal-safe calls are allowed in a multi-threaded parent.
   std::vector<std::string> args{opts_.binary,
@@ -369,6 +377,11 @@ void node_process::spawn() {
   log_offset_ = log_offset;
   cluster_port_ = 0;
   suspended_ = false;
+}
+
+void node_process::wait_listening() {
+  auto log_file = log_path();
+  auto log_offset = log_offset_;
   auto deadline = clock_type::now() + opts_.start_timeout;
   for (;;) {
     auto text = read_file_from(log_file, log_offset);

@@ -48,6 +48,10 @@ struct node_options {
   /// (e.g. `{"--max-message-bytes", "4096"}`).
   std::vector<std::string> extra_args;
 
+  /// False: the constructor makes the temp dir but starts nothing; `start`
+  /// (or `launch` and `wait_listening`) starts the node later.
+  bool start_now = true;
+
   /// How long `start` and `restart` wait for the listening line.
   std::chrono::milliseconds start_timeout = std::chrono::seconds{30};
 
@@ -163,6 +167,19 @@ public:
 
   /// Starts the node if it is not running (after stop or kill9).
   void start();
+
+  /// Starts the process and returns at once, without waiting for its
+  /// listening lines: for nodes that serve only once other nodes run
+  /// (a cluster started from one identical seed list). `port()` and
+  /// `cluster_port()` are 0 until `wait_listening`. Throws std::logic_error
+  /// when the node runs already, std::runtime_error when fork fails.
+  void launch();
+
+  /// Waits for the listening lines of the process `launch` started (up to
+  /// `start_timeout`) and takes its ports. Throws std::runtime_error, with
+  /// the log tail, when the node exits or the time runs out (the node is
+  /// then killed).
+  void wait_listening();
 
   /// Connects a new client to the node. Throws std::runtime_error on failure.
   gateway::json_client connect(int timeout_ms = 5000) const;

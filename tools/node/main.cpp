@@ -37,6 +37,7 @@
 #include "gateway/remote_api.hpp"
 #include "gateway/tls.hpp"
 #include "gateway/scavenger.hpp"
+#include "stores/bootstrap.hpp"
 #include "stores/catalog.hpp"
 #include "stores/local_leaders.hpp"
 #include "stores/store_manager.hpp"
@@ -63,7 +64,9 @@ const flag flags[] = {
   {"cluster-port", "7413", "port other nodes reach this one on (0: free)"},
   {"http-port", "7414",
    "HTTP port of /metrics, /health, /ready (0: free, off: none)"},
-  {"seeds", "", "host:port,... of cluster ports to join (none: found one)"},
+  {"seeds", "",
+   "host:port,... of cluster ports to join (none: found a cluster of one); "
+   "the same list on every node, each listing itself, founds one cluster"},
   {"raft-tick-ms", "100", "real time per Raft tick"},
   {"max-message-bytes", "16777216", "longest JSON-RPC message"},
   {"max-event-bytes", "1048576", "largest encoded event"},
@@ -255,14 +258,17 @@ int main(int argc, char** argv) {
   actors::registry_config rcfg;
   rcfg.node_name = opts["node-name"];
   rcfg.host = opts["bind"];
+  std::vector<std::string> seeds;
   for (size_t i = 0; i < opts["seeds"].size();) {
     auto j = opts["seeds"].find(',', i);
     if (j == std::string::npos)
       j = opts["seeds"].size();
     if (j > i)
-      rcfg.seeds.push_back(opts["seeds"].substr(i, j - i));
+      seeds.push_back(opts["seeds"].substr(i, j - i));
     i = j + 1;
   }
+  // Trimmed, without repeats, in the order the bootstrap rule reads them.
+  rcfg.seeds = stores::normalize_seeds(seeds);
   auto registry = actors::spawn_registry(sys, rcfg);
   auto cluster_port = sys.middleman().publish(
     registry, static_cast<uint16_t>(number(opts, "cluster-port", 0, 65535)),
@@ -317,7 +323,10 @@ int main(int argc, char** argv) {
   mcfg.cluster_address = cluster_address;
   mcfg.data_dir = opts["data-dir"];
   mcfg.node_name = opts["node-name"];
-  mcfg.bootstrap = opts["seeds"].empty();
+  // No seeds: a cluster of one. This node's address among its seeds: one
+  // identical list on every node, the founding seed founds the cluster
+  // (stores/bootstrap.hpp). Otherwise the node joins its seeds' cluster.
+  mcfg.seeds = rcfg.seeds;
   mcfg.tick_interval_ms = number(opts, "raft-tick-ms", 1, 10000);
   mcfg.default_store = opts["default-store"];
   mcfg.stores_max = number(opts, "max-stores", 1, 1000000);
