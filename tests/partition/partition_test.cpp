@@ -473,6 +473,98 @@ TEST_CASE("200 ms of delay and 5 % loss on every link between nodes under "
   finish(nc, w);
 }
 
+// -- a bridge ----------------------------------------------------------------------
+
+TEST_CASE("a bridge: two nodes cut from each other, the third sees both; "
+          "appends go on, and nothing acknowledged is lost") {
+  netns_cluster nc{link_mode::bridge};
+  auto& c = nc.c;
+  INFO(nc.post_mortem());
+  auto leader = make_store(c);
+  auto load = start_load(nc);
+  auto& w = *load;
+  // The leader is one end of the bridge: the other end cannot hear it.
+  auto mid = leader % c.size() + 1;
+  auto end = mid % c.size() + 1;
+  NOTE("leader " << cluster::name(leader) << ", " << cluster::name(mid)
+                 << " sees both, " << cluster::name(end) << " only "
+                 << cluster::name(mid));
+  nc.net.partition({leader}, {end});
+  CHECK_MESSAGE(wait_acks(w, 30), "appends stopped across the bridge");
+  nc.net.heal();
+  CHECK_MESSAGE(wait_acks(w, 30), "appends did not go on after the heal");
+  finish(nc, w);
+}
+
+// -- the catalog -----------------------------------------------------------------
+
+TEST_CASE("the catalog under a partition: a store is created on the majority "
+          "side, refused on the minority side, and known there after the "
+          "heal") {
+  netns_cluster nc{link_mode::bridge};
+  auto& c = nc.c;
+  INFO(nc.post_mortem());
+  make_store(c);
+  // Node 3 joined last; nodes 1 and 2 are a majority of the catalog's
+  // voters whether or not node 3 has been promoted to one yet.
+  nc.net.isolate(3);
+  auto minority = c.client(3);
+  auto majority = c.client(1);
+  // Three replicas: two of them, on the majority side, elect the store's
+  // leader (with two, one of them could be node 3's, and the store would
+  // rightly have no leader until the heal).
+  auto config = json{{"replication_factor", 3},
+                     {"timeout_ms", store_timeout_ms}};
+  std::vector<std::string> answers;
+  bool made = wait_until(
+    [&] {
+      auto a = rpc(majority, "create_store",
+                   {{"store", "second"}, {"config", config}});
+      answers.push_back(brief(a, 300));
+      // A retry after `timeout` may find it made: already_exists.
+      return a.contains("result")
+             || a["error"]["data"].value("reason", "") == "already_exists";
+    },
+    progress_timeout, 200ms);
+  CHECK_MESSAGE(made, "create_store on the majority side:" << lines(answers));
+  // The new store takes appends on the majority side.
+  auto one = make_events(1); // the same event id on every retry
+  auto appended = wait_until(
+    [&] {
+      auto a = rpc(majority, "append_events",
+                   {{"store", "second"},
+                    {"stream", "s"},
+                    {"expected_version", -1},
+                    {"events", one}});
+      return a.contains("result");
+    },
+    progress_timeout, 200ms);
+  CHECK_MESSAGE(appended, "the new store takes no appends on the majority "
+                          "side");
+  auto refused = rpc(minority, "create_store",
+                     {{"store", "third"}, {"config", config}});
+  CHECK_MESSAGE(!refused.contains("result"),
+                "create_store on the minority side: " << brief(refused));
+  auto reason = refused["error"]["data"].value("reason", "");
+  CHECK_MESSAGE((reason == "unavailable" || reason == "timeout"),
+                brief(refused));
+  nc.net.heal();
+  json listed;
+  CHECK_MESSAGE(wait_until(
+                  [&] {
+                    listed = rpc(minority, "list_stores");
+                    return listed.contains("result")
+                           && listed["result"]["stores"].contains("second");
+                  },
+                  progress_timeout, 200ms),
+                "node3 does not list the store made while it was cut off: "
+                  << brief(listed));
+  // A store refused as unavailable was not made behind the client's back
+  // (after `timeout` the outcome is open).
+  if (reason == "unavailable")
+    CHECK_FALSE(listed["result"]["stores"].contains("third"));
+}
+
 int main(int argc, char** argv) {
   if (auto why = netns_network::unsupported()) {
     std::cout << "skipped: " << *why << std::endl;
