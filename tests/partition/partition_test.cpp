@@ -1,8 +1,9 @@
 // The partition suite: three real cxesdb-node processes, each in a network
 // namespace of its own (tests/integration/netns.hpp), under an append load
-// while the links between them are cut (both ways and one way), flap, and
-// turn slow and lossy. After each run every replica is read from its
-// store.db and checked against what the clients were told
+// while the links between them are cut (both ways, one way, and as a bridge
+// that one node sees both sides of), flap, and turn slow and lossy; and the
+// catalog while a node is cut off. After each run every replica is read
+// from its store.db and checked against what the clients were told
 // (tests/integration/history_check.hpp): every acknowledged append present
 // exactly once, in one order on every replica.
 //
