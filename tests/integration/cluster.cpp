@@ -188,6 +188,10 @@ node_options cluster::options_for(size_t i) const {
   o.extra_args = opts_.extra_args;
   o.start_timeout = opts_.start_timeout;
   o.stop_timeout = opts_.stop_timeout;
+  if (i <= opts_.binds.size())
+    o.bind = opts_.binds[i - 1];
+  if (i <= opts_.netns.size())
+    o.netns = opts_.netns[i - 1];
   return o;
 }
 
@@ -266,6 +270,13 @@ std::vector<uint16_t> cluster::client_ports() const {
   return out;
 }
 
+std::vector<std::string> cluster::client_hosts() const {
+  std::vector<std::string> out;
+  for (auto& n : nodes_)
+    out.push_back(n->host());
+  return out;
+}
+
 gateway::json_client cluster::client(size_t i, int timeout_ms) {
   return node(i).connect(timeout_ms);
 }
@@ -274,7 +285,7 @@ std::optional<nlohmann::json> cluster::try_status(size_t i, int timeout_ms) {
   if (!alive(i))
     return std::nullopt;
   gateway::json_client c;
-  if (c.connect("127.0.0.1", node(i).port(), timeout_ms))
+  if (c.connect(node(i).host(), node(i).port(), timeout_ms))
     return std::nullopt;
   auto resp = c.call("cluster_status", nlohmann::json::object(), timeout_ms);
   if (!resp || !resp->contains("result") || !(*resp)["result"].is_object())

@@ -40,6 +40,14 @@ struct cluster_options {
   /// gets `--seeds` listing all of them, itself included. Start them in
   /// any interleaving with `launch` and `wait_started`.
   bool identical_seeds = false;
+
+  /// Node `i`'s `--bind` address is `binds[i - 1]`; 127.0.0.1 for the nodes
+  /// beyond the list.
+  std::vector<std::string> binds;
+
+  /// Node `i` runs in the network namespace `netns[i - 1]`
+  /// (tests/integration/netns.hpp); in the test's own beyond the list.
+  std::vector<std::string> netns;
 };
 
 /// Polls `pred` every `poll` until it returns true or `timeout` has passed;
@@ -153,6 +161,10 @@ public:
   /// The client port of every node, in index order (0 for a node that does
   /// not run). A snapshot for worker threads.
   std::vector<uint16_t> client_ports() const;
+
+  /// The address of every node's client port, in index order (the node's
+  /// `--bind`). A snapshot for worker threads, with `client_ports`.
+  std::vector<std::string> client_hosts() const;
 
   /// A new JSON client connected to node `i`. Throws std::runtime_error
   /// when it cannot connect.

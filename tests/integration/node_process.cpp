@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sched.h>
 #include <sstream>
 #include <stdexcept>
 #include <sys/prctl.h>
@@ -141,11 +142,14 @@ node_process::~node_process() {
     remove_tree(temp_dir_);
 }
 
+std::string node_process::host() const {
+  return opts_.bind == "0.0.0.0" ? std::string{"127.0.0.1"} : opts_.bind;
+}
+
 std::string node_process::cluster_address() const {
   if (cluster_port_ == 0)
     return {};
-  auto host = opts_.bind == "0.0.0.0" ? std::string{"127.0.0.1"} : opts_.bind;
-  return host + ":" + std::to_string(cluster_port_);
+  return host() + ":" + std::to_string(cluster_port_);
 }
 
 std::string node_process::log_path() const {
@@ -266,8 +270,7 @@ uint16_t node_process::api_port() {
 
 gateway::json_client node_process::connect(int timeout_ms) const {
   gateway::json_client client;
-  auto host = opts_.bind == "0.0.0.0" ? std::string{"127.0.0.1"} : opts_.bind;
-  if (auto err = client.connect(host, port_, timeout_ms))
+  if (auto err = client.connect(host(), port_, timeout_ms))
     throw std::runtime_error("node_process: " + *err);
   return client;
 }
@@ -332,6 +335,18 @@ void node_process::launch() {
   if (log_fd < 0)
     throw std::runtime_error("node_process: cannot open " + log_file);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int netns_fd = -1;
+  if (!opts_.netns.empty()) {
+    auto path = "/run/netns/" + opts_.netns;
+    netns_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) {
+      ::close(log_fd);
+      if (null_fd >= 0)
+        ::close(null_fd);
+      throw std::runtime_error("node_process: cannot open " + path + ": "
+                               + std::strerror(errno));
+    }
+  }
   auto log_offset = file_size(log_file);
   {
     std::string banner = "=== cxesdb test harness: starting";
@@ -348,6 +363,8 @@ void node_process::launch() {
     ::close(log_fd);
     if (null_fd >= 0)
       ::close(null_fd);
+    if (netns_fd >= 0)
+      ::close(netns_fd);
     throw std::runtime_error("node_process: fork failed");
   }
   if (pid == 0) {
@@ -362,6 +379,12 @@ void node_process::launch() {
       ::dup2(null_fd, 0);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+      const char msg[] = "cxesdb test harness: setns failed\n";
+      auto n = ::write(2, msg, sizeof(msg) - 1);
+      (void) n;
+      ::_exit(127);
+    }
     ::execv(argv[0], argv.data());
     const char msg[] = "cxesdb test harness: execv failed\n";
     auto n = ::write(2, msg, sizeof(msg) - 1);
@@ -371,6 +394,8 @@ void node_process::launch() {
   ::close(log_fd);
   if (null_fd >= 0)
     ::close(null_fd);
+  if (netns_fd >= 0)
+    ::close(netns_fd);
   pid_ = pid;
   port_ = 0;
   api_port_ = 0;

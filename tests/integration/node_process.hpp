@@ -22,8 +22,12 @@ struct node_options {
   /// Value of `--node-name`; empty: the flag is not passed.
   std::string node_name;
 
-  /// Address passed to `--bind`.
+  /// Address passed to `--bind`; clients and peers reach the node there.
   std::string bind = "127.0.0.1";
+
+  /// Network namespace (`ip netns` name, tests/integration/netns.hpp) the
+  /// node runs in; empty: the test's own.
+  std::string netns;
 
   /// Value of `--client-port`; 0 lets the node pick a free port.
   uint16_t client_port = 0;
@@ -100,6 +104,9 @@ public:
   uint16_t cluster_port() const noexcept {
     return cluster_port_;
   }
+
+  /// The address clients connect to: `bind`, or 127.0.0.1 for 0.0.0.0.
+  std::string host() const;
 
   /// `bind:cluster_port`, the address other nodes take as a seed; empty
   /// while `cluster_port()` is 0.

@@ -44,6 +44,10 @@ struct load_options {
   /// `timeout` or `overloaded`.
   std::chrono::milliseconds retry_pause{20};
 
+  /// The address of each port's node, in the order of the ports; empty:
+  /// 127.0.0.1 for all.
+  std::vector<std::string> hosts;
+
   /// Prefix of the stream names (`<prefix>-w<writer>-s<stream>`).
   std::string prefix = "load";
 };
@@ -154,7 +158,9 @@ private:
       node = (node + 1) % ports_.size();
       if (ports_[node] == 0)
         continue;
-      if (!c.connect("127.0.0.1", ports_[node], 1000))
+      auto& host = node < opts_.hosts.size() ? opts_.hosts[node]
+                                             : loopback_host;
+      if (!c.connect(host, ports_[node], 1000))
         return true;
     }
     return false;
@@ -252,6 +258,8 @@ private:
                   writer & 0xfff, static_cast<unsigned long long>(counter));
     return buf;
   }
+
+  static inline const std::string loopback_host = "127.0.0.1";
 
   std::vector<uint16_t> ports_;
   load_options opts_;
