@@ -43,6 +43,9 @@ struct gateway_config {
   /// The auth file (--auth-file; gateway/auth.hpp), null when
   /// authentication is off.
   std::shared_ptr<const auth_registry> auth;
+  /// The config file's `store_templates` (check_store_templates), null
+  /// when it has none.
+  std::shared_ptr<const nlohmann::json> store_templates;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one
