@@ -62,5 +62,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cxesdb, caf::first_custom_type_id)
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, applied_atom, "applied")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, catalog_atom, "catalog")
   CAF_ADD_ATOM(cxesdb, cxesdb::actors, hibernate_atom, "hibernate")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, backup_atom, "backup")
+  CAF_ADD_ATOM(cxesdb, cxesdb::actors, restore_atom, "restore")
 
 CAF_END_TYPE_ID_BLOCK(cxesdb)

@@ -218,8 +218,13 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     done(error_response(id_text, e), caf::message{});
   };
   auto on_error = [fail, m = call.m](const caf::error& err) {
-    fail(from_caf(err, is_write(m) || m == method::create_store
-                         || m == method::remove_store));
+    auto e = from_caf(err, is_write(m) || m == method::create_store
+                             || m == method::remove_store
+                             || m == method::restore_store);
+    if (e.reason == errc::too_large
+        && err.context().match_elements<std::string, std::string>())
+      e.data["limit"] = std::stoll(err.context().get_as<std::string>(1));
+    fail(e);
   };
   if (is_subscription(call.m)) {
     dispatch_subscription(
@@ -294,6 +299,39 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
     case method::scavenge_store:
       scavenge_steps(self, store, call.cmd,
                      std::make_shared<scavenge_totals>(), ok, fail, on_error);
+      return;
+    // Backups (section 10) take as long as the copy of a store: no timer;
+    // the store manager always answers (its IO job reports, a restore
+    // answers like create_store).
+    case method::backup_store:
+      self->request(st.manager, caf::infinite, backup_atom_v, store, call.backup)
+        .then([ok](std::string& text) { ok(text); }, on_error);
+      return;
+    case method::list_backups:
+      self->request(st.manager, timeout, backup_atom_v, list_atom_v)
+        .then([ok](std::string& text) { ok(text); }, on_error);
+      return;
+    case method::restore_store:
+      self
+        ->request(st.manager, caf::infinite, restore_atom_v, store,
+                  call.backup)
+        .then(
+          [ok](stores::store_info& info) {
+            ok(json{{"store", info.config.id},
+                    {"status", stores::to_string(info.status)},
+                    {"config", config_json(info.config)}}
+                 .dump());
+          },
+          [fail, on_error](const caf::error& err) {
+            if (err.category() == caf::atom("cxesdb")
+                && static_cast<errc>(err.code()) == errc::not_found) {
+              auto e = from_caf(err, false);
+              e.data["what"] = "backup";
+              fail(e);
+              return;
+            }
+            on_error(err);
+          });
       return;
     case method::remove_store:
       self->request(st.manager, timeout, remove_atom_v, store)
@@ -457,6 +495,7 @@ void handle_request(worker_actor* self, const json& req, const caf::actor& conn,
   const json& params = p == req.end() || p->is_null() ? empty : *p;
   parse_context ctx{&st.cfg.limits, &st.cfg.default_store, st.uuids.get(),
                     stores::now_epoch_us(), raw_events};
+  ctx.store_templates = st.cfg.store_templates.get();
   auto parsed = parse_call(which, params, ctx);
   if (auto err = std::get_if<rpc_error>(&parsed)) {
     reply_error(*err);

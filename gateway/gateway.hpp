@@ -48,6 +48,9 @@ struct gateway_config {
   /// Where the workers count requests, durations and errors for /metrics
   /// (gateway/request_metrics.hpp); null: nothing is counted.
   std::shared_ptr<request_metrics> metrics;
+  /// The config file's `store_templates` (check_store_templates), null
+  /// when it has none.
+  std::shared_ptr<const nlohmann::json> store_templates;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one

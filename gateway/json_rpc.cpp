@@ -10,6 +10,7 @@
 
 #include "actors/assert.hpp"
 #include "gateway/uuid.hpp"
+#include "stores/backup.hpp"
 #include "stores/time_format.hpp"
 
 namespace cxesdb::gateway {
@@ -48,6 +49,9 @@ const std::unordered_map<std::string, method>& method_table() {
     {"set_stream_metadata", method::set_stream_metadata},
     {"get_stream_metadata", method::get_stream_metadata},
     {"scavenge_store", method::scavenge_store},
+    {"backup_store", method::backup_store},
+    {"list_backups", method::list_backups},
+    {"restore_store", method::restore_store},
   };
   return table;
 }
@@ -56,7 +60,7 @@ const std::unordered_map<std::string, method>& method_table() {
 /// accepts (protocol section 3).
 const std::vector<std::string>& allowed_params(method m) {
   static const std::unordered_map<int, std::vector<std::string>> table{
-    {static_cast<int>(method::create_store), {"config"}},
+    {static_cast<int>(method::create_store), {"config", "template"}},
     {static_cast<int>(method::append_events),
      {"stream", "expected_version", "events"}},
     {static_cast<int>(method::get_events),
@@ -86,6 +90,8 @@ const std::vector<std::string>& allowed_params(method m) {
     {static_cast<int>(method::set_stream_metadata),
      {"stream", "max_count", "max_age_s", "custom"}},
     {static_cast<int>(method::get_stream_metadata), {"stream"}},
+    {static_cast<int>(method::backup_store), {"name"}},
+    {static_cast<int>(method::restore_store), {"backup"}},
   };
   static const std::vector<std::string> none;
   auto i = table.find(static_cast<int>(m));
@@ -526,6 +532,37 @@ rpc_error invalid_param(const std::string& field, std::string message) {
   return e;
 }
 
+bool valid_template_name(const std::string& name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (auto c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
+std::optional<std::string> check_store_templates(const json& t) {
+  if (!t.is_object())
+    return std::string{"store_templates must be an object of template "
+                       "names to create_store configs"};
+  rpc_limits limits;
+  std::string store = "template_check";
+  for (auto& kv : t.items()) {
+    if (!valid_template_name(kv.key()))
+      return "store_templates: " + json(kv.key()).dump()
+             + " is not a template name (1 to 64 letters, digits, '_' and "
+               "'-')";
+    parse_context ctx;
+    ctx.limits = &limits;
+    ctx.default_store = &store;
+    auto r = parse_call(method::create_store,
+                        json{{"store", store}, {"config", kv.value()}}, ctx);
+    if (auto e = std::get_if<rpc_error>(&r))
+      return "store_templates." + kv.key() + ": " + e->message;
+  }
+  return std::nullopt;
+}
+
 bool find_method(const std::string& name, method& out) {
   auto& t = method_table();
   auto i = t.find(name);
@@ -598,6 +635,36 @@ parse_call(method m, const json& params, const parse_context& ctx) {
       call.config.id = call.store;
       if (!params.contains("store"))
         return invalid_param("store", "missing parameter store");
+      if (in.has("template")) {
+        // Section 10: the template's config, overridden key by key by the
+        // request's.
+        std::string name;
+        if (!in.string("template", name, true))
+          return in.take_error();
+        auto t = ctx.store_templates;
+        if (t == nullptr || !t->is_object() || !t->contains(name)) {
+          std::string known;
+          if (t != nullptr && t->is_object())
+            for (auto& kv : t->items())
+              known += (known.empty() ? "" : ", ") + kv.key();
+          return invalid_param("template",
+                               "unknown template " + json(name).dump()
+                                 + " (the config file's store_templates: "
+                                 + (known.empty() ? "none" : known) + ")");
+        }
+        json merged = t->at(name);
+        if (in.has("config")) {
+          if (!in.at("config").is_object())
+            return invalid_param("config", "config must be an object");
+          for (auto& kv : in.at("config").items())
+            merged[kv.key()] = kv.value();
+        }
+        json with{{"config", std::move(merged)}};
+        param_reader tin{with};
+        if (!parse_config(tin, call.config))
+          return tin.take_error();
+        break;
+      }
       if (!parse_config(in, call.config))
         return in.take_error();
       break;
@@ -777,6 +844,20 @@ parse_call(method m, const json& params, const parse_context& ctx) {
       if (!in.string("node", call.node, true, 255))
         return in.take_error();
       break;
+    case method::backup_store:
+    case method::restore_store: {
+      // Section 10: a backup name matches the store id pattern, so it
+      // never names a path outside the backup directory.
+      auto field = m == method::backup_store ? "name" : "backup";
+      if (!in.string(field, call.backup, true))
+        return in.take_error();
+      if (!stores::valid_backup_name(call.backup))
+        return invalid_param(field, std::string{field}
+                                      + " must match ^[a-z][a-z0-9_]{0,62}$");
+      if (m == method::restore_store && !params.contains("store"))
+        return invalid_param("store", "missing parameter store");
+      break;
+    }
     case method::ack_event:
       if (!in.string("subscription", call.subscription, true, 255)
           || !in.integer("position", call.position, 0, INT64_MAX, true))

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -77,6 +78,9 @@ enum class method {
   set_stream_metadata,
   get_stream_metadata,
   scavenge_store,
+  backup_store,
+  list_backups,
+  restore_store,
 };
 
 /// Finds a method by its protocol name.
@@ -101,6 +105,8 @@ struct parsed_call {
   std::string subscription;
   /// leave_cluster: the node that leaves
   std::string node;
+  /// backup_store: the new backup's name; restore_store: the backup
+  std::string backup;
   /// ack_event
   int64_t position = -1;
   /// remove_subscription
@@ -117,7 +123,20 @@ struct parse_context {
   /// append_events parsed from a slim line (json_slim.hpp): the events'
   /// data and metadata text as received, by event index; null otherwise.
   const std::vector<raw_event_text>* raw_events = nullptr;
+  /// The config file's `store_templates` (an object: template name ->
+  /// create_store config), checked by check_store_templates; null: none.
+  const nlohmann::json* store_templates = nullptr;
 };
+
+/// Whether `name` may name a store template: 1 to 64 bytes of letters,
+/// digits, '_' and '-'.
+bool valid_template_name(const std::string& name);
+
+/// Checks the config file's `store_templates`: an object whose keys are
+/// template names and whose values are create_store `config` objects that
+/// create_store accepts. Nullopt when good, else what is wrong (for the
+/// node to refuse to start).
+std::optional<std::string> check_store_templates(const nlohmann::json& t);
 
 /// Checks `params` for method `m` and turns them into a parsed_call, or
 /// explains what is wrong. Touches nothing; pure.

@@ -180,11 +180,15 @@ catalog_event decode_catalog_event(const std::string& stream_id,
     try {
       out.config = config_from_json_text(out.store, d.at("config").dump());
       out.founders = d.at("founders").get<std::vector<std::string>>();
+      // restore_store: the backup the founder starts the store from.
+      if (auto r = d.find("restored_from"); r != d.end() && r->is_string())
+        out.restored_from = r->get<std::string>();
       out.config_ok = true;
     } catch (const std::exception&) {
       out.config = store_config{};
       out.config.id = out.store;
       out.founders.clear();
+      out.restored_from.clear();
     }
   } else if (event_type == "store_removed") {
     out.what = kind::store_removed;

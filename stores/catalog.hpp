@@ -129,6 +129,9 @@ struct catalog_event {
   bool config_ok = false;
   store_config config;
   std::vector<std::string> founders;
+  /// store_created by restore_store: the backup its one founder starts it
+  /// from (stores/backup.hpp); empty for create_store.
+  std::string restored_from;
 };
 
 /// Decodes a catalog event from its stream, type and data (JSON text).

@@ -22,9 +22,11 @@
 #include "actors/raft/node_log.hpp"
 #include "actors/raft/transport.hpp"
 #include "actors/type_ids.hpp"
+#include "stores/backup.hpp"
 #include "stores/bootstrap.hpp"
 #include "stores/catalog.hpp"
 #include "stores/codec.hpp"
+#include "stores/io_call.hpp"
 #include "stores/messages.hpp"
 #include "stores/store_metrics.hpp"
 #include "stores/time_format.hpp"
@@ -65,6 +67,8 @@ struct catalog_store {
   store_config config;
   /// The voters the group was founded with.
   std::vector<std::string> founders;
+  /// restore_store: the backup its founder starts it from.
+  std::string restored_from;
   /// The version of the store's catalog stream (for the next change).
   int64_t version = -1;
   bool removed = false;
@@ -151,6 +155,11 @@ struct manager_state {
   std::vector<caf::response_promise> ready_waiters;
   /// create_store requests by store id, waiting for the store to run.
   std::map<std::string, std::vector<caf::response_promise>> creating;
+  /// restore_store requests of this node by store id, until the store's
+  /// replica runs here: the backup whose copy waits beside the data
+  /// directory (restore_dir_of). Starts the replica here even when the
+  /// placement does not (sync_replicas).
+  std::map<std::string, std::string> restoring;
   std::string join_event_id;
   /// Whether this node founds the catalog or joins a cluster
   /// (stores/bootstrap.hpp); `wait` until decided. The catalog's group
@@ -241,6 +250,24 @@ void probe_peer(manager_actor* self, const std::string& name);
 
 // -- replicas -----------------------------------------------------------------
 
+/// Whether this node restores store `id` now: it founds the store from the
+/// backup's copy, placed or not (membership reconciliation then moves the
+/// store to its placement, the other replicas receiving the copy as the
+/// leader's snapshot image).
+bool restores_here(const manager_state& st, const std::string& id) {
+  auto r = st.restoring.find(id);
+  auto c = st.catalog.find(id);
+  return r != st.restoring.end() && c != st.catalog.end()
+         && c->second.restored_from == r->second
+         && c->second.founders == std::vector<std::string>{st.cfg.node_name};
+}
+
+/// Where restore_store puts the backup's copy until the store's replica
+/// starts on this node (beside the store directories, never one of them).
+std::string restore_dir_of(const manager_state& st, const std::string& id) {
+  return data_dir_of(st, id) + ".restore";
+}
+
 /// Opens a replica's files on an IO thread, then starts its group. The
 /// catalog's replica also reads every catalog event already applied, so
 /// that the view is complete before the group applies new ones.
@@ -258,11 +285,22 @@ void open_replica(manager_actor* self, const std::string& id) {
   auto exec = st.exec;
   auto me = caf::actor_cast<caf::actor>(self);
   bool read_catalog = id == system_store_id;
-  exec->submit([id, dir, readers, exec, me, read_catalog] {
+  // A store this node restores: its copy waits beside the data directory
+  // (also after a restart that came between the copy and this start).
+  bool restored = c != st.catalog.end() && !c->second.restored_from.empty()
+                  && c->second.founders
+                       == std::vector<std::string>{st.cfg.node_name};
+  auto staged = restored ? restore_dir_of(st, id) : std::string{};
+  exec->submit([id, dir, readers, exec, me, read_catalog, staged] {
     std::shared_ptr<store_files> files;
     std::vector<recorded_event> events;
     std::string err;
     try {
+      // restore_store: the backup's copy becomes the store's directory.
+      if (!staged.empty() && fs::exists(staged)) {
+        fs::remove_all(dir);
+        fs::rename(staged, dir);
+      }
       fs::create_directories(dir);
       auto f = store_files::open(id, dir, readers);
       if (read_catalog) {
@@ -352,6 +390,7 @@ void apply_catalog_event(manager_state& st, const recorded_event& e) {
     if (ev.config_ok) {
       c.config = std::move(ev.config);
       c.founders = std::move(ev.founders);
+      c.restored_from = std::move(ev.restored_from);
     }
   } else if (ev.what == kind::store_removed) {
     c.removed = true;
@@ -708,23 +747,30 @@ std::string unique_suffix(manager_state& st) {
 }
 
 /// Appends a store's `store_created` event; `done` gets the outcome.
+/// restore_store passes `restored_from` (the backup): this node alone
+/// founds the store, from the backup's copy.
 void append_store_created(manager_actor* self, store_config cfg,
-                          std::function<void(caf::expected<command_result>)> done) {
+                          std::function<void(caf::expected<command_result>)> done,
+                          const std::string& restored_from = {}) {
   auto& st = self->state;
   auto c = st.catalog.find(cfg.id);
   cfg.created_at = format_iso8601_us(now_epoch_us());
   cfg.data_dir.clear();
-  auto founders = st.ring.owners(cfg.id, replication_factor(st, cfg));
+  auto founders = restored_from.empty()
+                    ? st.ring.owners(cfg.id, replication_factor(st, cfg))
+                    : std::vector<std::string>{st.cfg.node_name};
   // The event id is unique per request: a retry of this request is
   // idempotent, a concurrent creation of the same id fails on the expected
   // version.
+  auto data = json{{"config", json::parse(to_json_text(cfg))},
+                   {"founders", founders}};
+  if (!restored_from.empty())
+    data["restored_from"] = restored_from;
   auto cmd = catalog_event(store_stream(cfg.id),
                            c == st.catalog.end() ? -1 : c->second.version,
                            store_created + std::string{"-"} + cfg.id + "-"
                              + unique_suffix(st),
-                           store_created,
-                           json{{"config", json::parse(to_json_text(cfg))},
-                                {"founders", founders}});
+                           store_created, std::move(data));
   route_write(self, system_store_id, cmd, std::move(done));
 }
 
@@ -820,7 +866,8 @@ void sync_replicas(manager_actor* self) {
     if (r != st.replicas.end())
       continue;
     auto where = placement(st, id);
-    if (std::find(where.begin(), where.end(), st.cfg.node_name) == where.end())
+    if (std::find(where.begin(), where.end(), st.cfg.node_name) == where.end()
+        && !restores_here(st, id))
       continue;
     if (local_user_replicas(st) >= st.cfg.stores_max) {
       log_error("cannot start a replica of " + id + ": this node holds its "
@@ -1417,6 +1464,7 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         return;
       }
       r.info.status = store_status::running;
+      st.restoring.erase(id);
       log_info("replica started: " + id + " in " + r.info.config.data_dir);
       if (id == system_store_id)
         reconcile(self);
@@ -1604,6 +1652,154 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
         if (st.catalog.count(id) > 0 && !st.catalog[id].removed)
           await_running(self, id);
       });
+      return rp;
+    },
+    // backup_store from a gateway worker: a consistent copy of this node's
+    // replica of store `id`, taken on an IO thread while the store serves
+    // (stores/backup.hpp). A node without a running replica of the store
+    // answers `unavailable`; the copy holds what that replica applied.
+    [self](backup_atom, std::string& id,
+           std::string& name) -> caf::result<std::string> {
+      auto& st = self->state;
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed || id == system_store_id)
+        return make_error(errc::not_found, "store " + id + " does not exist");
+      auto r = st.replicas.find(id);
+      if (r == st.replicas.end() || !r->second.files
+          || r->second.info.status != store_status::running)
+        return make_error(errc::unavailable,
+                          "this node holds no running replica of store " + id
+                            + "; send backup_store to a node that does "
+                              "(cluster_status lists them)");
+      auto files = r->second.files;
+      auto config = to_json_text(c->second.config);
+      auto dir = st.cfg.backup_dir;
+      auto limits = st.cfg.backup;
+      auto call = spawn_io_call(
+        self->system(), *st.exec, [files, config, dir, name, limits] {
+          auto out = take_backup(*files, config, dir, name, limits);
+          if (auto e = std::get_if<backup_error>(&out))
+            return io_outcome{false, e->reason, e->message,
+                              e->reason == errc::too_large
+                                ? std::to_string(limits.backups_max)
+                                : std::string{}};
+          auto& b = std::get<backup_info>(out);
+          return io_outcome{true, errc::internal_error,
+                            json{{"backup", b.name},
+                                 {"bytes", b.bytes},
+                                 {"last_position", b.last_position}}
+                              .dump(),
+                            {}};
+        });
+      self->delegate(call, call_atom_v);
+      return caf::delegated<std::string>{};
+    },
+    // list_backups from a gateway worker: the backups in this node's backup
+    // directory, read on an IO thread.
+    [self](backup_atom, list_atom) -> caf::result<std::string> {
+      auto& st = self->state;
+      auto dir = st.cfg.backup_dir;
+      auto call = spawn_io_call(self->system(), *st.exec, [dir] {
+        auto all = json::array();
+        for (auto& b : list_backups(dir))
+          all.push_back(json{{"name", b.name},
+                             {"store", b.store},
+                             {"bytes", b.bytes},
+                             {"last_position", b.last_position},
+                             {"created", b.created}});
+        return io_outcome{true, errc::internal_error,
+                          json{{"backups", std::move(all)}}.dump(), {}};
+      });
+      self->delegate(call, call_atom_v);
+      return caf::delegated<std::string>{};
+    },
+    // restore_store from a gateway worker: a new store `id` from backup
+    // `backup` of this node. An IO job copies the backup beside the data
+    // directory (stores/backup.hpp: prepare_restore); then `store_created`
+    // names this node the one founder and the backup: the replica starts
+    // here from the copy (open_replica), and membership reconciliation adds
+    // the placement's nodes, which receive the copy as the leader's
+    // snapshot image. Answers like create_store, once the store runs.
+    [self](restore_atom, std::string& id,
+           std::string& backup) -> caf::result<store_info> {
+      auto& st = self->state;
+      if (!valid_store_id(id))
+        return make_error(errc::invalid_params, "invalid store id");
+      auto c = st.catalog.find(id);
+      if ((c != st.catalog.end() && !c->second.removed)
+          || st.restoring.count(id) > 0)
+        return make_error(errc::already_exists,
+                          "store " + id + " already exists");
+      if (st.replicas.count(id) > 0)
+        return make_error(errc::unavailable,
+                          "store " + id + " is still being removed here; "
+                                          "retry in a moment");
+      if (st.catalog.size() >= st.cfg.stores_max)
+        return make_error(errc::overloaded,
+                          "the cluster holds its maximum number of stores ("
+                            + std::to_string(st.cfg.stores_max) + ")");
+      st.restoring[id] = backup;
+      auto rp = self->make_response_promise<store_info>();
+      auto dir = st.cfg.backup_dir;
+      auto staged = restore_dir_of(st, id);
+      auto call = spawn_io_call(self->system(), *st.exec,
+                                [dir, backup, staged] {
+                                  std::error_code ec;
+                                  fs::remove_all(staged, ec);
+                                  auto out = prepare_restore(dir, backup,
+                                                             staged);
+                                  if (auto e = std::get_if<backup_error>(&out))
+                                    return io_outcome{false, e->reason,
+                                                      e->message, {}};
+                                  return io_outcome{
+                                    true, errc::internal_error,
+                                    std::get<backup_info>(out).config_json,
+                                    {}};
+                                });
+      auto give_up = [self, id, staged](auto& rp, caf::error err) {
+        self->state.restoring.erase(id);
+        self->state.exec->submit([staged] {
+          std::error_code ec;
+          fs::remove_all(staged, ec);
+        });
+        rp.deliver(std::move(err));
+      };
+      self->request(call, caf::infinite, call_atom_v)
+        .then(
+          [self, rp, id, backup, give_up](std::string& config_text) mutable {
+            store_config cfg;
+            try {
+              cfg = config_from_json_text(id, config_text);
+            } catch (const std::exception& e) {
+              give_up(rp, make_error(errc::internal_error,
+                                     std::string{"backup " + backup
+                                                 + " has a bad config: "}
+                                       + e.what()));
+              return;
+            }
+            cfg.id = id;
+            append_store_created(
+              self, cfg,
+              [self, rp, id, give_up](caf::expected<command_result> r) mutable {
+                if (!r) {
+                  give_up(rp, r.error());
+                  return;
+                }
+                if (r->code != result_code::ok) {
+                  give_up(rp, r->code == result_code::wrong_expected_version
+                                ? make_error(errc::already_exists,
+                                             "store " + id + " already exists")
+                                : make_error(errc::internal_error, r->message));
+                  return;
+                }
+                auto& st = self->state;
+                st.creating[id].push_back(rp);
+                if (st.catalog.count(id) > 0 && !st.catalog[id].removed)
+                  await_running(self, id);
+              },
+              backup);
+          },
+          [rp, give_up](caf::error& err) mutable { give_up(rp, err); });
       return rp;
     },
     // remove_store from a gateway worker: append `store_removed`; every

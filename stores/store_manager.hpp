@@ -8,6 +8,7 @@
 
 #include "caf/actor.hpp"
 
+#include "stores/backup.hpp"
 #include "stores/store_group.hpp"
 #include "stores/subscriptions.hpp"
 
@@ -93,6 +94,13 @@ struct store_manager_config {
 
   store_group_limits group_limits;
 
+  /// Where backup_store writes and restore_store reads backups
+  /// (`--backup-dir`, default `<data dir>/_backups`).
+  std::string backup_dir = "./data/_backups";
+
+  /// The backup directory's limits (`--max-backups`).
+  backup_limits backup;
+
   subscription_limits sub_limits;
 
   /// The node's Raft log, shared by every replica on the node (`<data
@@ -120,6 +128,13 @@ struct store_manager_config {
 /// - `(create_atom, store_config) -> store_info`, errors already_exists,
 ///   invalid_params, overloaded, unavailable, timeout.
 /// - `(remove_atom, std::string id) -> bool`, errors not_found, forbidden.
+/// - `(backup_atom, std::string id, std::string name) -> std::string`:
+///   backup_store's result as JSON text, errors not_found, already_exists,
+///   too_large, unavailable (no running replica here).
+/// - `(backup_atom, list_atom) -> std::string`: list_backups' result.
+/// - `(restore_atom, std::string id, std::string backup) -> store_info`,
+///   errors invalid_params, already_exists, not_found (no such backup),
+///   overloaded, unavailable, timeout.
 /// - `(list_atom) -> std::vector<store_info>`.
 /// - `(get_atom, std::string id) -> store_info`, error not_found.
 /// - `(write_atom, std::string id, command) -> command_result`, routed.

@@ -144,6 +144,21 @@ TEST_CASE_FIXTURE(fixture, "bad input is refused with a reason") {
         != std::string::npos);
 }
 
+TEST_CASE_FIXTURE(fixture, "the config file's store_templates is kept as "
+                           "JSON text, not as a flag") {
+  tests::temp_dir dir;
+  auto path = write_file(dir.path, "t.json",
+                         R"({"store_templates": {"small": {"timeout_ms": 5}},
+                             "node-name": "n2"})");
+  auto r = resolve({"--config", path});
+  REQUIRE(r);
+  CHECK(nlohmann::json::parse(r->values.at(tools::store_templates_key))
+        == nlohmann::json{{"small", {{"timeout_ms", 5}}}});
+  CHECK(r->values.at("node-name") == "n2");
+  CHECK(!resolve({"--store_templates", "{}"}));
+  CHECK(resolve({})->values.count(tools::store_templates_key) == 0);
+}
+
 TEST_CASE_FIXTURE(fixture, "--help and --version stop the parse") {
   auto h = resolve({"--help", "--no-such-flag"});
   REQUIRE(h);

@@ -175,9 +175,18 @@ private:
   int port_ = 0;
 };
 
-/// The one node the test cases share (started on first use).
+/// The one node the test cases share (started on first use), with a
+/// config file that holds one store template, `tiny`.
 node_process& node() {
-  static node_process instance;
+  static temp_dir config_dir;
+  static auto config = [] {
+    auto path = config_dir.path / "node.json";
+    std::ofstream{path} << R"({"store_templates": {"tiny": )"
+                        << R"({"timeout_ms": 4321, "tags": ["tpl"]}}})";
+    return path.string();
+  }();
+  static node_process instance{
+    std::vector<std::string>{"--config", config}};
   return instance;
 }
 
@@ -489,6 +498,56 @@ TEST_CASE("stream lifecycle commands: delete-stream, truncate, stream-meta") {
   r = shell({"--store", "shelllife", "scavenge"});
   CHECK(r.code == 0);
   CHECK(contains(r.out, "removed 4 events, reclaimed "));
+}
+
+TEST_CASE("backup commands: backup, backups, restore; create-store "
+          "--template") {
+  shell_result r;
+  INFO("last shell run: " << r);
+  r = shell({"create-store", "shellbk"});
+  REQUIRE(r.code == 0);
+  for (int i = 0; i < 2; ++i) {
+    r = shell({"--store", "shellbk", "append", "s", "{}"});
+    REQUIRE(r.code == 0);
+  }
+  r = shell({"--store", "shellbk", "backup", "shellbk_1"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "backup shellbk_1 of store shellbk: "));
+  CHECK(contains(r.out, " bytes, last position 1"));
+  r = shell({"backups"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "last_position"));
+  CHECK(contains(r.out, "shellbk_1"));
+  r = shell({"--json", "backups"});
+  auto listed = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(listed.is_object());
+  CHECK(listed["backups"].at(0)["name"] == "shellbk_1");
+  CHECK(listed["backups"].at(0)["store"] == "shellbk");
+  r = shell({"restore", "shellbk_1", "shellbk_copy"});
+  CHECK(r.code == 0);
+  CHECK(contains(r.out,
+                 "restored backup shellbk_1 as store shellbk_copy (running)"));
+  r = shell({"--json", "--store", "shellbk_copy", "read", "s"});
+  CHECK(nlohmann::json::parse(r.out, nullptr, false)["events"].size() == 2);
+  r = shell({"restore", "shellbk_1", "shellbk_copy"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "already_exists"));
+  r = shell({"--store", "shellbk", "backup", "../x"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "name"));
+  r = shell({"restore", "shellbk_1"});
+  CHECK(r.code != 0);
+
+  r = shell({"create-store", "shelltpl", "--template", "tiny", "--tags", "x"});
+  CHECK(r.code == 0);
+  r = shell({"--json", "store-config", "shelltpl"});
+  auto config = nlohmann::json::parse(r.out, nullptr, false)["config"];
+  CHECK(config["timeout_ms"] == 4321);
+  CHECK(config["tags"] == nlohmann::json{"x"});
+  r = shell({"create-store", "shellnotpl", "--template", "huge"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "template"));
+  CHECK(contains(r.err, "tiny"));
 }
 
 TEST_CASE("an interactive session reads commands from a pipe") {

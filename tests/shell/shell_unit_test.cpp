@@ -145,6 +145,19 @@ TEST_CASE("commands build protocol requests") {
   CHECK_THROWS_AS(build({"raw", "m", "[1]"}), usage_error);
   req = build({"record-snapshot", "src", "st", "3", R"({"s":1})"});
   CHECK(req.params["version"] == 3);
+  req = build({"backup", "nightly"});
+  CHECK(req.method == "backup_store");
+  CHECK(req.params == nlohmann::json{{"name", "nightly"}});
+  CHECK(build({"backups"}).method == "list_backups");
+  req = build({"restore", "nightly", "orders_back"});
+  CHECK(req.method == "restore_store");
+  CHECK(req.params
+        == nlohmann::json{{"backup", "nightly"}, {"store", "orders_back"}});
+  req = build({"create-store", "o", "--template", "audit", "--timeout-ms", "9"});
+  CHECK(req.params
+        == nlohmann::json{{"store", "o"},
+                          {"template", "audit"},
+                          {"config", {{"timeout_ms", 9}}}});
 }
 
 TEST_CASE("tail parses its subscription arguments") {
@@ -293,6 +306,8 @@ TEST_CASE("completion offers commands, options and store names") {
   CHECK(ed.complete({"read"}, "--b") == strings{"--backward"});
   CHECK(ed.complete({"help"}, "ver") == strings{"version"});
   CHECK(ed.complete({}, "ta") == strings{"tail"});
+  CHECK(ed.complete({}, "back") == strings{"backup", "backups"});
+  CHECK(ed.complete({}, "rest") == strings{"restore"});
   CHECK(ed.complete({}, "cl") == strings{"cluster"});
   CHECK(ed.complete({"tail"}, "--f") == strings{"--from"});
   CHECK(ed.complete({"tail"}, "o") == strings{"orders", "other"});

@@ -106,3 +106,80 @@ TEST_CASE_FIXTURE(ctx_fixture, "subscription params") {
           .data["field"]
         == "name");
 }
+
+TEST_CASE_FIXTURE(ctx_fixture, "backup names match the store id pattern") {
+  auto b = parses(method::backup_store, {{"store", "s"}, {"name", "nightly_1"}});
+  CHECK(b.store == "s");
+  CHECK(b.backup == "nightly_1");
+  CHECK(parses(method::backup_store, {{"name", "n"}}).store == "default");
+  for (auto name : {"..", "a/b", "../a", "", "A", "1a", "a.b", "_a"}) {
+    CHECK(fails(method::backup_store, {{"name", name}}).data["field"] == "name");
+    CHECK(fails(method::restore_store, {{"store", "x"}, {"backup", name}})
+            .data["field"]
+          == "backup");
+  }
+  std::string longest = "a" + std::string(62, 'b');
+  CHECK(parses(method::backup_store, {{"name", longest}}).backup == longest);
+  CHECK(fails(method::backup_store, {{"name", longest + "c"}}).data["field"]
+        == "name");
+  CHECK(fails(method::backup_store, json::object()).data["field"] == "name");
+  CHECK(fails(method::restore_store, {{"backup", "b"}}).data["field"]
+        == "store");
+  CHECK(fails(method::restore_store, {{"store", "x"}}).data["field"]
+        == "backup");
+  CHECK(fails(method::list_backups, {{"name", "x"}}).data["field"] == "name");
+}
+
+TEST_CASE_FIXTURE(ctx_fixture, "create_store's template: the template's "
+                               "config, overridden by the request's") {
+  json templates = {{"small", {{"timeout_ms", 5000},
+                               {"description", "small"},
+                               {"tags", {"t"}},
+                               {"retention", {{"max_count", 2}}}}},
+                    {"empty", json::object()}};
+  REQUIRE(!check_store_templates(templates));
+  ctx.store_templates = &templates;
+  auto c = parses(method::create_store, {{"store", "a"}, {"template", "small"}});
+  CHECK(c.config.timeout_ms == 5000);
+  CHECK(c.config.description == "small");
+  CHECK(c.config.tags == std::vector<std::string>{"t"});
+  CHECK(c.config.retention_max_count == 2);
+  auto o = parses(method::create_store,
+                  {{"store", "a"},
+                   {"template", "small"},
+                   {"config", {{"timeout_ms", 9000}, {"tags", {"u", "v"}}}}});
+  CHECK(o.config.timeout_ms == 9000);
+  CHECK(o.config.description == "small");
+  CHECK(o.config.tags == std::vector<std::string>{"u", "v"});
+  CHECK(parses(method::create_store, {{"store", "a"}, {"template", "empty"}})
+          .config.timeout_ms
+        == cxesdb::stores::store_config::timeout_ms_default);
+  auto unknown = fails(method::create_store,
+                       {{"store", "a"}, {"template", "large"}});
+  CHECK(unknown.data["field"] == "template");
+  CHECK(unknown.message.find("small") != std::string::npos);
+  CHECK(fails(method::create_store, {{"store", "a"}, {"template", 3}})
+          .data["field"]
+        == "template");
+  CHECK(fails(method::create_store, {{"store", "a"},
+                                     {"template", "small"},
+                                     {"config", {{"bogus", 1}}}})
+          .data["field"]
+        == "config.bogus");
+  ctx.store_templates = nullptr;
+  CHECK(fails(method::create_store, {{"store", "a"}, {"template", "small"}})
+          .data["field"]
+        == "template");
+}
+
+TEST_CASE("check_store_templates refuses what create_store would") {
+  CHECK(!check_store_templates(json::object()));
+  CHECK(check_store_templates(json::array()));
+  CHECK(check_store_templates({{"t", {{"bogus", 1}}}})->find("store_templates.t")
+        != std::string::npos);
+  CHECK(check_store_templates({{"t", 5}}));
+  CHECK(check_store_templates({{"t", {{"timeout_ms", 0}}}}));
+  CHECK(check_store_templates({{"bad name", json::object()}}));
+  CHECK(check_store_templates({{std::string(65, 'a'), json::object()}}));
+  CHECK(!check_store_templates({{std::string(64, 'a'), json::object()}}));
+}

@@ -117,6 +117,9 @@ const flag flags[] = {
   {"log-format", "text", "log line format: text, or json (one object per line)"},
   {"scavenge-interval-s", "3600",
    "seconds between background scavenges of the stores led here"},
+  {"backup-dir", "",
+   "where backup_store writes backups (default <data-dir>/_backups)"},
+  {"max-backups", "1000", "most backups in the backup directory"},
   {"config", "", "JSON file with any of these flags (without dashes)"},
 };
 
@@ -192,6 +195,15 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (!stores::valid_store_id(opts["default-store"]))
     die("--default-store must match ^[a-z][a-z0-9_]{0,62}$");
+  // The config file's store_templates (protocol section 10): a bad one
+  // stops the start.
+  std::shared_ptr<const nlohmann::json> store_templates;
+  if (auto t = opts.find(tools::store_templates_key); t != opts.end()) {
+    auto parsed = nlohmann::json::parse(t->second, nullptr, false);
+    if (auto e = gateway::check_store_templates(parsed))
+      die(*e);
+    store_templates = std::make_shared<const nlohmann::json>(std::move(parsed));
+  }
   // TLS on the client port (protocol section 8): bad files stop the start.
   std::shared_ptr<const gateway::tls_server_context> tls;
   if (!opts["tls-cert"].empty() || !opts["tls-key"].empty()
@@ -331,6 +343,10 @@ int main(int argc, char** argv) {
   mcfg.default_store = opts["default-store"];
   mcfg.stores_max = number(opts, "max-stores", 1, 1000000);
   mcfg.readers_per_store = number(opts, "readers-per-store", 1, 64);
+  mcfg.backup_dir = opts["backup-dir"].empty()
+                      ? mcfg.data_dir + "/_backups"
+                      : opts["backup-dir"];
+  mcfg.backup.backups_max = number(opts, "max-backups", 1, 1000000);
   mcfg.group_limits.write_queue_max = number(opts, "write-queue", 1, 1u << 24);
   mcfg.group_limits.batch_commands_max
     = number(opts, "batch-commands", 1, 100000);
@@ -401,6 +417,7 @@ int main(int argc, char** argv) {
   gcfg.leaders = mcfg.leaders;
   gcfg.auth = auth;
   gcfg.metrics = request_counts;
+  gcfg.store_templates = store_templates;
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
   gateway::scavenger_config sccfg;
   sccfg.interval

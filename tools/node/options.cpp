@@ -104,6 +104,13 @@ std::optional<node_options> resolve_node_options(
       return std::nullopt;
     }
     for (auto& kv : j.items()) {
+      // Not a flag: create_store's templates (protocol section 10), kept
+      // as JSON text for the node to check.
+      if (kv.key() == store_templates_key) {
+        res.values[store_templates_key] = kv.value().dump();
+        res.sources[store_templates_key] = option_source::config_file;
+        continue;
+      }
       if (find_flag(table, table_size, kv.key()) == nullptr
           || kv.key() == "config") {
         error = "unknown key '" + kv.key() + "' in " + config_path;

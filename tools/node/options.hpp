@@ -29,6 +29,12 @@ const char* to_string(option_source source);
 /// `data-dir` -> `CXESDB_DATA_DIR`: the environment variable of a flag.
 std::string env_var_name(const std::string& flag_name);
 
+/// The config file's one key that is not a flag: `store_templates`, an
+/// object of create_store configs by template name (protocol section 10).
+/// Resolution keeps its JSON text under this key of `node_options::values`
+/// (absent when the file has none); the node checks it.
+constexpr const char* store_templates_key = "store_templates";
+
 /// The node's options after resolution: every flag of the table has a value.
 struct node_options {
   std::map<std::string, std::string> values;

@@ -75,7 +75,7 @@ void add_store_commands(std::vector<command_spec>& table);
 void add_stream_commands(std::vector<command_spec>& table);
 
 /// Adds the stream lifecycle commands (delete-stream, truncate, stream-meta,
-/// scavenge).
+/// scavenge) and the backup commands (backup, backups, restore).
 void add_lifecycle_commands(std::vector<command_spec>& table);
 
 /// Adds the snapshot commands.

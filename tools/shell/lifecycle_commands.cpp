@@ -1,10 +1,12 @@
 // The stream lifecycle commands: delete-stream, truncate, stream-meta,
-// scavenge (protocol section 9, "Stream lifecycle and retention").
+// scavenge (protocol section 9, "Stream lifecycle and retention"), and the
+// store backups: backup, backups, restore (section 10).
 
 #include <ostream>
 
 #include "tools/shell/command_table.hpp"
 #include "tools/shell/render.hpp"
+#include "tools/shell/table_printer.hpp"
 
 namespace cxesdb::shell {
 
@@ -83,6 +85,50 @@ void render_scavenged(const nlohmann::json& result, const request&,
       << " bytes\n";
 }
 
+request build_backup(const parsed_args& args, const command_context&) {
+  return {"backup_store", {{"name", args.positional[0]}}};
+}
+
+void render_backup(const nlohmann::json& result, const request& req,
+                   std::ostream& out) {
+  out << "backup " << cell_text(result.value("backup", nlohmann::json{}))
+      << " of store "
+      << cell_text(req.params.value("store", nlohmann::json("the default")))
+      << ": " << cell_text(result.value("bytes", nlohmann::json{}))
+      << " bytes, last position "
+      << cell_text(result.value("last_position", nlohmann::json{})) << '\n';
+}
+
+request build_backups(const parsed_args&, const command_context&) {
+  return {"list_backups", nlohmann::json::object()};
+}
+
+void render_backups(const nlohmann::json& result, const request&,
+                    std::ostream& out) {
+  table_printer table{{"name", "store", "bytes", "last_position", "created"}};
+  for (auto& b : result.value("backups", nlohmann::json::array()))
+    table.add_row({cell_text(b.value("name", nlohmann::json{})),
+                   cell_text(b.value("store", nlohmann::json{})),
+                   cell_text(b.value("bytes", nlohmann::json{})),
+                   cell_text(b.value("last_position", nlohmann::json{})),
+                   cell_text(b.value("created", nlohmann::json{}))});
+  table.print(out);
+  out << '(' << table.rows()
+      << (table.rows() == 1 ? " backup)\n" : " backups)\n");
+}
+
+request build_restore(const parsed_args& args, const command_context&) {
+  return {"restore_store",
+          {{"backup", args.positional[0]}, {"store", args.positional[1]}}};
+}
+
+void render_restored(const nlohmann::json& result, const request& req,
+                     std::ostream& out) {
+  out << "restored backup " << cell_text(req.params["backup"])
+      << " as store " << cell_text(result.value("store", nlohmann::json{}))
+      << " (" << cell_text(result.value("status", nlohmann::json{})) << ")\n";
+}
+
 } // namespace
 
 void add_lifecycle_commands(std::vector<command_spec>& table) {
@@ -112,6 +158,17 @@ void add_lifecycle_commands(std::vector<command_spec>& table) {
                    "delete removed events from the store's disk and return "
                    "the space (scavenge_store)",
                    {}, 0, 0, true, false, build_scavenge, render_scavenged});
+  table.push_back({"backup", "backup NAME",
+                   "take a consistent copy of the store, kept by the node "
+                   "(backup_store)",
+                   {}, 1, 1, true, false, build_backup, render_backup});
+  table.push_back({"backups", "backups",
+                   "list the node's backups (list_backups)", {}, 0, 0, false,
+                   false, build_backups, render_backups});
+  table.push_back({"restore", "restore BACKUP NEW_STORE",
+                   "create the new store NEW_STORE from a backup and wait "
+                   "until it runs (restore_store)",
+                   {}, 2, 2, false, false, build_restore, render_restored});
 }
 
 } // namespace cxesdb::shell

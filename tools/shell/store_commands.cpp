@@ -65,6 +65,8 @@ request build_create_store(const parsed_args& args, const command_context&) {
     config["replication_factor"] = parse_int(*v, "--replication-factor");
   if (!config.empty())
     req.params["config"] = config;
+  if (auto t = args.get("template"))
+    req.params["template"] = *t;
   return req;
 }
 
@@ -114,12 +116,15 @@ void add_store_commands(std::vector<command_spec>& table) {
   table.push_back(
     {"create-store",
      "create-store ID [--description D] [--tags a,b] [--timeout-ms N] "
-     "[--replication-factor N]",
+     "[--replication-factor N] [--template T]",
      "create a store and wait until it runs (create_store)",
      {{"description", "D", "free text shown by `stores`"},
       {"tags", "a,b", "comma-separated tags"},
       {"timeout-ms", "N", "the store's request timeout"},
-      {"replication-factor", "N", "number of replicas"}},
+      {"replication-factor", "N", "number of replicas"},
+      {"template", "T",
+       "start from the node config file's store template T; the other "
+       "options override it"}},
      1, 1, false, false, build_create_store, render_created});
   table.push_back({"remove-store", "remove-store ID",
                    "remove a store and delete its data (remove_store)",
