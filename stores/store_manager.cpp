@@ -639,6 +639,10 @@ void route(manager_actor* self, route_job job) {
   auto c = st.catalog.find(job.store);
   if (c != st.catalog.end())
     timeout_ms = c->second.config.timeout_ms;
+  if (job.kind == route_kind::status)
+    timeout_ms = std::min<int64_t>(
+      timeout_ms, static_cast<int64_t>(st.cfg.status_timeout_ms
+                                       + answer_margin_ms));
   job.deadline = self->clock().now()
                  + std::chrono::milliseconds{std::max<int64_t>(
                    timeout_ms - answer_margin_ms, 1)};

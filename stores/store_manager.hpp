@@ -84,6 +84,12 @@ struct store_manager_config {
   uint64_t route_backoff_ms = 100;
   static constexpr uint64_t route_backoff_first_ms = 5;
 
+  /// Longest wait for one store's state in cluster_status: a store whose
+  /// leader cannot be reached within it is listed with `leader: null`, so
+  /// one store without a quorum does not hold up the whole answer.
+  uint64_t status_timeout_ms = 1000;
+  static constexpr uint64_t status_timeout_ms_default = 1000;
+
   /// Longest wait for one attempt's answer; then an idempotent request
   /// goes to the next node (a paused or partitioned leader).
   uint64_t route_attempt_timeout_ms = 3000;

@@ -391,6 +391,15 @@ TEST_CASE("a leader frozen with SIGSTOP for a few seconds is replaced, "
   NOTE("freezing the leader, " << cluster::name(frozen));
   auto frozen_at = clock_type::now();
   c.stop(frozen);
+  // cluster_status through another node answers while the frozen leader
+  // cannot: each store's state is waited for at most status_timeout_ms.
+  {
+    auto other = frozen == 1 ? size_t{2} : size_t{1};
+    auto st = c.try_status(other, 3000);
+    REQUIRE_MESSAGE(st.has_value(), "no cluster_status answer within 3 s "
+                                    "while a leader is frozen");
+    CHECK((*st)["stores"].contains("orders"));
+  }
   // The other two elect a leader and go on while the old one hangs.
   bool going = wait_acks(w, 20, 30s);
   // Frozen for at least 3 s in all: longer than any election timeout, so
@@ -471,6 +480,24 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
     std::this_thread::sleep_for(200ms);
   }
   NOTE("answers without a quorum:" << lines(reasons));
+  // cluster_status still answers without a quorum (each store's state is
+  // waited for at most status_timeout_ms, 1 s): every store is listed, with
+  // no leader, and the dead nodes are down.
+  {
+    auto sent_at = clock_type::now();
+    auto st = c.try_status(keep, 3000);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      clock_type::now() - sent_at);
+    NOTE("cluster_status without a quorum answered after " << took.count()
+                                                           << " ms");
+    REQUIRE_MESSAGE(st.has_value(),
+                    "no cluster_status answer within 3 s without a quorum");
+    for (auto& name : {"orders", "default"}) {
+      CAPTURE(name);
+      REQUIRE((*st)["stores"].contains(name));
+      CHECK((*st)["stores"][name]["leader"].is_null());
+    }
+  }
   // protocol.md: "unavailable: the store has no leader or no quorum right
   // now". Once the node has had time to notice (an election timeout),
   // it says so rather than letting requests time out.
