@@ -338,19 +338,17 @@ void dispatch(worker_actor* self, parsed_call call, std::string id_text,
         .then([ok](bool) { ok("{\"removed\":true}"); }, on_error);
       return;
     case method::get_store_status:
-    case method::get_store_config: {
-      bool status = call.m == method::get_store_status;
+      self->request(st.manager, timeout, info_atom_v, store)
+        .then([ok](std::string& status) { ok(status); }, on_error);
+      return;
+    case method::get_store_config:
       self->request(st.manager, timeout, caf::get_atom_v, store)
         .then(
-          [ok, status](stores::store_info& info) {
-            if (status)
-              ok(json{{"status", stores::to_string(info.status)}}.dump());
-            else
-              ok(json{{"config", config_json(info.config)}}.dump());
+          [ok](stores::store_info& info) {
+            ok(json{{"config", config_json(info.config)}}.dump());
           },
           on_error);
       return;
-    }
     default:
       break;
   }

@@ -118,6 +118,7 @@ enum query_tag : uint8_t {
   q_list_snapshots,
   q_list_subscriptions,
   q_stream_metadata,
+  q_store_figures,
 };
 
 void put(writer& w, const stream_metadata& m) {
@@ -345,6 +346,8 @@ std::string encode(const query& q) {
   } else if (auto g = std::get_if<stream_metadata_query>(&q)) {
     w.u8(q_stream_metadata);
     w.str(g->stream);
+  } else if (std::holds_alternative<store_figures_query>(q)) {
+    w.u8(q_store_figures);
   } else {
     CXESDB_ASSERT(std::holds_alternative<list_subscriptions_query>(q));
     w.u8(q_list_subscriptions);
@@ -414,6 +417,9 @@ std::optional<query> decode_query(const std::string& bytes) {
         out = std::move(g);
       break;
     }
+    case q_store_figures:
+      out = store_figures_query{};
+      break;
     default:
       break;
   }
@@ -475,6 +481,10 @@ std::string encode(const query_result& x) {
   w.i64(x.next_position);
   w.str(x.next_after);
   w.str(x.message);
+  w.i64(x.figures.events);
+  w.i64(x.figures.streams);
+  w.i64(x.figures.bytes);
+  w.i64(x.figures.applied_index);
   return w.take();
 }
 
@@ -496,7 +506,10 @@ std::optional<query_result> decode_query_result(const std::string& bytes) {
       return std::nullopt;
   if (!get_all(r, x.subscriptions) || !get(r, x.metadata)
       || !r.i64(x.version) || !r.i64(x.head_position) || !r.u8(has_next) || !r.i64(x.next_position)
-      || !r.str(x.next_after) || !r.str(x.message) || !r.done())
+      || !r.str(x.next_after) || !r.str(x.message) || !r.i64(x.figures.events)
+      || !r.i64(x.figures.streams) || !r.i64(x.figures.bytes)
+      || !r.i64(x.figures.applied_index)
+      || !r.done())
     return std::nullopt;
   x.code = static_cast<result_code>(code);
   x.has_next = has_next != 0;

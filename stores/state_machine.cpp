@@ -6,6 +6,9 @@
 #include <string_view>
 #include <utility>
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+
 #include "actors/assert.hpp"
 
 namespace cxesdb::stores {
@@ -60,7 +63,22 @@ CREATE TABLE IF NOT EXISTS applied(
   id INTEGER PRIMARY KEY CHECK (id = 0),
   idx INTEGER NOT NULL);
 INSERT OR IGNORE INTO applied(id, idx) VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS figures(
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  events INTEGER NOT NULL,
+  streams INTEGER NOT NULL);
 )sql";
+
+// `figures` holds the store's counts, kept by every apply in the same
+// transaction as its effects: `events`, the rows of `events` (a removed
+// event counts until a scavenge deletes it), and `streams`, the streams that
+// hold events and are not deleted. A store from before the table gets its
+// row from one count when it is first opened for writing (below); every
+// replica computes the same.
+constexpr const char* count_figures_sql
+  = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM streams s "
+    "WHERE NOT EXISTS (SELECT 1 FROM stream_meta m WHERE m.stream_id = "
+    "s.stream_id AND m.state != 0))";
 
 constexpr const char* event_columns
   = "stream_id, event_number, position, event_id, event_type, data, "
@@ -160,6 +178,16 @@ std::unique_ptr<sqlite_db> open_store_db(const std::string& path) {
   db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   db->exec(schema_sql);
   return db;
+}
+
+int64_t store_disk_bytes(const std::string& path) {
+  int64_t total = 0;
+  for (auto& p : {path, path + "-wal"}) {
+    struct stat info {};
+    if (::stat(p.c_str(), &info) == 0)
+      total += static_cast<int64_t>(info.st_size);
+  }
+  return total;
 }
 
 std::unique_ptr<sqlite_db> open_store_reader_db(const std::string& path) {
@@ -270,6 +298,19 @@ state_machine::state_machine(sqlite_db& db) : db_(db) {
   q = db_.prepare("SELECT COALESCE(MAX(position) + 1, 0) FROM events");
   CXESDB_ASSERT(q.step());
   next_position_ = q.int64(0);
+  q = db_.prepare("SELECT events, streams FROM figures WHERE id = 0");
+  if (q.step()) {
+    figures_ = {q.int64(0), q.int64(1)};
+  } else {
+    q = db_.prepare(count_figures_sql);
+    CXESDB_ASSERT(q.step());
+    figures_ = {q.int64(0), q.int64(1)};
+    db_.exec("INSERT INTO figures(id, events, streams) VALUES (0, "
+             + std::to_string(figures_.events) + ", "
+             + std::to_string(figures_.streams) + ")");
+  }
+  set_figures_ = db_.prepare(
+    "UPDATE figures SET events = ?1, streams = ?2 WHERE id = 0");
 }
 
 std::vector<command_result>
@@ -281,10 +322,12 @@ state_machine::apply_batch(uint64_t first_index,
   std::vector<command_result> results;
   results.reserve(cmds.size());
   auto saved_position = next_position_;
+  auto saved_figures = figures_;
   try {
     begin_.run();
     for (auto& cmd : cmds) {
       auto before = next_position_;
+      auto figures_before = figures_;
       savepoint_.run();
       try {
         results.push_back(apply_one(cmd));
@@ -294,6 +337,7 @@ state_machine::apply_batch(uint64_t first_index,
         rollback_to_.run();
         release_.run();
         next_position_ = before;
+        figures_ = figures_before;
         command_result r;
         r.code = result_code::storage_failed;
         r.message = err.what();
@@ -302,6 +346,11 @@ state_machine::apply_batch(uint64_t first_index,
     }
     set_applied_.bind(1, static_cast<int64_t>(first_index + cmds.size() - 1));
     set_applied_.run();
+    if (figures_.events != saved_figures.events
+        || figures_.streams != saved_figures.streams) {
+      set_figures_.bind(1, figures_.events).bind(2, figures_.streams);
+      set_figures_.run();
+    }
     commit_.run();
   } catch (const sqlite_error& err) {
     try {
@@ -309,6 +358,7 @@ state_machine::apply_batch(uint64_t first_index,
     } catch (const sqlite_error&) { // NOLINT: not in a transaction any more
     }
     next_position_ = saved_position;
+    figures_ = saved_figures;
     results.assign(cmds.size(), command_result{});
     for (auto& r : results) {
       r.code = result_code::storage_failed;
@@ -416,6 +466,10 @@ command_result state_machine::apply(const append_cmd& cmd) {
   }
   upsert_stream_.bind(1, cmd.stream).bind(2, number);
   upsert_stream_.run();
+  figures_.events += static_cast<int64_t>(cmd.events.size());
+  // A new stream, or a soft-deleted one that this append recreates.
+  if (current == -1)
+    ++figures_.streams;
   if (meta.exists) {
     meta.state = live;
     apply_limits(cmd.stream, number, meta, cmd.created_epoch_us);
@@ -500,6 +554,8 @@ command_result state_machine::apply(const delete_stream_cmd& cmd) {
     return r;
   if (!cmd.hard && version < 0 && !m.exists)
     return r; // nothing to delete, nothing to remember
+  if (m.state == live && version >= 0)
+    --figures_.streams;
   m.state = cmd.hard ? hard_deleted : soft_deleted;
   m.first = std::max(m.first, version + 1);
   save_meta(cmd.stream, m);
@@ -572,6 +628,7 @@ command_result state_machine::apply(const scavenge_cmd& cmd) {
       4, next_position_ - 1);
     scavenge_delete_.run();
     r.removed += db_.changes();
+    figures_.events -= db_.changes();
     budget -= upto - from;
     set_scavenged_.bind(1, id).bind(2, upto);
     set_scavenged_.run();
@@ -727,6 +784,7 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
                           "WHERE stream_id = ?1");
   any_meta_ = db_.prepare("SELECT EXISTS(SELECT 1 FROM stream_meta)");
   last_position_ = db_.prepare("SELECT COALESCE(MAX(position), -1) FROM events");
+  applied_ = db_.prepare("SELECT idx FROM applied WHERE id = 0");
   // Deleted streams (soft or hard) are left out.
   constexpr const char* not_deleted
     = "NOT EXISTS(SELECT 1 FROM stream_meta m WHERE m.stream_id = "
@@ -754,6 +812,35 @@ store_queries::store_queries(sqlite_db& db) : db_(db) {
       "ORDER BY source_uuid, stream_uuid, version LIMIT 100000");
   subscriptions_list_ = db_.prepare(
     "SELECT name, type, selector, checkpoint FROM subscriptions ORDER BY name");
+}
+
+query_result store_queries::run_one(const store_figures_query&) {
+  query_result r;
+  // A store last written by an older version has no `figures` row until
+  // its writer opens it again: count instead (this once).
+  auto counts = [this]() -> sqlite_stmt {
+    try {
+      auto q = db_.prepare("SELECT events, streams FROM figures WHERE id = 0");
+      if (q.step())
+        return q;
+    } catch (const sqlite_error&) { // no such table
+    }
+    auto q = db_.prepare(count_figures_sql);
+    CXESDB_ASSERT(q.step());
+    return q;
+  }();
+  r.figures.events = counts.int64(0);
+  r.figures.streams = counts.int64(1);
+  counts.reset();
+  last_position_.step();
+  r.head_position = last_position_.int64(0);
+  last_position_.reset();
+  CXESDB_ASSERT(applied_.step());
+  r.figures.applied_index = applied_.int64(0);
+  applied_.reset();
+  if (auto name = sqlite3_db_filename(db_.handle(), "main"); name && *name)
+    r.figures.bytes = store_disk_bytes(name);
+  return r;
 }
 
 query_result store_queries::run(const query& q) {

@@ -25,6 +25,11 @@ std::unique_ptr<sqlite_db> open_store_db(const std::string& path);
 /// Opens a read-only connection to an existing store database.
 std::unique_ptr<sqlite_db> open_store_reader_db(const std::string& path);
 
+/// The bytes a store's database takes on disk: `path` and its write-ahead
+/// log (`path-wal`); 0 for files that do not exist. A `stat` of each, safe
+/// on any thread.
+int64_t store_disk_bytes(const std::string& path);
+
 /// The deterministic state machine of one store.
 ///
 /// It applies commands one at a time, in log order, inside transactions the
@@ -48,6 +53,17 @@ public:
   /// The position the next appended event gets.
   int64_t next_position() const noexcept {
     return next_position_;
+  }
+
+  /// The store's counts as of the last applied command (table `figures`).
+  struct counts {
+    /// Rows of `events`: a removed event counts until a scavenge deletes it.
+    int64_t events = 0;
+    /// Streams that hold events and are not deleted.
+    int64_t streams = 0;
+  };
+  const counts& figures() const noexcept {
+    return figures_;
   }
 
   /// Applies `cmds` as log entries `first_index`, `first_index + 1`, ... in
@@ -97,6 +113,7 @@ private:
   sqlite_db& db_;
   uint64_t applied_index_ = 0;
   int64_t next_position_ = 0;
+  counts figures_;
   /// Whether `stream_meta` has a row: appends look their stream up there
   /// only then, so stores that never delete pay nothing for it.
   bool any_meta_ = false;
@@ -128,6 +145,7 @@ private:
   sqlite_stmt scavenge_next_;
   sqlite_stmt scavenge_delete_;
   sqlite_stmt set_scavenged_;
+  sqlite_stmt set_figures_;
 };
 
 /// The reads of one store, on a connection of its own (a read-only one in
@@ -149,6 +167,7 @@ private:
   query_result run_one(const list_snapshots_query& q);
   query_result run_one(const list_subscriptions_query& q);
   query_result run_one(const stream_metadata_query& q);
+  query_result run_one(const store_figures_query& q);
 
   /// What reads of one stream may show (`stream_meta`).
   struct visibility {
@@ -183,6 +202,7 @@ private:
   sqlite_stmt any_meta_;
   sqlite_stmt all_fwd_visible_;
   sqlite_stmt all_bwd_visible_;
+  sqlite_stmt applied_;
 };
 
 } // namespace cxesdb::stores

@@ -247,12 +247,13 @@ void start_apply(writer_actor* self) {
   auto files = st.files;
   auto me = caf::actor_cast<caf::actor>(self);
   bool publish = st.hub || st.replica.observer;
+  auto counters = st.replica.counters;
   // The database runs with synchronous=NORMAL (the Raft log is the durable
   // copy); a compaction needs the database itself durable up to its point.
   bool sync = compacts(st)
               && (st.unsynced_entries >= st.limits.compact_every_entries
                   || st.unsynced_bytes >= st.limits.compact_every_bytes);
-  st.exec->submit([files, batch, first, me, publish, terms, sync] {
+  st.exec->submit([files, batch, first, me, publish, terms, sync, counters] {
     std::vector<command_result> results;
     uint64_t applied = 0;
     uint64_t skip = 0;
@@ -304,6 +305,13 @@ void start_apply(writer_actor* self) {
             events = committed_events(rest, results);
         }
         applied = m.applied_index();
+        if (counters) {
+          counters->events.store(m.figures().events, std::memory_order_relaxed);
+          counters->streams.store(m.figures().streams,
+                                  std::memory_order_relaxed);
+          counters->last_position.store(m.next_position() - 1,
+                                        std::memory_order_relaxed);
+        }
       }
     }
     caf::anon_send(me, done_atom_v, first + skip, std::move(results),
@@ -762,8 +770,8 @@ caf::actor spawn_store_group(caf::actor_system& sys,
   cfg.children.emplace_back([files, &exec, limits](caf::actor_system& s) {
     return spawn_store_reader(s, files, exec, limits);
   });
-  cfg.children.emplace_back([sub_limits](caf::actor_system& s) {
-    return spawn_subscription_hub(s, sub_limits);
+  cfg.children.emplace_back([sub_limits, replica](caf::actor_system& s) {
+    return spawn_subscription_hub(s, sub_limits, replica.counters);
   });
   return actors::spawn_supervisor(sys, std::move(cfg), std::move(observer));
 }

@@ -639,7 +639,9 @@ void route(manager_actor* self, route_job job) {
   auto c = st.catalog.find(job.store);
   if (c != st.catalog.end())
     timeout_ms = c->second.config.timeout_ms;
-  if (job.kind == route_kind::status)
+  bool status = job.kind == route_kind::status
+                || (job.q && std::holds_alternative<store_figures_query>(*job.q));
+  if (status)
     timeout_ms = std::min<int64_t>(
       timeout_ms, static_cast<int64_t>(st.cfg.status_timeout_ms
                                        + answer_margin_ms));
@@ -1050,7 +1052,7 @@ void start_group(manager_actor* self, const std::string& id) {
   rc.log = st.cfg.log;
   rc.leaders = st.cfg.leaders;
   if (st.cfg.metrics && id != system_store_id)
-    rc.counters = st.cfg.metrics->of(id);
+    rc.counters = st.cfg.metrics->of(id, r.files->db_path);
   int64_t timeout_ms = store_config::timeout_ms_default;
   if (auto c = st.catalog.find(id); c != st.catalog.end())
     timeout_ms = c->second.config.timeout_ms;
@@ -1321,6 +1323,65 @@ store_info info_of(const manager_state& st, const std::string& id) {
   info.status = r != st.replicas.end() ? r->second.info.status
                                        : store_status::running;
   return info;
+}
+
+/// Answers get_store_status: the store's status on this node and, from its
+/// leader wherever it is, its figures (a linearizable read) and its group's
+/// leader and members. Each is waited for at most status_timeout_ms; what
+/// does not come in time is null (members: the placement's nodes).
+void store_status(manager_actor* self, const std::string& id,
+                  caf::response_promise rp) {
+  auto& st = self->state;
+  struct gather {
+    caf::response_promise rp;
+    json out;
+    int left = 2;
+    void one_done() {
+      if (--left == 0)
+        rp.deliver(out.dump());
+    }
+  };
+  auto g = std::make_shared<gather>();
+  g->rp = std::move(rp);
+  json members = json::array();
+  for (auto& n : placement(st, id))
+    members.push_back(n);
+  g->out = json{{"status", to_string(info_of(st, id).status)},
+                {"events", nullptr},
+                {"streams", nullptr},
+                {"bytes", nullptr},
+                {"last_position", nullptr},
+                {"leader", nullptr},
+                {"members", std::move(members)},
+                {"applied_index", nullptr}};
+  route_read(self, id, store_figures_query{},
+             [g](caf::expected<query_result> r) {
+               if (r && r->code == result_code::ok) {
+                 auto& f = r->figures;
+                 g->out["events"] = f.events;
+                 g->out["streams"] = f.streams;
+                 g->out["bytes"] = f.bytes;
+                 g->out["applied_index"] = f.applied_index;
+                 if (r->head_position >= 0)
+                   g->out["last_position"] = r->head_position;
+               }
+               g->one_done();
+             });
+  route_job job;
+  job.store = id;
+  job.kind = route_kind::status;
+  job.done = [g](caf::expected<std::string> res) {
+    if (res) {
+      auto group = json::parse(*res, nullptr, false);
+      if (group.is_object()) {
+        g->out["leader"] = group.value("leader", json(nullptr));
+        if (group.contains("members"))
+          g->out["members"] = group["members"];
+      }
+    }
+    g->one_done();
+  };
+  route(self, std::move(job));
 }
 
 /// Waits until a new store accepts writes (a linearizable read succeeds on
@@ -1856,6 +1917,18 @@ caf::behavior store_manager(manager_actor* self, store_manager_config cfg,
       if (c == st.catalog.end() || c->second.removed)
         return make_error(errc::not_found, "store " + id + " does not exist");
       return info_of(st, id);
+    },
+    // get_store_status from a gateway worker: the store's status, figures,
+    // leader and members as JSON text (store_status). Never waits longer
+    // than status_timeout_ms for a part.
+    [self](info_atom, std::string& id) -> caf::result<std::string> {
+      auto& st = self->state;
+      auto c = st.catalog.find(id);
+      if (c == st.catalog.end() || c->second.removed)
+        return make_error(errc::not_found, "store " + id + " does not exist");
+      auto rp = self->make_response_promise<std::string>();
+      store_status(self, id, rp);
+      return rp;
     },
     // leave_cluster from a gateway worker: append `node_left`; the leaders
     // then move every replica off the node (one membership change at a

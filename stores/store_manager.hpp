@@ -84,9 +84,10 @@ struct store_manager_config {
   uint64_t route_backoff_ms = 100;
   static constexpr uint64_t route_backoff_first_ms = 5;
 
-  /// Longest wait for one store's state in cluster_status: a store whose
-  /// leader cannot be reached within it is listed with `leader: null`, so
-  /// one store without a quorum does not hold up the whole answer.
+  /// Longest wait for one store's state in cluster_status, and for each
+  /// part of get_store_status: a store whose leader cannot be reached
+  /// within it is listed with `leader: null`, so one store without a
+  /// quorum does not hold up the whole answer.
   uint64_t status_timeout_ms = 1000;
   static constexpr uint64_t status_timeout_ms_default = 1000;
 
@@ -143,6 +144,8 @@ struct store_manager_config {
 ///   overloaded, unavailable, timeout.
 /// - `(list_atom) -> std::vector<store_info>`.
 /// - `(get_atom, std::string id) -> store_info`, error not_found.
+/// - `(info_atom, std::string id) -> std::string`: get_store_status's
+///   result as JSON text, error not_found.
 /// - `(write_atom, std::string id, command) -> command_result`, routed.
 /// - `(read_atom, std::string id, query) -> query_result`, routed.
 /// - `(cluster_atom) -> std::string`: cluster_status as JSON text.

@@ -13,6 +13,7 @@
 #include "actors/assert.hpp"
 #include "actors/type_ids.hpp"
 #include "stores/messages.hpp"
+#include "stores/store_metrics.hpp"
 
 namespace cxesdb::stores {
 
@@ -64,6 +65,9 @@ struct emitter_state {
   std::vector<std::pair<int64_t, caf::response_promise>> ack_waiters;
   bool stopping = false;
 
+  /// The checkpoint /metrics computes this subscription's lag from
+  /// (store_counters::watch); none without counters.
+  store_counters::checkpoint watched;
 };
 
 using emitter_actor = caf::stateful_actor<emitter_state>;
@@ -102,6 +106,18 @@ void answer_ack_waiters(emitter_actor* self) {
 
 void pump(emitter_actor* self);
 
+/// Copies the checkpoint to the subscription's watch for /metrics, once the
+/// emitter knows where it stands (a transient one from `current` learns its
+/// start from its first read).
+void publish_checkpoint(emitter_actor* self) {
+  auto& st = self->state;
+  if (!st.watched || (!st.persistent && st.cursor < 0))
+    return;
+  st.watched->store(st.persistent ? st.durable_checkpoint
+                                  : current_checkpoint(self),
+                    std::memory_order_relaxed);
+}
+
 /// Tells every subscriber that the subscription ended, and why.
 void drop_all(emitter_actor* self, const std::string& why) {
   auto& st = self->state;
@@ -131,9 +147,10 @@ void write_checkpoint(emitter_actor* self) {
       [self](command_result& r) {
         auto& st = self->state;
         st.writing_checkpoint = false;
-        if (r.code == result_code::ok)
+        if (r.code == result_code::ok) {
           st.durable_checkpoint = std::max(st.durable_checkpoint, r.checkpoint);
-        else if (r.code == result_code::not_found) {
+          publish_checkpoint(self);
+        } else if (r.code == result_code::not_found) {
           drop_all(self, "removed");
           self->quit(make_error(errc::not_found, "subscription removed"));
           return;
@@ -220,6 +237,7 @@ bool consume(emitter_actor* self, const std::vector<recorded_event>& events,
 void pump(emitter_actor* self) {
   auto& st = self->state;
   deliver(self);
+  publish_checkpoint(self);
   if (st.reading || !st.reader || st.stopping)
     return;
   if (st.head_known && st.cursor >= 0 && st.cursor > st.head)
@@ -309,7 +327,8 @@ void remove_sub(emitter_actor* self, const caf::actor& handle) {
 caf::behavior emitter(emitter_actor* self, std::string store, std::string id,
                       subscribe_request req, int64_t checkpoint,
                       caf::actor writer, caf::actor reader,
-                      subscription_limits limits) {
+                      subscription_limits limits,
+                      std::shared_ptr<store_counters> counters) {
   auto& st = self->state;
   st.store = std::move(store);
   st.id = std::move(id);
@@ -333,6 +352,13 @@ caf::behavior emitter(emitter_actor* self, std::string store, std::string id,
   }
   if (st.persistent)
     st.cursor = checkpoint + 1;
+  if (counters) {
+    st.watched = counters->watch(st.id);
+    publish_checkpoint(self);
+    self->attach_functor([counters, id = st.id, c = st.watched] {
+      counters->unwatch(id, c);
+    });
+  }
   // Told to stop (the store stops, the subscription was removed): tell the
   // subscribers why, then stop.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
@@ -435,6 +461,7 @@ caf::behavior emitter(emitter_actor* self, std::string store, std::string id,
 
 struct hub_state {
   subscription_limits limits;
+  std::shared_ptr<store_counters> counters;
   caf::actor writer;
   caf::actor reader;
   /// Emitters by subscription id (a persistent subscription's id is its name).
@@ -450,14 +477,16 @@ caf::actor start_emitter(hub_actor* self, const std::string& id,
                          const subscribe_request& req, int64_t checkpoint) {
   auto& st = self->state;
   auto e = self->spawn(emitter, req.store, id, req, checkpoint, st.writer,
-                       st.reader, st.limits);
+                       st.reader, st.limits, st.counters);
   self->monitor(e);
   st.emitters[id] = e;
   return e;
 }
 
-caf::behavior hub(hub_actor* self, subscription_limits limits) {
+caf::behavior hub(hub_actor* self, subscription_limits limits,
+                  std::shared_ptr<store_counters> counters) {
   self->state.limits = limits;
+  self->state.counters = std::move(counters);
   // An emitter stopped (no subscribers left, or removed): forget it.
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& em = self->state.emitters;
@@ -669,8 +698,9 @@ caf::behavior hub(hub_actor* self, subscription_limits limits) {
 } // namespace
 
 caf::actor spawn_subscription_hub(caf::actor_system& sys,
-                                  subscription_limits limits) {
-  return sys.spawn(hub, limits);
+                                  subscription_limits limits,
+                                  std::shared_ptr<store_counters> counters) {
+  return sys.spawn(hub, limits, std::move(counters));
 }
 
 } // namespace cxesdb::stores

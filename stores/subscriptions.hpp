@@ -13,6 +13,8 @@
 
 namespace cxesdb::stores {
 
+struct store_counters;
+
 /// The events a transaction appended, in position order, shared by every
 /// emitter that receives them.
 using event_batch = std::shared_ptr<const std::vector<recorded_event>>;
@@ -90,7 +92,12 @@ struct subscription_info {
 /// in position order once it granted credit with `(credit_atom, id, n)` to
 /// the emitter, and `(dropped_atom, store, id, reason)` when the
 /// subscription ends without being asked to.
+///
+/// With `counters`, each emitter keeps its checkpoint there for /metrics'
+/// subscription lag.
 caf::actor spawn_subscription_hub(caf::actor_system& sys,
-                                  subscription_limits limits);
+                                  subscription_limits limits,
+                                  std::shared_ptr<store_counters> counters
+                                  = nullptr);
 
 } // namespace cxesdb::stores

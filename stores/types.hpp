@@ -290,6 +290,10 @@ struct list_snapshots_query {
 /// The persistent subscriptions of a store.
 struct list_subscriptions_query {};
 
+/// The store's figures for get_store_status: its counts, last position and
+/// applied index, and the size of its database files on the answering node.
+struct store_figures_query {};
+
 /// A persistent subscription as the store keeps it.
 struct subscription_record {
   std::string name;
@@ -302,7 +306,17 @@ struct subscription_record {
 using query = std::variant<read_stream_query, stream_version_query,
                            list_streams_query, read_all_query,
                            read_snapshot_query, list_snapshots_query,
-                           list_subscriptions_query, stream_metadata_query>;
+                           list_subscriptions_query, stream_metadata_query,
+                           store_figures_query>;
+
+/// What store_figures_query reads: the counts of state_machine::figures(),
+/// the bytes of store.db and its WAL (store_disk_bytes), the applied index.
+struct store_figures_result {
+  int64_t events = 0;
+  int64_t streams = 0;
+  int64_t bytes = 0;
+  int64_t applied_index = 0;
+};
 
 /// What a query produced. Which fields are set depends on the query.
 struct query_result {
@@ -313,7 +327,9 @@ struct query_result {
   std::vector<subscription_record> subscriptions;
   stream_metadata metadata; ///< stream_metadata_query
   int64_t version = -1;
-  int64_t head_position = -1; ///< the store's last position (read_all)
+  int64_t head_position = -1; ///< the store's last position (read_all,
+                              ///< store_figures_query)
+  store_figures_result figures; ///< store_figures_query
   bool has_next = false;  ///< next_position / next_after is not null
   int64_t next_position = -1;
   std::string next_after;

@@ -111,6 +111,20 @@ void add_stores(const std::vector<store_figures>& stores,
      "1 when this node's replica leads the store's group.",
      MetricType::Gauge,
      [](const store_figures& f) { return f.raft_is_leader ? 1.0 : 0.0; }},
+    {"cxesdb_store_events",
+     "Events in the store's database on this node (removed events count "
+     "until a scavenge deletes them).",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.events); }},
+    {"cxesdb_store_streams",
+     "Streams of the store that hold events and are not deleted.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.streams); }},
+    {"cxesdb_store_bytes",
+     "Bytes of the store's database files (store.db and its WAL) on this "
+     "node.",
+     MetricType::Gauge,
+     [](const store_figures& f) { return double(f.bytes); }},
   };
   for (auto& fam : families) {
     prometheus::MetricFamily f;
@@ -128,6 +142,20 @@ void add_stores(const std::vector<store_figures>& stores,
     }
     out.push_back(std::move(f));
   }
+  prometheus::MetricFamily lag;
+  lag.name = "cxesdb_subscription_lag_events";
+  lag.help = "Positions between a subscription's checkpoint and the store's "
+             "last position, for subscriptions served from this node.";
+  lag.type = MetricType::Gauge;
+  for (auto& s : stores)
+    for (auto& sub : s.subscription_lags) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"store", s.store});
+      m.label.push_back({"subscription", sub.first});
+      m.gauge.value = static_cast<double>(sub.second);
+      lag.metric.push_back(std::move(m));
+    }
+  out.push_back(std::move(lag));
 }
 
 /// The families of one scrape: read when Prometheus asks, on the exposer's

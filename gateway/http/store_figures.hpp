@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cxesdb::gateway::http {
 
@@ -18,6 +20,14 @@ struct store_figures {
   uint64_t raft_commit_index = 0;
   uint64_t raft_applied_index = 0;
   bool raft_is_leader = false;
+  /// Rows of the store's events table and its live streams
+  /// (state_machine::figures), and its database files' bytes on disk.
+  int64_t events = 0;
+  int64_t streams = 0;
+  int64_t bytes = 0;
+  /// Events between each subscription's checkpoint and the store's last
+  /// position, for the subscriptions with an emitter on this node, by id.
+  std::vector<std::pair<std::string, int64_t>> subscription_lags;
 };
 
 } // namespace cxesdb::gateway::http

@@ -236,6 +236,18 @@ TEST_CASE("a store created through one node takes appends through a second "
   // The same through node 1, which created the store.
   auto first = c.client(1);
   CHECK(stream_events(first, "orders", "order-1") == events);
+  // get_store_status through any node: the leader's figures, its name and
+  // the members, as cluster_status has them.
+  auto leader = c.store_status(3, "orders");
+  REQUIRE(leader.has_value());
+  for (auto* client : {&first, &writer, &reader}) {
+    auto st = ok(*client, "get_store_status", {{"store", "orders"}});
+    CHECK(st["events"] == 10);
+    CHECK(st["streams"] == 1);
+    CHECK(st["last_position"] == 9);
+    CHECK(st["leader"] == (*leader)["leader"]);
+    CHECK(st["members"].size() == 3);
+  }
   CHECK_MESSAGE(c.wait_replicas_agree("orders", all_nodes(c), 10,
                                       converge_timeout),
                 "the replicas did not converge");
@@ -497,6 +509,22 @@ TEST_CASE("with two of three nodes dead appends fail in time and never "
       REQUIRE((*st)["stores"].contains(name));
       CHECK((*st)["stores"][name]["leader"].is_null());
     }
+  }
+  // get_store_status too: its status, and null where the leader would
+  // have answered, within the same bound.
+  {
+    auto sent_at = clock_type::now();
+    auto resp = client.call("get_store_status", {{"store", "orders"}}, 3000);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      clock_type::now() - sent_at);
+    NOTE("get_store_status without a quorum answered after " << took.count()
+                                                             << " ms");
+    REQUIRE_MESSAGE(resp.has_value(),
+                    "no get_store_status answer within 3 s without a quorum");
+    auto r = result_of(*resp, "get_store_status");
+    CHECK(r["leader"].is_null());
+    CHECK(r["events"].is_null());
+    CHECK(r["members"].size() == 3);
   }
   // protocol.md: "unavailable: the store has no leader or no quorum right
   // now". Once the node has had time to notice (an election timeout),

@@ -182,6 +182,8 @@ void command_seeds() {
   put("command_codec", "query-read-all", stores::encode(stores::query{q3}));
   put("command_codec", "query-list-subscriptions",
       stores::encode(stores::query{stores::list_subscriptions_query{}}));
+  put("command_codec", "query-store-figures",
+      stores::encode(stores::query{stores::store_figures_query{}}));
 
   stores::command_result cr;
   cr.version = 5;

@@ -158,6 +158,68 @@ class Http(unittest.TestCase):
                        (("method", "scavenge_store"),)), after)
 
 
+    def test_store_figures_after_known_work(self):
+        with cxesdb.Client("127.0.0.1", self.node.port, timeout=30.0) as c:
+            c.create_store("figures")
+            for stream, n in (("f-1", 3), ("f-2", 2), ("f-3", 1)):
+                c.append_events(stream, [{"event_type": "T", "data": {"i": i}}
+                                         for i in range(n)], store="figures")
+
+            def value(name):
+                return scrape(self.port).get((name, (("store", "figures"),)))
+
+            wait_until(lambda: value("cxesdb_store_events") == 6, 30,
+                       what="cxesdb_store_events == 6")
+            self.assertEqual(value("cxesdb_store_streams"), 3)
+            self.assertGreater(value("cxesdb_store_bytes"), 4096)
+            self.assertEqual(value("cxesdb_appended_events_total"), 6)
+            self.assertEqual(value("cxesdb_append_requests_total"), 3)
+            # get_store_status reports the same figures.
+            status = c.get_store_status("figures")
+            self.assertEqual((status["events"], status["streams"],
+                              status["last_position"]), (6, 3, 5))
+            self.assertEqual(status["leader"], "h1")
+            self.assertEqual(status["members"], ["h1"])
+            c.call("delete_stream", store="figures", stream="f-3")
+            wait_until(lambda: value("cxesdb_store_streams") == 2, 30,
+                       what="cxesdb_store_streams == 2 after a delete")
+
+    def test_a_stuck_subscribers_lag(self):
+        import socket
+        with cxesdb.Client("127.0.0.1", self.node.port, timeout=30.0) as c:
+            c.create_store("lagging")
+            c.append_events("l-1", [{"event_type": "T", "data": {"i": i}}
+                                    for i in range(10)], store="lagging")
+            # A persistent subscriber that takes two events and never acks.
+            stuck = socket.create_connection(("127.0.0.1", self.node.port),
+                                             timeout=30)
+            self.addCleanup(stuck.close)
+            stuck.sendall((json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "save_subscription",
+                 "params": {"store": "lagging", "type": "by_stream",
+                            "selector": "$all", "name": "stuck",
+                            "start_from": "origin", "max_in_flight": 2}})
+                + "\n").encode())
+            key = ("cxesdb_subscription_lag_events",
+                   (("store", "lagging"), ("subscription", "stuck")))
+            wait_until(lambda: scrape(self.port).get(key) == 10, 30,
+                       what="a lag of 10 (positions 0-9, nothing acked)")
+            c.append_events("l-2", [{"event_type": "T", "data": {"i": i}}
+                                    for i in range(20)], store="lagging")
+            wait_until(lambda: scrape(self.port).get(key) == 30, 30,
+                       what="a lag of 30 after 20 more events")
+            # It acknowledges the two it got: the lag shrinks by two.
+            stuck.sendall((json.dumps(
+                {"jsonrpc": "2.0", "id": 2, "method": "ack_event",
+                 "params": {"store": "lagging", "subscription": "stuck",
+                            "position": 1}}) + "\n").encode())
+            wait_until(lambda: scrape(self.port).get(key) == 28, 30,
+                       what="a lag of 28 after acknowledging 0 and 1")
+            stuck.close()
+            wait_until(lambda: key not in scrape(self.port), 30,
+                       what="the lag gone with the last subscriber")
+
+
 def raw_calls(port, lines):
     """Sends NDJSON lines on one connection; returns the answers in order."""
     import socket

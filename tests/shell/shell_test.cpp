@@ -417,6 +417,41 @@ TEST_CASE("one-shot commands against a node") {
     CHECK(j["streams"] == nlohmann::json{"s-1", "s-2"});
   }
 
+  SUBCASE("store-status shows the store's figures") {
+    r = shell({"store-status", "shelltest"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, "status"));
+    CHECK(contains(r.out, "running"));
+    CHECK(contains(r.out, "events"));
+    CHECK(contains(r.out, "last_position"));
+    CHECK(contains(r.out, "leader"));
+  }
+
+  SUBCASE("top prints a table of stores per refresh until --count") {
+    r = shell({"top", "--count", "2", "--interval-ms", "100"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, "appends/s"));
+    CHECK(contains(r.out, "shelltest"));
+    // Not a terminal: each refresh is a table of its own, no screen codes.
+    CHECK(!contains(r.out, "\x1b["));
+    r = shell({"--json", "top", "--count", "2", "--interval-ms", "100"});
+    CHECK(r.code == 0);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+    auto last = r.out.substr(r.out.find('\n') + 1);
+    auto j = nlohmann::json::parse(last, nullptr, false);
+    REQUIRE(j.is_object());
+    bool found = false;
+    for (auto& store : j["stores"])
+      if (store["store"] == "shelltest") {
+        found = true;
+        CHECK(store["events"].get<int64_t>() >= 2);
+        CHECK(store["appends_per_s"].is_number()); // the second refresh
+      }
+    CHECK(found);
+    r = shell({"top", "--interval-ms", "5"});
+    CHECK(r.code == 64);
+  }
+
   SUBCASE("a missing store exits 1 with not_found") {
     r = shell({"store-status", "nosuchstore"});
     CHECK(r.code == 1);

@@ -22,6 +22,7 @@
 #include "tools/shell/render.hpp"
 #include "tools/shell/session.hpp"
 #include "tools/shell/tail_command.hpp"
+#include "tools/shell/top_command.hpp"
 #include "tools/shell/table_printer.hpp"
 #include "tools/shell/tokenizer.hpp"
 
@@ -212,6 +213,54 @@ TEST_CASE("tail parses its subscription arguments") {
   auto req = cmd->build(parse_args(all_options(*cmd), {"--type", "X"}), {});
   CHECK(req.method == "save_subscription");
   CHECK(req.params["selector"] == "X");
+}
+
+TEST_CASE("top: append rates between refreshes, and its table") {
+  auto sample = [](double at, int64_t last_position, int64_t events) {
+    top_sample s;
+    s.at_s = at;
+    store_sample a;
+    a.store = "a";
+    a.status = {{"status", "running"}, {"leader", "n1"},
+                {"events", events}, {"streams", 2},
+                {"bytes", 3 * 1024 * 1024}, {"last_position", last_position}};
+    a.max_lag = 7;
+    store_sample b;
+    b.store = "b";
+    b.error = "unavailable: no leader";
+    s.stores = {a, b};
+    return s;
+  };
+  auto first = sample(10.0, 99, 100);
+  auto rows = top_rows(nullptr, first);
+  REQUIRE(rows.size() == 2);
+  CHECK_FALSE(rows[0].appends_per_s); // nothing to compare with yet
+  auto second = sample(12.0, 399, 300);
+  rows = top_rows(&first, second);
+  REQUIRE(rows[0].appends_per_s);
+  CHECK(*rows[0].appends_per_s == doctest::Approx(150.0));
+  CHECK_FALSE(rows[1].appends_per_s);
+  std::ostringstream out;
+  render_top(rows, out);
+  CHECK(out.str().find("3.0 MiB") != std::string::npos);
+  CHECK(out.str().find("150") != std::string::npos);
+  CHECK(out.str().find("error: unavailable: no leader") != std::string::npos);
+  auto j = top_json(rows);
+  CHECK(j["stores"][0]["appends_per_s"] == 150.0);
+  CHECK(j["stores"][0]["max_lag"] == 7);
+  CHECK(j["stores"][1]["error"] == "unavailable: no leader");
+  // No appends between two refreshes: 0.
+  auto third = sample(13.0, 399, 10);
+  rows = top_rows(&second, third);
+  CHECK(*rows[0].appends_per_s == 0.0);
+  auto parse = [](const strings& words) {
+    return parse_top(parse_args(all_options(*find_command("top")), words));
+  };
+  CHECK(parse({}).interval_ms == top_interval_ms_default);
+  CHECK(parse({"--count", "3"}).count == 3);
+  CHECK_THROWS_AS(parse({"--interval-ms", "99"}), usage_error);
+  CHECK_THROWS_AS(parse({"--interval-ms", "60001"}), usage_error);
+  CHECK_THROWS_AS(parse({"--count", "0"}), usage_error);
 }
 
 TEST_CASE("tables align columns by code points") {

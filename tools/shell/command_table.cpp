@@ -1,6 +1,7 @@
 #include "tools/shell/command_table.hpp"
 
 #include "tools/shell/tail_command.hpp"
+#include "tools/shell/top_command.hpp"
 
 namespace cxesdb::shell {
 
@@ -13,6 +14,7 @@ const std::vector<command_spec>& command_table() {
     add_snapshot_commands(res);
     add_subscription_commands(res);
     add_tail_command(res);
+    add_top_command(res);
     add_misc_commands(res);
     return res;
   }();

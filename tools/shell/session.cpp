@@ -63,6 +63,8 @@ exit_code session::run(const std::vector<std::string>& words) {
       check_utf8(tail.params);
       return run_tail(tail, json);
     }
+    if (cmd->name == "top")
+      return run_top(parse_top(args), json);
     req = cmd->build(args, ctx);
     if (cmd->store_scoped && ctx.store && !req.params.contains("store"))
       req.params["store"] = *ctx.store;

@@ -12,6 +12,7 @@
 #include "tools/shell/connection.hpp"
 #include "tools/shell/exit_code.hpp"
 #include "tools/shell/tail_command.hpp"
+#include "tools/shell/top_command.hpp"
 
 namespace cxesdb::shell {
 
@@ -78,6 +79,9 @@ private:
   /// Runs `tail` (tail_command.cpp): subscribes on a fresh connection and
   /// prints events until --count, Ctrl-C, a drop or a lost connection.
   exit_code run_tail(const tail_settings& tail, bool json);
+  /// Runs `top` (top_command.cpp): refreshes the table of stores until
+  /// --count refreshes or Ctrl-C.
+  exit_code run_top(const top_settings& top, bool json);
 
   session_options opts_;
   std::ostream& out_;

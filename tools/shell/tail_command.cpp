@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <ostream>
 
+#include "tools/shell/interrupt.hpp"
 #include "tools/shell/render.hpp"
 #include "tools/shell/session.hpp"
 
@@ -23,37 +23,6 @@ constexpr int tail_poll_ms = 200;
 /// How long a persistent tail waits, when it stops, for the answer to its
 /// last ack_event (at most; also bounded by --timeout-ms).
 constexpr int ack_drain_ms_max = 2000;
-
-/// Set by SIGINT while `tail` runs.
-volatile std::sig_atomic_t tail_interrupted = 0;
-
-extern "C" void on_tail_sigint(int) {
-  tail_interrupted = 1;
-}
-
-/// Catches SIGINT for the lifetime of the guard (without SA_RESTART, and
-/// whatever libedit or main installed before), then puts back what was
-/// there.
-class sigint_guard {
-public:
-  sigint_guard() {
-    tail_interrupted = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_tail_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_);
-  }
-
-  sigint_guard(const sigint_guard&) = delete;
-  sigint_guard& operator=(const sigint_guard&) = delete;
-
-  ~sigint_guard() {
-    sigaction(SIGINT, &old_, nullptr);
-  }
-
-private:
-  struct sigaction old_ {};
-};
 
 request build_tail(const parsed_args& args, const command_context& ctx) {
   return {"save_subscription", parse_tail(args, ctx).params};
@@ -155,7 +124,7 @@ exit_code session::run_tail(const tail_settings& tail, bool json) {
       out_ << nlohmann::json{{"error", res.body}}.dump() << '\n';
       out_.flush();
     }
-    if (tail_interrupted && res.status == call_status::timeout)
+    if (sigint_guard::interrupted() && res.status == call_status::timeout)
       return exit_code::ok;
     return report(res);
   }
@@ -184,7 +153,7 @@ exit_code session::run_tail(const tail_settings& tail, bool json) {
         return;
     }
   };
-  while (!tail_interrupted) {
+  while (!sigint_guard::interrupted()) {
     auto msg = conn_.read_message(tail_poll_ms);
     if (msg.status == read_status::timeout)
       continue;
@@ -230,7 +199,7 @@ exit_code session::run_tail(const tail_settings& tail, bool json) {
       break;
   }
   drain_acks();
-  if (tail_interrupted && opts_.interactive)
+  if (sigint_guard::interrupted() && opts_.interactive)
     out_ << '\n'; // the prompt starts on a line of its own after ^C
   out_.flush();
   return exit_code::ok;

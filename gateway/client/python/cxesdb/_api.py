@@ -162,8 +162,11 @@ class Api:
         return self._invoke("list_stores", {}, True, _field("stores"))
 
     def get_store_status(self, store=None):
-        """Returns the store's status object, ``{"status"}`` (``starting``,
-        ``running``, ``stopping`` or ``unavailable``)."""
+        """Returns the store's status object: ``status`` (``starting``,
+        ``running``, ``stopping`` or ``unavailable``), its figures from its
+        leader (``events``, ``streams``, ``bytes``, ``last_position``,
+        ``applied_index``; ``None`` when no leader answered in time),
+        ``leader`` and ``members`` (node names)."""
         return self._invoke("get_store_status", _params(store=store), True)
 
     def get_store_config(self, store=None):
