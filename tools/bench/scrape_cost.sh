@@ -52,10 +52,12 @@ median() {
   sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else print a[int((NR+1)/2)]}'
 }
 
-# The scraper: one GET of /metrics per interval on a kept-alive connection,
-# as Prometheus does; prints its count and median time when stopped.
+# The scraper: one GET of /metrics per interval, each on a new connection
+# (the exposer closes it after the answer); prints its count, median time
+# and the body's size when stopped (it runs in the background: exec, so
+# that the TERM reaches it).
 scrape() {
-  python3 - "$http_port" "$interval_ms" <<'PY'
+  exec python3 - "$http_port" "$interval_ms" <<'PY'
 import http.client, signal, sys, time
 port, interval = int(sys.argv[1]), int(sys.argv[2]) / 1000.0
 times, size = [], 0
@@ -65,12 +67,13 @@ def done(*_):
     print(f"{len(times)} {med:.2f} {size}", flush=True)
     sys.exit(0)
 signal.signal(signal.SIGTERM, done)
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 nxt = time.monotonic()
 while True:
     t = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics")
     body = conn.getresponse().read()
+    conn.close()
     times.append(time.monotonic() - t)
     size = len(body)
     nxt += interval
@@ -91,7 +94,7 @@ for _ in $(seq "$runs"); do
   scrape >"$data/scraper.out" &
   scraper_pid=$!
   r=$("$bench" "${w1[@]}" --port "$port" --duration "$secs" --json --quiet)
-  kill -TERM "$scraper_pid"
+  kill -TERM "$scraper_pid" 2>/dev/null || true
   wait "$scraper_pid" || true
   scraper_pid=""
   scraped+=("$(field events_per_s "$r")")

@@ -30,6 +30,7 @@
 #include "actors/type_ids.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/health_watch.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/request_metrics.hpp"
 #include "stores/store_metrics.hpp"
@@ -494,18 +495,7 @@ int main(int argc, char** argv) {
   notify_service_manager("READY=1\nSTATUS=serving clients");
   health->set(gateway::http::node_health::phase::serving);
   // Should the store manager go down while the node runs, /health says so.
-  auto watcher = sys.spawn([health, manager](caf::event_based_actor* self)
-                             -> caf::behavior {
-    self->monitor(manager);
-    self->set_down_handler([self, health](caf::down_msg&) {
-      if (health->get() == gateway::http::node_health::phase::serving) {
-        health->set(gateway::http::node_health::phase::lost);
-        actors::log_error("the store manager stopped: /health answers 503");
-      }
-      self->quit();
-    });
-    return {[](caf::get_atom) {}};
-  });
+  auto watcher = gateway::spawn_health_watch(sys, manager, health);
   // The background scavenger (scavenge_store, every --scavenge-interval-s).
   auto scavenger = gateway::spawn_scavenger(sys, manager, sccfg);
 
