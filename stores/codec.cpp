@@ -481,10 +481,15 @@ std::string encode(const query_result& x) {
   w.i64(x.next_position);
   w.str(x.next_after);
   w.str(x.message);
-  w.i64(x.figures.events);
-  w.i64(x.figures.streams);
-  w.i64(x.figures.bytes);
-  w.i64(x.figures.applied_index);
+  // Only a store_figures_query's result carries figures (a store's
+  // applied index is never 0 once it answers reads), so the results of the
+  // other queries keep the bytes an older node reads.
+  if (x.figures.applied_index != 0) {
+    w.i64(x.figures.events);
+    w.i64(x.figures.streams);
+    w.i64(x.figures.bytes);
+    w.i64(x.figures.applied_index);
+  }
   return w.take();
 }
 
@@ -506,10 +511,12 @@ std::optional<query_result> decode_query_result(const std::string& bytes) {
       return std::nullopt;
   if (!get_all(r, x.subscriptions) || !get(r, x.metadata)
       || !r.i64(x.version) || !r.i64(x.head_position) || !r.u8(has_next) || !r.i64(x.next_position)
-      || !r.str(x.next_after) || !r.str(x.message) || !r.i64(x.figures.events)
-      || !r.i64(x.figures.streams) || !r.i64(x.figures.bytes)
-      || !r.i64(x.figures.applied_index)
-      || !r.done())
+      || !r.str(x.next_after) || !r.str(x.message))
+    return std::nullopt;
+  if (!r.done()
+      && (!r.i64(x.figures.events) || !r.i64(x.figures.streams)
+          || !r.i64(x.figures.bytes) || !r.i64(x.figures.applied_index)
+          || x.figures.applied_index == 0 || !r.done()))
     return std::nullopt;
   x.code = static_cast<result_code>(code);
   x.has_next = has_next != 0;
