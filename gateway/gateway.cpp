@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 
 #include "caf/actor_pool.hpp"
 #include "caf/actor_system.hpp"
@@ -36,6 +37,10 @@ struct worker_state {
   caf::actor manager;
   gateway_config cfg;
   std::unique_ptr<uuid_generator> uuids;
+  /// scavenge_store calls waiting out the throttle's pause before their
+  /// next step, by the id of their `(tick_atom, id)` timer.
+  std::unordered_map<uint64_t, std::function<void()>> paused;
+  uint64_t next_pause = 0;
 
   static inline const char* name = "gateway_worker";
 };
@@ -172,14 +177,15 @@ struct scavenge_totals {
 
 /// Runs a scavenge of `store` as a series of small scavenge_cmd steps
 /// through the store's log (the first one also expires events by max_age_s),
-/// one after the other, so that appends interleave with them; answers the
-/// totals once a step finds nothing left to do. Sent by `dispatch`; it
-/// never holds more than one step in flight.
+/// one after the other and paced by `cfg.scavenge`, so that appends
+/// interleave with them; answers the totals once a step finds nothing left
+/// to do. Sent by `dispatch`; it never holds more than one step in flight.
 void scavenge_steps(worker_actor* self, std::string store, stores::command cmd,
                     std::shared_ptr<scavenge_totals> totals,
                     std::function<void(const std::string&)> ok,
                     std::function<void(const rpc_error&)> fail,
                     std::function<void(const caf::error&)> on_error) {
+  auto sent = self->clock().now();
   self
     ->request(self->state.manager, caf::infinite, write_atom_v, store, cmd)
     .then(
@@ -198,9 +204,21 @@ void scavenge_steps(worker_actor* self, std::string store, stores::command cmd,
           return;
         }
         std::get<stores::scavenge_cmd>(cmd).expire = false;
-        scavenge_steps(self, std::move(store), std::move(cmd),
-                       std::move(totals), std::move(ok), std::move(fail),
-                       std::move(on_error));
+        auto next = [=]() mutable {
+          scavenge_steps(self, std::move(store), std::move(cmd),
+                         std::move(totals), std::move(ok), std::move(fail),
+                         std::move(on_error));
+        };
+        auto pause = self->state.cfg.scavenge.pause_after(
+          std::chrono::duration_cast<std::chrono::microseconds>(
+            self->clock().now() - sent));
+        if (pause.count() == 0) {
+          next();
+          return;
+        }
+        auto id = ++self->state.next_pause;
+        self->state.paused.emplace(id, std::move(next));
+        self->delayed_send(self, pause, tick_atom_v, id);
       },
       on_error);
 }
@@ -629,6 +647,15 @@ caf::behavior worker(worker_actor* self, caf::actor manager,
     [self](rpc_atom, std::string& line, caf::actor& reply_to,
            std::string& principal) {
       on_message(self, line, reply_to, &principal);
+    },
+    // Its own timer (scavenge_steps): a scavenge_store call's pause passed.
+    [self](tick_atom, uint64_t id) {
+      auto i = self->state.paused.find(id);
+      if (i == self->state.paused.end())
+        return;
+      auto next = std::move(i->second);
+      self->state.paused.erase(i);
+      next();
     },
   };
 }

@@ -9,6 +9,7 @@
 #include "caf/fwd.hpp"
 
 #include "gateway/json_rpc.hpp"
+#include "gateway/scavenger.hpp"
 
 namespace cxesdb::stores {
 class local_leaders;
@@ -51,6 +52,9 @@ struct gateway_config {
   /// The config file's `store_templates` (check_store_templates), null
   /// when it has none.
   std::shared_ptr<const nlohmann::json> store_templates;
+
+  /// How scavenge_store paces its steps (gateway/scavenger.hpp).
+  scavenge_throttle scavenge;
 };
 
 /// Spawns the gateway: a round-robin pool of workers. A worker takes one

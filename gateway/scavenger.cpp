@@ -38,22 +38,31 @@ int64_t now_epoch_us() {
 
 void next_store(scavenger_actor* self);
 
-/// Sends one step of `store`'s scavenge; the next goes once it answered.
+/// Sends one step of `store`'s scavenge; the next goes once it answered and
+/// the throttle's pause passed (`(tick_atom, store)`).
 void step(scavenger_actor* self, const std::string& store, bool first) {
   stores::command cmd
     = stores::scavenge_cmd{stores::limits::scavenge_rows_per_step,
                            stores::limits::scavenge_pages_per_step, first,
                            now_epoch_us()};
+  auto sent = self->clock().now();
   self
     ->request(self->state.manager, caf::infinite, write_atom_v, store,
               std::move(cmd))
     .then(
-      [self, store](stores::command_result& r) {
-        if (r.code == stores::result_code::ok
-            && (r.more || r.reclaimed_bytes > 0))
+      [self, store, sent](stores::command_result& r) {
+        if (r.code != stores::result_code::ok
+            || (!r.more && r.reclaimed_bytes == 0)) {
+          next_store(self);
+          return;
+        }
+        auto pause = self->state.cfg.throttle.pause_after(
+          std::chrono::duration_cast<std::chrono::microseconds>(
+            self->clock().now() - sent));
+        if (pause.count() == 0)
           step(self, store, false);
         else
-          next_store(self);
+          self->delayed_send(self, pause, tick_atom_v, store);
       },
       [self](const caf::error&) { next_store(self); });
 }
@@ -78,6 +87,8 @@ caf::behavior scavenger(scavenger_actor* self, caf::actor manager,
   self->state.cfg = std::move(cfg);
   self->delayed_send(self, self->state.cfg.interval, tick_atom_v);
   return {
+    // Its own timer: the throttle's pause after a step of `store` passed.
+    [self](tick_atom, std::string& store) { step(self, store, false); },
     // Its own timer: a round begins.
     [self](tick_atom) {
       self->request(self->state.manager, caf::infinite, list_atom_v)

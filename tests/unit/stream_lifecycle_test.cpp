@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "gateway/json_rpc.hpp"
+#include "gateway/scavenger.hpp"
 #include "gateway/uuid.hpp"
 #include "stores/codec.hpp"
 #include "stores/state_machine.hpp"
@@ -568,4 +569,19 @@ TEST_CASE_FIXTURE(rpc_fixture, "bad lifecycle params name their field") {
   errc back{};
   CHECK(from_reason("stream_deleted", back));
   CHECK(back == errc::stream_deleted);
+}
+
+TEST_CASE("the scavenge throttle leaves the appends the rest of the time") {
+  using std::chrono::microseconds;
+  cxesdb::gateway::scavenge_throttle t;
+  CHECK(t.percent == cxesdb::gateway::scavenge_throttle::percent_default);
+  // 50 %: as long a pause as the step took.
+  CHECK(t.pause_after(microseconds{4000}) == microseconds{4000});
+  t.percent = 20; // a fifth of the time: four times the step
+  CHECK(t.pause_after(microseconds{1000}) == microseconds{4000});
+  t.percent = 100; // no pause
+  CHECK(t.pause_after(microseconds{1000}) == microseconds{0});
+  t.percent = 1;
+  CHECK(t.pause_after(microseconds{10}) == microseconds{990});
+  CHECK(t.pause_after(microseconds{0}) == microseconds{0});
 }

@@ -118,6 +118,8 @@ const flag flags[] = {
   {"log-format", "text", "log line format: text, or json (one object per line)"},
   {"scavenge-interval-s", "3600",
    "seconds between background scavenges of the stores led here"},
+  {"scavenge-throttle-percent", "50",
+   "share of its time a scavenge may work (1-100); it pauses the rest"},
   {"backup-dir", "",
    "where backup_store writes backups (default <data-dir>/_backups)"},
   {"max-backups", "1000", "most backups in the backup directory"},
@@ -419,11 +421,16 @@ int main(int argc, char** argv) {
   gcfg.auth = auth;
   gcfg.metrics = request_counts;
   gcfg.store_templates = store_templates;
+  gcfg.scavenge.percent
+    = number(opts, "scavenge-throttle-percent",
+             gateway::scavenge_throttle::percent_min,
+             gateway::scavenge_throttle::percent_max);
   auto gw = gateway::spawn_gateway(sys, manager, gcfg);
   gateway::scavenger_config sccfg;
   sccfg.interval
     = std::chrono::seconds{number(opts, "scavenge-interval-s", 1, 100000000)};
   sccfg.leaders = mcfg.leaders;
+  sccfg.throttle = gcfg.scavenge;
 
   gateway::server_config scfg;
   scfg.bind = opts["bind"];
