@@ -4,10 +4,12 @@
 // with its own JSON client and its own streams, appending small batches with
 // exact expected versions and recording what every batch came to.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -95,6 +97,14 @@ public:
   /// Acknowledged batches so far (while running, too).
   size_t acked() const noexcept {
     return acked_count_;
+  }
+
+  /// The version of the last acknowledged append to `stream`, -1 when none
+  /// was; while running, too (a reader checks its reads against it).
+  int64_t acked_version(const std::string& stream) const {
+    std::lock_guard<std::mutex> guard{acked_mtx_};
+    auto i = acked_versions_.find(stream);
+    return i == acked_versions_.end() ? -1 : i->second;
   }
 
   /// Every batch sent, for the history checker. Call after `stop`.
@@ -213,6 +223,11 @@ private:
           b.attempt_sent = sent_at;
           b.answered = clock_type::now();
           versions[k] = b.sent.version;
+          {
+            std::lock_guard<std::mutex> guard{acked_mtx_};
+            auto& v = acked_versions_[b.sent.stream];
+            v = std::max(v, b.sent.version);
+          }
           ++acked_count_;
           break;
         }
@@ -268,6 +283,8 @@ private:
   std::vector<std::thread> threads_;
   std::mutex mtx_;
   std::vector<batch> batches_;
+  mutable std::mutex acked_mtx_;
+  std::map<std::string, int64_t> acked_versions_;
   std::vector<std::string> unexpected_;
   size_t unavailable_ = 0, timeouts_ = 0, overloaded_ = 0, no_answer_ = 0;
 };
