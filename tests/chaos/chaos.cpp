@@ -2,11 +2,12 @@
 // network namespace of its own (docs/testing.md, "The nemesis").
 //
 // While writers append with exact expected versions through every node
-// (tests/integration/workload.hpp) and a reader checks get_version through
-// random nodes, the nemesis applies one fault at a time, drawn from the
-// seed: a node isolated, a link cut one way, two nodes cut from each other
-// (a bridge), a link flapping, every link slow and lossy, a node SIGKILLed
-// and restarted, a node frozen (SIGSTOP) and resumed. Each fault lasts a
+// (tests/integration/workload.hpp), a reader checks get_version through
+// random nodes and a subscriber follows `$all`, the nemesis applies one
+// fault at a time, drawn from the seed: a node isolated, a link cut one
+// way, two nodes cut from each other (a bridge), a link flapping, every
+// link slow and lossy, a node SIGKILLed and restarted, a node frozen
+// (SIGSTOP) and resumed. Each fault lasts a
 // drawn time, then heals, then a drawn quiet time passes. At the end
 // everything heals, and it checks:
 //
@@ -17,7 +18,11 @@
 //   answer the protocol does not allow;
 // - every successful read saw every append acknowledged before it began
 //   (the register each stream is: get_version returns at least the version
-//   of the last acknowledged append to that stream).
+//   of the last acknowledged append to that stream);
+// - a `$all` subscriber, moving to another node whenever its connection or
+//   subscription fails and subscribing again after the last position it
+//   got, saw every position once, in order, with the events the replicas
+//   hold there, up to the last acknowledged append.
 //
 // The same seed draws the same schedule (the timing of the processes, not
 // the schedule, differs between runs). Exit 0: clean; 1: a check failed;
@@ -226,6 +231,114 @@ private:
   std::vector<std::string> stale_;
 };
 
+/// A `$all` subscriber (transient) that moves to the next node whenever its
+/// connection fails, the subscription is dropped or nothing comes for a
+/// while, and subscribes again from the position after the last event it
+/// got. Positions of `$all` are gapless, so every event must be the one
+/// after the last: anything else is a gap or a duplicate.
+class subscriber {
+public:
+  subscriber(std::vector<std::string> hosts, std::vector<uint16_t> ports)
+    : hosts_(std::move(hosts)), ports_(std::move(ports)) {
+  }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+  /// The last position received, -1 before any.
+  int64_t last() const {
+    return last_;
+  }
+
+  /// Subscriptions made (the first and every one after a move).
+  size_t subscriptions() const {
+    return subscriptions_;
+  }
+
+  /// Call after `stop`: what was received, by position.
+  const std::vector<std::pair<int64_t, std::string>>& received() const {
+    return received_;
+  }
+
+  std::vector<std::string> problems() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return problems_;
+  }
+
+private:
+  /// How long a subscription may stay silent before it moves on (appends
+  /// go on through the other nodes meanwhile, or the store has no leader).
+  static constexpr auto silence_max = 5s;
+
+  void run() {
+    size_t node = 0;
+    while (!stop_) {
+      cxesdb::gateway::json_client c;
+      if (c.connect(hosts_[node], ports_[node], 1000).has_value()) {
+        node = (node + 1) % ports_.size();
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      json from = last_ < 0 ? json("origin") : json(last_ + 1);
+      auto r = c.call("save_subscription",
+                      {{"store", store},
+                       {"type", "by_stream"},
+                       {"selector", "$all"},
+                       {"start_from", from}},
+                      store_timeout_ms + answer_margin_ms);
+      if (!r || !r->contains("result")) {
+        node = (node + 1) % ports_.size();
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      ++subscriptions_;
+      auto heard = clock_type::now();
+      while (!stop_ && clock_type::now() - heard < silence_max) {
+        auto m = c.read_message(200);
+        if (!m)
+          continue;
+        auto method = m->value("method", std::string{});
+        if (method == "subscription_dropped")
+          break;
+        if (method != "event")
+          continue;
+        heard = clock_type::now();
+        auto& e = (*m)["params"]["event"];
+        auto pos = e.value("position", int64_t{-2});
+        if (pos != last_ + 1) {
+          std::lock_guard<std::mutex> guard{mtx_};
+          problems_.push_back("after position " + std::to_string(last_)
+                              + " node" + std::to_string(node + 1)
+                              + " delivered position " + std::to_string(pos)
+                              + (pos <= last_ ? " (a duplicate)" : " (a gap)"));
+        }
+        if (pos > last_) {
+          received_.emplace_back(pos, e.value("event_id", std::string{}));
+          last_ = pos;
+        }
+      }
+      node = (node + 1) % ports_.size();
+    }
+  }
+
+  std::vector<std::string> hosts_;
+  std::vector<uint16_t> ports_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> last_{-1};
+  std::atomic<size_t> subscriptions_{0};
+  std::vector<std::pair<int64_t, std::string>> received_;
+  mutable std::mutex mtx_;
+  std::vector<std::string> problems_;
+};
+
 /// Creates the store (three replicas) through node 1, retrying while the
 /// catalog is not ready.
 bool make_store(cluster& c) {
@@ -288,6 +401,8 @@ int run(const settings& s) {
                         + std::to_string(si));
   reader r{c.client_hosts(), c.client_ports(), streams, w, s.seed ^ 0x5eed};
   r.start();
+  subscriber sub{c.client_hosts(), c.client_ports()};
+  sub.start();
 
   auto started = clock_type::now();
   std::map<std::string, int> counts;
@@ -340,6 +455,9 @@ int run(const settings& s) {
     ++counts[name_of(kind)];
     auto until = clock_type::now() + hold;
     if (kind == fault::flap) {
+      // Its own generator: how many toggles fit depends on the machine's
+      // timing, and must not move the rest of the schedule.
+      std::mt19937_64 toggles{rng()};
       bool cut = false;
       while (clock_type::now() < until) {
         cut = !cut;
@@ -347,7 +465,8 @@ int run(const settings& s) {
           net.partition({a}, {b});
         else
           net.heal();
-        std::this_thread::sleep_for(std::chrono::milliseconds{draw(200, 600)});
+        std::this_thread::sleep_for(
+          std::chrono::milliseconds{200 + toggles() % 401});
       }
     } else {
       std::this_thread::sleep_until(until);
@@ -373,11 +492,17 @@ int run(const settings& s) {
                        .count();
   r.stop();
   w.stop();
+  // The subscriber catches up with everything acknowledged.
+  auto last = w.last_acked_position();
+  bool caught_up = wait_until([&] { return sub.last() >= last; }, 30s);
+  sub.stop();
   std::cout << "faults:";
   for (auto& kv : counts)
     std::cout << " " << kv.first << " " << kv.second << ";";
   std::cout << "\nacknowledged batches " << w.acked() << "; retried answers: "
             << w.retry_summary() << "\nreads checked " << r.checked()
+            << "\nsubscriber: " << sub.received().size() << " events, "
+            << sub.subscriptions() << " subscriptions"
             << "\nrecovery after the last heal: " << recovery_ms << " ms"
             << std::endl;
   if (!recovered)
@@ -391,8 +516,15 @@ int run(const settings& s) {
   if (!stale.empty())
     return fail(std::to_string(stale.size()) + " stale reads, first: "
                 + stale.front());
+  auto gaps = sub.problems();
+  if (!gaps.empty())
+    return fail(std::to_string(gaps.size())
+                + " subscription gaps or duplicates, first: " + gaps.front());
+  if (!caught_up)
+    return fail("the subscriber stopped at position "
+                + std::to_string(sub.last()) + ", short of "
+                + std::to_string(last) + ", 30 s after the load stopped");
   auto sent = w.history();
-  auto last = w.last_acked_position();
   std::vector<size_t> all{1, 2, 3};
   if (!c.wait_replicas_agree(store, all, static_cast<size_t>(last + 1), 60s))
     return fail("the replicas did not converge after the heal");
@@ -406,6 +538,18 @@ int run(const settings& s) {
   auto report = check_history(sent, replicas);
   if (!report.ok())
     return fail(report.message());
+  // What the subscriber got is what the replicas hold at those positions.
+  auto& rows = replicas.front().rows;
+  for (auto& [pos, id] : sub.received()) {
+    auto row = std::lower_bound(rows.begin(), rows.end(), pos,
+                                [](const replica_row& x, int64_t p) {
+                                  return x.position < p;
+                                });
+    if (row == rows.end() || row->position != pos || row->event_id != id)
+      return fail("the subscriber got event " + id + " at position "
+                  + std::to_string(pos) + ", which the replicas do not hold "
+                                          "there");
+  }
   std::cout << "clean (seed " << s.seed << ")" << std::endl;
   return 0;
 }
