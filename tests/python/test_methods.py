@@ -213,6 +213,53 @@ class Methods(NodeCase):
         with self.assertRaises(cxesdb.Forbidden):
             self.c.leave_cluster("node1")
 
+    def test_stream_lifecycle(self):
+        s = fresh("life")
+        self.c.append_events(s, [{"event_type": "T", "data": {"i": i}}
+                                 for i in range(5)], store=self.store)
+        self.assertEqual(self.c.truncate_stream(s, 2, store=self.store),
+                         {"truncated": True, "first": 2})
+        self.assertEqual([e["event_number"] for e in
+                          self.c.get_events(s, store=self.store)], [2, 3, 4])
+        meta = self.c.set_stream_metadata(s, max_count=2, custom={"o": 1},
+                                          store=self.store)
+        self.assertEqual(meta, {"max_count": 2, "custom": {"o": 1}})
+        self.assertEqual(self.c.get_stream_metadata(s, store=self.store),
+                         meta)
+        self.assertEqual(len(self.c.get_events(s, store=self.store)), 2)
+        r = self.c.delete_stream(s, store=self.store)
+        self.assertEqual(r, {"deleted": True, "version": 4})
+        self.assertEqual(self.c.get_version(s, store=self.store), -1)
+        # Repeated, as after a lost answer: the same answer.
+        self.assertEqual(self.c.delete_stream(s, store=self.store), r)
+        self.c.delete_stream(s, hard=True, store=self.store)
+        with self.assertRaises(cxesdb.StreamDeleted):
+            self.c.get_events(s, store=self.store)
+        done = self.c.scavenge_store(store=self.store)
+        self.assertGreaterEqual(done["removed_events"], 4)
+
+    def test_backup_and_restore(self):
+        src = fresh("bk")
+        self.c.create_store(src)
+        self.c.append_events("b-1", [{"event_type": "T", "data": {}}],
+                             store=src)
+        name = fresh("nightly")
+        b = self.c.backup_store(name, store=src)
+        self.assertEqual((b["backup"], b["last_position"]), (name, 0))
+        with self.assertRaises(cxesdb.AlreadyExists):
+            self.c.backup_store(name, store=src)
+        listed = {x["name"]: x for x in self.c.list_backups()}
+        self.assertEqual(listed[name]["store"], src)
+        copy = fresh("copy")
+        self.assertEqual(self.c.restore_store(copy, name)["status"],
+                         "running")
+        self.assertEqual(self.c.get_version("b-1", store=copy), 0)
+        with self.assertRaises(cxesdb.NotFound) as cm:
+            self.c.restore_store(fresh("none"), fresh("nosuch"))
+        self.assertEqual(cm.exception.what, "backup")
+        self.c.remove_store(copy)
+        self.c.remove_store(src)
+
     def test_every_protocol_method_has_a_named_function(self):
         methods = ["create_store", "remove_store", "list_stores",
                    "get_store_status", "get_store_config", "append_events",
@@ -221,7 +268,10 @@ class Methods(NodeCase):
                    "get_subscriptions", "ack_event", "record_snapshot",
                    "read_snapshot", "delete_snapshot", "list_snapshots",
                    "health", "cluster_status", "authenticate",
-                   "leave_cluster"]
+                   "leave_cluster", "delete_stream", "truncate_stream",
+                   "set_stream_metadata", "get_stream_metadata",
+                   "scavenge_store", "backup_store", "list_backups",
+                   "restore_store"]
         import cxesdb.aio
         for m in methods:
             for cls in (cxesdb.Client, cxesdb.aio.Client):

@@ -20,6 +20,15 @@ READ_METHODS = frozenset((
     "health", "cluster_status", "list_stores", "get_store_status",
     "get_store_config", "get_events", "get_version", "get_streams",
     "read_all", "read_snapshot", "list_snapshots", "get_subscriptions",
+    "get_stream_metadata", "list_backups",
+))
+
+# Writes whose repetition answers as the first did (protocol.md, "Stream
+# lifecycle and retention"), or does nothing more: safe to send again after
+# a lost answer.
+REPEATABLE_METHODS = frozenset((
+    "delete_stream", "truncate_stream", "set_stream_metadata",
+    "scavenge_store",
 ))
 
 EXPECTED_VERSIONS = ("any", "no_stream", "stream_exists")
@@ -65,10 +74,12 @@ def event_bytes(event):
 
 
 def is_safe(method, params):
-    """True when a request may be sent again after a lost answer: reads, and
-    appends whose every event has an ``event_id`` (the node answers a
-    repeated batch with its original result)."""
-    if method in READ_METHODS:
+    """True when a request may be sent again after a lost answer: reads, the
+    stream lifecycle writes and scavenge_store (a repetition answers as the
+    first did, or removes nothing more), and appends whose every event has
+    an ``event_id`` (the node answers a repeated batch with its original
+    result)."""
+    if method in READ_METHODS or method in REPEATABLE_METHODS:
         return True
     if method == "append_events":
         events = params.get("events")
@@ -127,8 +138,9 @@ class Api:
         and returns the node's answer. The client sends it by itself after
         every connect when it was made with ``token=``; call this only to
         switch tokens, and note that a reconnect uses the token given to the
-        constructor. The node does not serve authentication yet: it answers
-        :class:`MethodNotFound`."""
+        constructor. A wrong token raises :class:`Unauthorized`; a node
+        without ``--auth-file`` answers ``{"authenticated": true, "user":
+        None, "role": "admin", "stores": {}}`` whatever the token."""
         return self._invoke("authenticate", {"token": token}, False)
 
     def leave_cluster(self, node):
@@ -140,16 +152,19 @@ class Api:
 
     # --- stores ----------------------------------------------------------
 
-    def create_store(self, store, config=None):
+    def create_store(self, store, config=None, *, template=None):
         """Creates a store and returns ``{"store", "status", "config"}`` once
         it accepts writes. ``config`` may have ``timeout_ms``,
-        ``replication_factor``, ``description`` and ``tags``. Raises
+        ``replication_factor``, ``description``, ``tags`` and
+        ``retention``; ``template`` names a store template of the node's
+        config file that ``config`` then overrides key by key. Raises
         :class:`AlreadyExists` for an existing store, :class:`InvalidParams`
         for a bad id (``field`` ``"store"``) or config (``"config.<key>"``).
         Not repeated after a lost connection (its outcome is then unknown:
         :class:`Timeout`)."""
         return self._invoke("create_store",
-                            _params(store=store, config=config), False)
+                            _params(store=store, config=config,
+                                    template=template), False)
 
     def remove_store(self, store):
         """Removes a store and its data on every replica; returns
@@ -234,6 +249,75 @@ class Api:
         return self._invoke("read_all", _params(
             store=store, from_position=from_position, count=count,
             direction=direction), True)
+
+    # --- stream lifecycle and retention -----------------------------------
+
+    def delete_stream(self, stream, *, expected_version=None, hard=None,
+                      store=None):
+        """Deletes a stream: soft by default (reads show no events until an
+        append recreates it, numbered after the deleted ones), for good with
+        ``hard=True`` (reads and appends then raise :class:`StreamDeleted`).
+        Returns ``{"deleted": true, "version"}``. ``expected_version`` as in
+        :meth:`append_events`. A repeated delete answers as the first did,
+        so it is sent again after a lost connection."""
+        return self._invoke("delete_stream", _params(
+            store=store, stream=stream, expected_version=expected_version,
+            hard=hard), True)
+
+    def truncate_stream(self, stream, before, *, store=None):
+        """Removes the stream's events numbered below ``before`` (never
+        moves back); returns ``{"truncated": true, "first"}``, the lowest
+        readable event number."""
+        return self._invoke("truncate_stream", _params(
+            store=store, stream=stream, before=before), True)
+
+    def set_stream_metadata(self, stream, *, max_count=None, max_age_s=None,
+                            custom=None, store=None):
+        """Sets the stream's metadata, replacing what it had: ``max_count``
+        (keep the newest N events), ``max_age_s`` (hide events older than
+        that) and ``custom`` (a dict kept for the application). Returns
+        ``{"metadata": {...}}``."""
+        return self._invoke("set_stream_metadata", _params(
+            store=store, stream=stream, max_count=max_count,
+            max_age_s=max_age_s, custom=custom), True, _field("metadata"))
+
+    def get_stream_metadata(self, stream, *, store=None):
+        """Returns the stream's metadata dict: the keys that are set among
+        ``max_count``, ``max_age_s`` and ``custom`` (``{}`` when none is)."""
+        return self._invoke("get_stream_metadata", _params(
+            store=store, stream=stream), True, _field("metadata"))
+
+    def scavenge_store(self, *, store=None):
+        """Deletes removed events from the disk and returns the space to the
+        filesystem, in small steps paced by the node's
+        ``--scavenge-throttle-percent``; returns ``{"removed_events",
+        "reclaimed_bytes"}`` once nothing is left. A large store takes a
+        while: give the client a ``timeout`` to match."""
+        return self._invoke("scavenge_store", _params(store=store), True)
+
+    # --- backup and restore --------------------------------------------
+
+    def backup_store(self, name, *, store=None):
+        """Takes a consistent copy of the store, named ``name``, in the
+        node's backup directory while it serves; returns ``{"backup",
+        "bytes", "last_position"}``. Raises :class:`AlreadyExists` for a
+        name in use."""
+        return self._invoke("backup_store", _params(store=store, name=name),
+                            False)
+
+    def list_backups(self):
+        """Returns the list of the node's backups, each ``{"name", "store",
+        "bytes", "last_position", "created"}``."""
+        return self._invoke("list_backups", {}, True, _field("backups"))
+
+    def restore_store(self, store, backup):
+        """Creates the new store ``store`` from the backup named ``backup``,
+        replicated like any other, and returns ``{"store", "status",
+        "config"}`` once it runs. Raises :class:`AlreadyExists` when the
+        store exists, :class:`NotFound` (``what`` ``"backup"``) for an
+        unknown backup."""
+        return self._invoke("restore_store",
+                            {"store": store, "backup": backup}, False)
 
     # --- snapshots -------------------------------------------------------
 
