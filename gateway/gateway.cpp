@@ -549,6 +549,14 @@ void send_reply(worker_actor* self, const caf::actor& to, std::string resp,
     self->send(to, std::move(after));
 }
 
+/// Answers a message refused as a whole (it has no request id to answer
+/// with: `null`), counting the error.
+void refuse_message(worker_actor* self, const caf::actor& reply_to,
+                    const rpc_error& e) {
+  count_error(self, e);
+  self->send(reply_to, reply_atom_v, error_response("null", e));
+}
+
 /// One complete message of a connection (`reply_to` is the connection's
 /// actor), or one call of the API actor: parses it and starts every call in
 /// it; never blocks and never waits for a store. `principal`: see
@@ -561,8 +569,7 @@ void on_message(worker_actor* self, std::string& line,
                             "JSON nested deeper than "
                               + std::to_string(rpc_limits::json_depth_max));
     e.data["limit"] = rpc_limits::json_depth_max;
-    count_error(self, e);
-    self->send(reply_to, reply_atom_v, error_response("null", e));
+    refuse_message(self, reply_to, e);
     return;
   }
   // An append's event data stays out of the DOM and is stored as
@@ -572,9 +579,8 @@ void on_message(worker_actor* self, std::string& line,
   bool slimmed = slim_append(line, slim, raw);
   auto j = json::parse(slimmed ? slim : line, nullptr, false);
   if (j.is_discarded()) {
-    auto e = make_rpc_error(errc::parse_error, "invalid JSON");
-    count_error(self, e);
-    self->send(reply_to, reply_atom_v, error_response("null", e));
+    refuse_message(self, reply_to,
+                   make_rpc_error(errc::parse_error, "invalid JSON"));
     return;
   }
   if (!j.is_array()) {
@@ -587,9 +593,8 @@ void on_message(worker_actor* self, std::string& line,
     return;
   }
   if (j.empty()) {
-    auto e = make_rpc_error(errc::invalid_request, "an empty batch");
-    count_error(self, e);
-    self->send(reply_to, reply_atom_v, error_response("null", e));
+    refuse_message(self, reply_to,
+                   make_rpc_error(errc::invalid_request, "an empty batch"));
     return;
   }
   if (j.size() > st.cfg.limits.batch_requests_max) {
@@ -599,8 +604,7 @@ void on_message(worker_actor* self, std::string& line,
                                 st.cfg.limits.batch_requests_max)
                               + " requests");
     e.data["limit"] = st.cfg.limits.batch_requests_max;
-    count_error(self, e);
-    self->send(reply_to, reply_atom_v, error_response("null", e));
+    refuse_message(self, reply_to, e);
     return;
   }
   auto batch = std::make_shared<batch_state>();
