@@ -151,10 +151,39 @@ const char* name_of(fault f) {
   return "?";
 }
 
+/// A checker that runs on a thread of its own from `start()` to `stop()`.
+/// A subclass's destructor calls `stop()` first, so that an exception that
+/// ends the run never leaves the thread running on a destroyed object.
+class checker_thread {
+public:
+  checker_thread() = default;
+  checker_thread(const checker_thread&) = delete;
+  checker_thread& operator=(const checker_thread&) = delete;
+  virtual ~checker_thread() = default;
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+protected:
+  virtual void run() = 0;
+
+  std::atomic<bool> stop_{false};
+
+private:
+  std::thread thread_;
+};
+
 /// Reads get_version of the writers' streams through random nodes and
 /// checks each successful answer against the appends acknowledged before
 /// the read began.
-class reader {
+class reader final : public checker_thread {
 public:
   reader(std::vector<std::string> hosts, std::vector<uint16_t> ports,
          std::vector<std::string> streams, const workload& w, uint64_t seed)
@@ -165,14 +194,8 @@ public:
       rng_(seed) {
   }
 
-  void start() {
-    thread_ = std::thread([this] { run(); });
-  }
-
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+  ~reader() override {
+    stop();
   }
 
   size_t checked() const {
@@ -185,7 +208,7 @@ public:
   }
 
 private:
-  void run() {
+  void run() override {
     std::vector<cxesdb::gateway::json_client> clients(ports_.size());
     while (!stop_) {
       auto node = rng_() % ports_.size();
@@ -224,8 +247,6 @@ private:
   std::vector<std::string> streams_;
   const workload& load_;
   std::mt19937_64 rng_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
   std::atomic<size_t> checked_{0};
   mutable std::mutex mtx_;
   std::vector<std::string> stale_;
@@ -236,20 +257,14 @@ private:
 /// while, and subscribes again from the position after the last event it
 /// got. Positions of `$all` are gapless, so every event must be the one
 /// after the last: anything else is a gap or a duplicate.
-class subscriber {
+class subscriber final : public checker_thread {
 public:
   subscriber(std::vector<std::string> hosts, std::vector<uint16_t> ports)
     : hosts_(std::move(hosts)), ports_(std::move(ports)) {
   }
 
-  void start() {
-    thread_ = std::thread([this] { run(); });
-  }
-
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+  ~subscriber() override {
+    stop();
   }
 
   /// The last position received, -1 before any.
@@ -277,7 +292,7 @@ private:
   /// go on through the other nodes meanwhile, or the store has no leader).
   static constexpr auto silence_max = 5s;
 
-  void run() {
+  void run() override {
     size_t node = 0;
     while (!stop_) {
       cxesdb::gateway::json_client c;
@@ -330,8 +345,6 @@ private:
 
   std::vector<std::string> hosts_;
   std::vector<uint16_t> ports_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_{-1};
   std::atomic<size_t> subscriptions_{0};
   std::vector<std::pair<int64_t, std::string>> received_;

@@ -21,10 +21,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from jsonrpc import call
 
 
 def rss_mib(pid):
@@ -44,20 +45,6 @@ def dir_bytes(path):
             except OSError:
                 pass
     return total
-
-
-def call(port, method, params, timeout=5.0):
-    """One JSON-RPC request on a new connection; the decoded answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        req = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError("closed before the answer")
-            buf += chunk
-        return json.loads(buf)
 
 
 def start_node(binary, data, port, extra):

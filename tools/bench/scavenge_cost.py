@@ -29,12 +29,13 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+
+from jsonrpc import call
 
 
 def store_bytes(store_dir):
@@ -45,20 +46,6 @@ def store_bytes(store_dir):
         except OSError:
             pass
     return total
-
-
-def call(port, method, params, timeout=30.0):
-    """One JSON-RPC request on a new connection; the decoded answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        req = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError("closed before the answer")
-            buf += chunk
-        return json.loads(buf)
 
 
 def ok(port, method, params, timeout=30.0):
