@@ -419,6 +419,9 @@ int run(const settings& s) {
 
   auto started = clock_type::now();
   std::map<std::string, int> counts;
+  /// When each fault healed: after the run, the time from each to the
+  /// first append acknowledged after it is its recovery time.
+  std::vector<clock_type::time_point> heals;
   bool can_delay = true;
   while (clock_type::now() - started < s.duration) {
     auto kind = static_cast<fault>(draw(0, fault_kinds - 1));
@@ -489,6 +492,7 @@ int run(const settings& s) {
     else if (kind == fault::pause)
       c.cont(a);
     net.heal();
+    heals.push_back(clock_type::now());
     std::this_thread::sleep_for(
       std::chrono::milliseconds{draw(200, s.quiet_max.count())});
   }
@@ -509,9 +513,20 @@ int run(const settings& s) {
   auto last = w.last_acked_position();
   bool caught_up = wait_until([&] { return sub.last() >= last; }, 30s);
   sub.stop();
+  // Recovery after each heal: the first append acknowledged after it.
+  std::vector<int64_t> recoveries;
+  for (auto h : heals)
+    if (auto d = w.first_ack_after(h))
+      recoveries.push_back(d->count());
+  std::sort(recoveries.begin(), recoveries.end());
   std::cout << "faults:";
   for (auto& kv : counts)
     std::cout << " " << kv.first << " " << kv.second << ";";
+  if (!recoveries.empty())
+    std::cout << "\nfirst acknowledged append after a heal: median "
+              << recoveries[recoveries.size() / 2] << " ms, max "
+              << recoveries.back() << " ms (" << recoveries.size() << " of "
+              << heals.size() << " heals)";
   std::cout << "\nacknowledged batches " << w.acked() << "; retried answers: "
             << w.retry_summary() << "\nreads checked " << r.checked()
             << "\nsubscriber: " << sub.received().size() << " events, "
