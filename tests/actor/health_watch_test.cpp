@@ -22,30 +22,33 @@ caf::behavior idle_manager(caf::event_based_actor*) {
   return {[](caf::get_atom) {}};
 }
 
+/// A serving node's health, a stand-in store manager and the watch on it.
+struct watch_fixture : tests::actor_fixture {
+  std::shared_ptr<node_health> health = std::make_shared<node_health>();
+  caf::actor manager = sys.spawn(idle_manager);
+  caf::actor watch; ///< held: an actor nobody references goes away
+
+  watch_fixture() {
+    health->set(node_health::phase::serving);
+    watch = gateway::spawn_health_watch(sys, manager, health);
+    sched.run();
+  }
+};
+
 } // namespace
 
-TEST_CASE_FIXTURE(tests::actor_fixture,
+TEST_CASE_FIXTURE(watch_fixture,
                   "a store manager that stops while the node serves makes "
                   "the node lost") {
-  auto health = std::make_shared<node_health>();
-  health->set(node_health::phase::serving);
-  auto manager = sys.spawn(idle_manager);
-  auto watch = gateway::spawn_health_watch(sys, manager, health);
-  sched.run();
   CHECK(health->get() == node_health::phase::serving);
   caf::anon_send_exit(manager, caf::exit_reason::kill);
   sched.run();
   CHECK(health->get() == node_health::phase::lost);
 }
 
-TEST_CASE_FIXTURE(tests::actor_fixture,
+TEST_CASE_FIXTURE(watch_fixture,
                   "a store manager that stops while the node stops leaves "
                   "it stopping") {
-  auto health = std::make_shared<node_health>();
-  health->set(node_health::phase::serving);
-  auto manager = sys.spawn(idle_manager);
-  auto watch = gateway::spawn_health_watch(sys, manager, health);
-  sched.run();
   health->set(node_health::phase::stopping);
   caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
   sched.run();

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from jsonrpc import call
+from jsonrpc import call, start_node
 
 
 def rss_mib(pid):
@@ -45,13 +45,6 @@ def dir_bytes(path):
             except OSError:
                 pass
     return total
-
-
-def start_node(binary, data, port, extra):
-    log = open(os.path.join(os.path.dirname(data), "node.log"), "ab")
-    args = [binary, "--data-dir", data, "--client-port", str(port),
-            "--api-port", "0", "--cluster-port", "0", "--http-port", "0"] + extra
-    return subprocess.Popen(args, stdout=log, stderr=log)
 
 
 def first_read(port, deadline_s):

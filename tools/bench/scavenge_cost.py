@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 
-from jsonrpc import call
+from jsonrpc import call, start_node
 
 
 def store_bytes(store_dir):
@@ -90,14 +90,11 @@ def main():
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     data = os.path.join(root, "node")
-    log = open(os.path.join(root, "node.log"), "ab")
-    node = subprocess.Popen(
-        [node_bin, "--data-dir", data, "--client-port", str(a.port),
-         "--api-port", "0", "--cluster-port", "0", "--http-port", "0",
-         "--scavenge-interval-s", "100000000"]
+    node = start_node(
+        node_bin, data, a.port,
+        ["--scavenge-interval-s", "100000000"]
         + ([] if a.throttle is None
-           else ["--scavenge-throttle-percent", str(a.throttle)]),
-        stdout=log, stderr=log)
+           else ["--scavenge-throttle-percent", str(a.throttle)]))
     try:
         for _ in range(300):
             try:
