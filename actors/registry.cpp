@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,6 +27,15 @@ using time_point = caf::actor_clock::time_point;
 /// that a misbehaving peer cannot flood the log.
 constexpr uint64_t stray_errors_log_every = 1000;
 
+/// Refused hellos are logged the first time and then once per this many.
+constexpr uint64_t refused_hellos_log_every = 100;
+
+/// A hello challenge handed out: the caller's nonce, and when.
+struct challenge {
+  std::string their_nonce;
+  caf::actor_clock::time_point at;
+};
+
 /// Another node as this registry sees it.
 struct member {
   std::string address;
@@ -34,6 +44,8 @@ struct member {
   bool up = false;
   /// When a heartbeat, gossip or hello last came from the member.
   time_point last_heard;
+  /// While down: since when (it went down, or was first heard of).
+  time_point down_since;
 };
 
 /// What this node registered for one local or remote actor: the reason it
@@ -62,6 +74,14 @@ struct registry_state {
   std::set<std::string> connecting;
   /// Seed addresses that turned out to reach this very registry.
   std::set<std::string> self_aliases;
+  /// Hello challenges not answered yet, by the nonce handed out, and that
+  /// nonce in the order they went out (bounded by challenges_max).
+  std::map<std::string, challenge> challenges;
+  std::deque<std::string> challenge_order;
+  /// Hellos refused for a wrong proof; addresses that failed to prove the
+  /// secret to this node (each logged once).
+  uint64_t refused_hellos = 0;
+  std::set<std::string> unproven_addresses;
   /// Set after warning that members_max refused a member, to warn once.
   bool members_full_warned = false;
 
@@ -119,6 +139,41 @@ bool split_address(const std::string& address, std::string& host,
 
 std::chrono::milliseconds ms(uint64_t x) {
   return std::chrono::milliseconds{static_cast<int64_t>(x)};
+}
+
+/// Whether the current message comes from an actor of this node: the
+/// local interface answers nothing else (a peer that could read the name
+/// table would learn every actor of the node).
+bool local_call(registry_actor* self) {
+  auto& sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
+caf::error not_local() {
+  return caf::make_error(caf::sec::unexpected_message,
+                         "registry: this call is for the node's own actors");
+}
+
+/// Hands out a hello challenge for `their_nonce` and returns its nonce;
+/// drops expired challenges and, when full, the oldest.
+std::string add_challenge(registry_actor* self, std::string their_nonce) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  auto ttl = std::chrono::milliseconds{
+    static_cast<int64_t>(st.cfg.connect_timeout_ms)};
+  while (!st.challenge_order.empty()) {
+    auto i = st.challenges.find(st.challenge_order.front());
+    if (i != st.challenges.end() && now - i->second.at < ttl
+        && st.challenges.size() < st.cfg.challenges_max)
+      break;
+    if (i != st.challenges.end())
+      st.challenges.erase(i);
+    st.challenge_order.pop_front();
+  }
+  auto nonce = peer_secret::make_nonce();
+  st.challenges.emplace(nonce, challenge{std::move(their_nonce), now});
+  st.challenge_order.push_back(nonce);
+  return nonce;
 }
 
 bool sent_by(registry_actor* self, const member& m) {
@@ -411,6 +466,7 @@ void member_down(registry_actor* self, const std::string& name,
   auto handle = std::move(m.handle);
   m.handle = caf::actor{};
   m.up = false;
+  m.down_since = self->clock().now();
   unwatch_if_unused(self, handle);
   erase_owner(st, name);
   log_warning("registry " + st.cfg.node_name + ": member " + name + " at "
@@ -451,13 +507,6 @@ bool member_up(registry_actor* self, const std::string& name,
   return true;
 }
 
-bool has_up_member_at(registry_state& st, const std::string& address) {
-  for (auto& [name, m] : st.members)
-    if (m.up && m.address == address)
-      return true;
-  return false;
-}
-
 /// Reaches the registry published at `address` and exchanges hellos, without
 /// blocking: the middleman actor connects (or reuses its connection) and
 /// answers with the published actor.
@@ -478,8 +527,10 @@ void reach(registry_actor* self, const std::string& address) {
     self->state.connecting.erase(address);
   };
   self
-    ->request(self->system().middleman().actor_handle(), timeout,
-              caf::connect_atom_v, host, port)
+    ->request(st.cfg.connector ? st.cfg.connector
+                               : caf::actor_cast<caf::actor>(
+                                 self->system().middleman().actor_handle()),
+              timeout, caf::connect_atom_v, host, port)
     .then(
       [self, address, timeout,
        failed](const caf::node_id&, const caf::strong_actor_ptr& ptr,
@@ -495,22 +546,47 @@ void reach(registry_actor* self, const std::string& address) {
           st.connecting.erase(address);
           return;
         }
-        self
-          ->request(remote, timeout, hello_atom_v, st.cfg.node_name,
-                    st.address, caf::actor_cast<caf::actor>(self))
+        // The challenge first: the peer proves it holds the secret before
+        // this node tells it anything, then this node proves it.
+        auto my_nonce = peer_secret::make_nonce();
+        self->request(remote, timeout, hello_atom_v, my_nonce)
           .then(
-            [self, address, remote](const std::string& name,
-                                    const std::string& their_address) {
+            [self, address, remote, timeout, my_nonce,
+             failed](const std::string& their_nonce,
+                     const std::string& proof) {
               auto& st = self->state;
-              st.connecting.erase(address);
-              if (name == st.cfg.node_name) {
-                log_error("registry " + st.cfg.node_name + ": " + address
-                          + " claims this node's name");
-                st.self_aliases.insert(address);
+              if (!st.cfg.secret.verify(proof, peer_secret::role::answer,
+                                        my_nonce, their_nonce, "", "")) {
+                st.connecting.erase(address);
+                if (st.unproven_addresses.insert(address).second)
+                  log_warning("registry " + st.cfg.node_name + ": " + address
+                              + " does not prove this cluster's secret; "
+                                "not joining it");
                 return;
               }
-              if (member_up(self, name, their_address, remote))
-                send_share(self, remote);
+              st.unproven_addresses.erase(address);
+              self
+                ->request(remote, timeout, hello_atom_v, st.cfg.node_name,
+                          st.address, caf::actor_cast<caf::actor>(self),
+                          their_nonce,
+                          st.cfg.secret.proof(peer_secret::role::hello,
+                                              their_nonce, my_nonce,
+                                              st.cfg.node_name, st.address))
+                .then(
+                  [self, address, remote](const std::string& name,
+                                          const std::string& their_address) {
+                    auto& st = self->state;
+                    st.connecting.erase(address);
+                    if (name == st.cfg.node_name) {
+                      log_error("registry " + st.cfg.node_name + ": " + address
+                                + " claims this node's name");
+                      st.self_aliases.insert(address);
+                      return;
+                    }
+                    if (member_up(self, name, their_address, remote))
+                      send_share(self, remote);
+                  },
+                  failed);
             },
             failed);
       },
@@ -519,15 +595,33 @@ void reach(registry_actor* self, const std::string& address) {
 
 /// Every reconnect interval: seeds no up member answers for, and members
 /// that are down.
+/// Whether this node reaches the down member `name` now. Two nodes that
+/// reach each other at once make two connections, and CAF closes one as
+/// redundant, which can take the other down with it; with both retrying on
+/// the same beat that repeats forever. So the node with the smaller name
+/// reaches first, and the other only once the member has been down for a
+/// failure timeout (one-way reachability still heals).
+bool reaches_now(registry_actor* self, const std::string& name,
+                 const member& m) {
+  auto& st = self->state;
+  return st.cfg.node_name < name
+         || self->clock().now() - m.down_since
+              >= ms(st.cfg.failure_timeout_ms);
+}
+
 void reach_all(registry_actor* self) {
   auto& st = self->state;
-  for (auto& seed : st.cfg.seeds)
-    if (!has_up_member_at(st, seed))
-      reach(self, seed);
+  std::set<std::string> known;
   std::vector<std::string> down;
-  for (auto& [name, m] : st.members)
-    if (!m.up)
+  for (auto& [name, m] : st.members) {
+    known.insert(m.address);
+    if (!m.up && reaches_now(self, name, m))
       down.push_back(m.address);
+  }
+  // A seed that is a known member follows the member's rule.
+  for (auto& seed : st.cfg.seeds)
+    if (known.count(seed) == 0)
+      reach(self, seed);
   for (auto& address : down)
     reach(self, address);
 }
@@ -641,17 +735,18 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     // programmer error.
     [self](caf::publish_atom, uint16_t port) {
       auto& st = self->state;
-      CXESDB_ASSERT(port != 0);
-      if (!st.address.empty()) {
-        CXESDB_ASSERT(port == st.cfg.port);
+      // Sent anonymously by main, so a sender cannot tell; a second call
+      // (from anywhere) changes nothing.
+      if (port == 0 || !st.address.empty())
         return;
-      }
       st.cfg.port = port;
       start(self);
     },
     // Tools, tests and the cluster layer: who the members are. Answered from
     // local state.
-    [self](members_atom) {
+    [self](members_atom) -> caf::result<std::vector<member_info>> {
+      if (!local_call(self))
+        return not_local();
       auto& st = self->state;
       std::vector<member_info> result;
       result.push_back({st.cfg.node_name, st.address, true, true});
@@ -663,7 +758,7 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     // the current up members at once, then every change.
     [self](caf::subscribe_atom, const caf::actor& listener) {
       auto& st = self->state;
-      if (!listener)
+      if (!listener || !local_call(self))
         return;
       if (std::find(st.listeners.begin(), st.listeners.end(), listener)
           == st.listeners.end()) {
@@ -676,6 +771,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
           self->send(listener, member_up_atom_v, name, m.address);
     },
     [self](caf::unsubscribe_atom, const caf::actor& listener) {
+      if (!local_call(self))
+        return;
       auto& ls = self->state.listeners;
       auto i = std::find(ls.begin(), ls.end(), listener);
       if (i != ls.end()) {
@@ -689,6 +786,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     [self](register_atom, const std::string& name,
            const caf::actor& a) -> caf::result<bool> {
       auto& st = self->state;
+      if (!local_call(self))
+        return not_local();
       if (!a)
         return caf::make_error(caf::sec::invalid_argument,
                                "register: invalid actor");
@@ -703,16 +802,22 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
       return true;
     },
     // Any local actor: gives up a name this node registered.
-    [self](unregister_atom, const std::string& name) {
+    [self](unregister_atom, const std::string& name) -> caf::result<bool> {
+      if (!local_call(self))
+        return not_local();
       return unregister_own(self, name);
     },
     // Any local actor (the gateway on every request): where a name is.
     // Local replica only; must stay cheap.
-    [self](whereis_atom, const std::string& name) {
+    [self](whereis_atom, const std::string& name) -> caf::result<caf::actor> {
+      if (!local_call(self))
+        return not_local();
       auto w = winner(self->state, name);
       return w ? *w : caf::actor{};
     },
-    [self](names_atom) {
+    [self](names_atom) -> caf::result<std::vector<std::string>> {
+      if (!local_call(self))
+        return not_local();
       std::vector<std::string> result;
       for (auto& kvp : self->state.names)
         result.push_back(kvp.first);
@@ -722,6 +827,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     [self](caf::join_atom, const std::string& group,
            const caf::actor& a) -> caf::result<bool> {
       auto& st = self->state;
+      if (!local_call(self))
+        return not_local();
       if (!a)
         return caf::make_error(caf::sec::invalid_argument,
                                "join: invalid actor");
@@ -741,11 +848,17 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
                 a);
       return true;
     },
-    [self](caf::leave_atom, const std::string& group, const caf::actor& a) {
+    [self](caf::leave_atom, const std::string& group,
+           const caf::actor& a) -> caf::result<bool> {
+      if (!local_call(self))
+        return not_local();
       return leave_own(self, group, a);
     },
     // Any local actor: a group's members, from the local replica.
-    [self](members_atom, const std::string& group) {
+    [self](members_atom,
+           const std::string& group) -> caf::result<std::vector<caf::actor>> {
+      if (!local_call(self))
+        return not_local();
       std::vector<caf::actor> result;
       auto g = self->state.groups.find(group);
       if (g == self->state.groups.end())
@@ -764,6 +877,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     [self](multicall_atom, const std::string& group, const caf::message& msg,
            uint64_t timeout_ms) -> caf::result<std::vector<caf::message>> {
       auto& st = self->state;
+      if (!local_call(self))
+        return not_local();
       std::vector<caf::actor> targets;
       if (auto g = st.groups.find(group); g != st.groups.end())
         for (auto& [owner, actors] : g->second)
@@ -808,12 +923,16 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
 
     // The registry itself, every heartbeat interval once started.
     [self](tick_atom) {
+      if (!local_call(self))
+        return;
       heartbeat(self);
       self->delayed_send(self, ms(self->state.cfg.heartbeat_interval_ms),
                          tick_atom_v);
     },
     // The registry itself, every reconnect interval once started.
     [self](tick_atom, caf::connect_atom) {
+      if (!local_call(self))
+        return;
       reach_all(self);
       self->delayed_send(self, ms(self->state.cfg.reconnect_interval_ms),
                          tick_atom_v, caf::connect_atom_v);
@@ -821,14 +940,52 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
 
     // -- peers ---------------------------------------------------------------
 
-    // A peer registry that just reached this node (first contact, reconnect
-    // or restart). Answers with this node's name and address first, then
-    // sends this node's share of the table: the peer counts this node up
-    // only once it has the answer and ignores names from it before.
-    [self](hello_atom, const std::string& name, const std::string& address,
-           const caf::actor& registry) -> caf::result<std::string,
-                                                      std::string> {
+    // A peer registry that reaches this node, before its hello: hands out
+    // a challenge and proves this node holds the cluster secret. Tells the
+    // peer nothing else.
+    [self](hello_atom, std::string& their_nonce)
+      -> caf::result<std::string, std::string> {
       auto& st = self->state;
+      if (their_nonce.size() != peer_secret::nonce_bytes)
+        return caf::make_error(caf::sec::invalid_argument,
+                               "hello: a nonce is "
+                                 + std::to_string(peer_secret::nonce_bytes)
+                                 + " bytes");
+      auto proof_for = their_nonce;
+      auto my_nonce = add_challenge(self, std::move(their_nonce));
+      auto proof = st.cfg.secret.proof(peer_secret::role::answer, proof_for,
+                                       my_nonce, "", "");
+      return {std::move(my_nonce), std::move(proof)};
+    },
+    // A peer registry that just reached this node (first contact, reconnect
+    // or restart), with the answer to its challenge and its proof of the
+    // cluster secret. Refused without a valid proof: the peer never becomes
+    // a member and is never sent the name table. Otherwise answers with
+    // this node's name and address first, then sends this node's share of
+    // the table: the peer counts this node up only once it has the answer
+    // and ignores names from it before.
+    [self](hello_atom, const std::string& name, const std::string& address,
+           const caf::actor& registry, const std::string& my_nonce,
+           const std::string& proof) -> caf::result<std::string,
+                                                    std::string> {
+      auto& st = self->state;
+      auto c = st.challenges.find(my_nonce);
+      if (c == st.challenges.end())
+        return caf::make_error(caf::sec::invalid_argument,
+                               "hello: no such challenge (expired?)");
+      auto their_nonce = std::move(c->second.their_nonce);
+      st.challenges.erase(c);
+      if (!st.cfg.secret.verify(proof, peer_secret::role::hello, my_nonce,
+                                their_nonce, name, address)) {
+        if (st.refused_hellos++ % refused_hellos_log_every == 0)
+          log_warning("registry " + st.cfg.node_name + ": hello from "
+                      + address + " refused: it does not prove this "
+                        "cluster's secret ("
+                      + std::to_string(st.refused_hellos) + " so far)");
+        return caf::make_error(caf::sec::invalid_argument,
+                               "hello refused: the cluster secret does not "
+                               "match");
+      }
       if (name == st.cfg.node_name || !registry)
         return caf::make_error(caf::sec::invalid_argument,
                                "hello: node name " + name + " is taken");
@@ -870,12 +1027,14 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         if (j == st.members.end()) {
           if (!room_for_member(self, name))
             continue;
-          j = st.members.emplace(name, member{address, {}, false, {}}).first;
+          j = st.members.emplace(name, member{}).first;
+          j->second.down_since = self->clock().now();
         } else if (j->second.up || j->second.address == address) {
           continue;
         }
         j->second.address = address;
-        reach(self, address);
+        if (reaches_now(self, name, j->second))
+          reach(self, address);
       }
     },
     // An up member: it registered a name. A conflict with this node's own

@@ -5,8 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "caf/actor.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
+
+#include "actors/peer_secret.hpp"
 
 namespace cxesdb::actors {
 
@@ -60,6 +63,17 @@ struct registry_config {
   size_t names_max = 100000;
   static constexpr size_t names_max_default = 100000;
 
+  /// The cluster secret (actors/peer_secret.hpp): a peer counts as a member
+  /// only after proving it holds the same one (or, without a secret, that
+  /// it has none either).
+  peer_secret secret;
+  /// The middleman actor peers are reached through: the OpenSSL manager's
+  /// when the cluster runs under TLS; invalid: the plain middleman's.
+  caf::actor connector;
+  /// Hello challenges handed out and not yet answered, at most; the oldest
+  /// goes when one more comes, and each expires after `connect_timeout_ms`.
+  size_t challenges_max = 1024;
+  static constexpr size_t challenges_max_default = 1024;
   /// Longest multicall timeout; longer requests are cut to it.
   uint64_t multicall_timeout_ms_max = 60000;
   static constexpr uint64_t multicall_timeout_ms_max_default = 60000;
@@ -94,9 +108,13 @@ struct member_info {
 ///
 /// Membership. Every `reconnect_interval_ms` the registry reaches each seed
 /// and each known member that is down, without blocking: it asks the
-/// middleman actor to connect, then sends the remote registry a hello. Every
+/// middleman actor to connect, then sends the remote registry a hello. Of
+/// two nodes, the one with the smaller name reaches the other at once (on
+/// gossip, or on the next interval after it went down); the other waits
+/// until the member has been down for `failure_timeout_ms`, so that the two
+/// do not connect to each other at the same moment. Every
 /// `heartbeat_interval_ms` it sends each up member a heartbeat and the list of
-/// up members (gossip); members learned from gossip are reached at once. A
+/// up members (gossip). A
 /// member is down when it has not been heard from for `failure_timeout_ms` or
 /// when its registry's handle goes down (connection lost). A member that
 /// comes back, possibly restarted with a new handle and a new address, is up
@@ -155,8 +173,17 @@ struct member_info {
 /// The peer protocol (between registries, across nodes; only serializable
 /// types: strings, integers, string vectors, actor handles):
 ///
+/// - `(hello_atom, std::string nonce)` -> `(std::string nonce, std::string
+///   proof)`: the challenge before a hello; the answer proves this node
+///   holds the cluster secret (actors/peer_secret.hpp).
 /// - `(hello_atom, std::string name, std::string address, caf::actor
-///   registry)` -> `(std::string name, std::string address)`.
+///   registry, std::string nonce, std::string proof)` ->
+///   `(std::string name, std::string address)`: `nonce` is the challenge's
+///   answer, `proof` the caller's; refused when the proof is wrong.
+///
+/// The local interface refuses calls from other nodes, and a peer that has
+/// not proven the secret learns nothing of the name table: no actor of the
+/// node is named to it.
 /// - `(heartbeat_atom, std::string from)`.
 /// - `(gossip_atom, std::string from, std::vector<std::string> members)`:
 ///   up members as name, address, name, address, ...

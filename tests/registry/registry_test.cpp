@@ -44,7 +44,8 @@ struct node {
   /// Actors spawned for the test, stopped before the system.
   std::vector<caf::actor> actors;
 
-  node(std::string node_name, std::vector<std::string> seeds)
+  node(std::string node_name, std::vector<std::string> seeds,
+       const std::string& secret = {})
     : name(std::move(node_name)) {
     cfg = std::make_unique<caf::actor_system_config>();
     cfg->load<caf::io::middleman>();
@@ -60,6 +61,8 @@ struct node {
     rc.failure_timeout_ms = 1500;
     rc.reconnect_interval_ms = 200;
     rc.connect_timeout_ms = 1000;
+    if (!secret.empty())
+      REQUIRE(rc.secret.set(secret));
     reg = spawn_registry(*sys, rc);
     auto port = sys->middleman().publish(reg, 0, "127.0.0.1");
     REQUIRE(port);
@@ -199,8 +202,14 @@ struct ghost {
     actor = sys->spawn([addr](caf::event_based_actor* self) -> caf::behavior {
       self->set_default_handler(caf::drop);
       return {
+        // The challenge, answered as a node without a cluster secret does.
+        [](hello_atom, const std::string&)
+          -> caf::result<std::string, std::string> {
+          return {peer_secret::make_nonce(), std::string{}};
+        },
         [addr](hello_atom, const std::string&, const std::string&,
-               const caf::actor&) -> caf::result<std::string, std::string> {
+               const caf::actor&, const std::string&,
+               const std::string&) -> caf::result<std::string, std::string> {
           return {std::string{"ghost"}, *addr};
         },
       };
@@ -282,7 +291,7 @@ TEST_CASE("a member that stops heartbeating goes down") {
   ghost g;
   node a{"a", {g.address}};
   caf::scoped_actor listener{*a.sys};
-  caf::anon_send(a.reg, caf::subscribe_atom_v,
+  listener->send(a.reg, caf::subscribe_atom_v,
                  caf::actor_cast<caf::actor>(listener));
   // The ghost answers hello, so it comes up; it never sends a heartbeat, so
   // after failure_timeout_ms it goes down although its connection stays.
@@ -312,7 +321,7 @@ TEST_CASE("three nodes: membership, names, groups, failure and restart") {
   node a{"a", {}};
   // A listener on a, subscribed before anyone joins.
   caf::scoped_actor listener{*a.sys};
-  caf::anon_send(a.reg, caf::subscribe_atom_v,
+  listener->send(a.reg, caf::subscribe_atom_v,
                  caf::actor_cast<caf::actor>(listener));
   auto b = std::make_unique<node>("b", std::vector<std::string>{a.address});
   node c{"c", {a.address}};
@@ -418,4 +427,76 @@ TEST_CASE("three nodes: membership, names, groups, failure and restart") {
   CHECK(b->group("g").size() == 1);
 
   b->stop();
+}
+
+// -- the cluster secret ----------------------------------------------------------
+
+TEST_CASE("nodes with one cluster secret join; a node with another, or "
+          "none, never does and learns no name") {
+  quiet_log quiet;
+  const std::string secret = "the-secret-of-this-cluster-0123456789";
+  node a{"a", {}, secret};
+  auto store = a.echo();
+  REQUIRE(a.ask<bool>(register_atom_v, std::string{"store-1"}, store));
+  node b{"b", {a.address}, secret};
+  node intruder{"x", {a.address}, "another-secret-0123456789abcdef"};
+  node plain{"p", {a.address}};
+  INFO("a " << a.address << ", b " << b.address << ", x "
+            << intruder.address << ", p " << plain.address);
+  REQUIRE(eventually([&] { return a.sees_up({"a", "b"}) && b.sees_up({"a", "b"}); }));
+  // b learned a's names; the others nothing, though they keep trying (the
+  // reconnect interval is 200 ms here: give them a few rounds).
+  CHECK(eventually([&] { return same_actor(b.whereis("store-1"), store); }));
+  std::this_thread::sleep_for(1s);
+  for (auto* n : {&intruder, &plain}) {
+    auto ms = n->members();
+    for (auto& m : ms)
+      CHECK_MESSAGE((m.self || !m.up), n->name << " sees " << m.name << " up");
+    CHECK_FALSE(n->whereis("store-1"));
+  }
+  for (auto& m : a.members())
+    CHECK_MESSAGE((m.name == "a" || m.name == "b"), "a lists " << m.name);
+  for (auto& m : b.members())
+    CHECK_MESSAGE((m.name == "a" || m.name == "b"), "b lists " << m.name);
+}
+
+TEST_CASE("the registry's local interface refuses other nodes") {
+  quiet_log quiet;
+  node a{"a", {}};
+  auto store = a.echo();
+  REQUIRE(a.ask<bool>(register_atom_v, std::string{"store-1"}, store));
+  // Another actor system reaches a's published registry as a peer would,
+  // and asks what only a's own actors may ask.
+  node other{"o", {}};
+  caf::scoped_actor self{*other.sys};
+  caf::actor remote;
+  self
+    ->request(other.sys->middleman().actor_handle(), deadline,
+              caf::connect_atom_v, std::string{"127.0.0.1"},
+              static_cast<uint16_t>(std::stoi(
+                a.address.substr(a.address.rfind(':') + 1))))
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>&) {
+        remote = caf::actor_cast<caf::actor>(ptr);
+      },
+      [&](caf::error& err) { FAIL(other.sys->render(err)); });
+  REQUIRE(remote);
+  auto refused = [&](auto... xs) {
+    bool failed = false;
+    self->request(remote, deadline, xs...)
+      .receive([&](caf::message&) {}, [&](caf::error&) { failed = true; });
+    return failed;
+  };
+  CHECK(refused(whereis_atom_v, std::string{"store-1"}));
+  CHECK(refused(names_atom_v));
+  CHECK(refused(members_atom_v));
+  CHECK(refused(register_atom_v, std::string{"store-2"},
+                other.echo()));
+  // A hello whose challenge was never handed out is refused too.
+  CHECK(refused(hello_atom_v, std::string{"o"}, std::string{"127.0.0.1:1"},
+                caf::actor_cast<caf::actor>(self), std::string(32, 'n'),
+                std::string{}));
+  CHECK(a.ask<std::vector<std::string>>(names_atom_v)
+        == std::vector<std::string>{"store-1"});
 }
