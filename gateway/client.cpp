@@ -13,6 +13,7 @@
 #include "caf/message.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman_actor.hpp"
+#include "caf/openssl/manager.hpp"
 #include "caf/node_id.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/sec.hpp"
@@ -398,6 +399,14 @@ client::client(caf::actor_system& sys, api_actor api,
   // nop
 }
 
+void enable_tls(caf::actor_system_config& cfg, const std::string& cert_file,
+                const std::string& key_file, const std::string& ca_file) {
+  cfg.load<caf::openssl::manager>();
+  cfg.openssl_certificate = cert_file;
+  cfg.openssl_key = key_file;
+  cfg.openssl_cafile = ca_file;
+}
+
 caf::expected<client> client::connect(caf::actor_system& sys,
                                       const std::string& host, uint16_t port,
                                       client_options opts) {
@@ -406,6 +415,10 @@ caf::expected<client> client::connect(caf::actor_system& sys,
     return make_client_error(errc::internal_error,
                              "the actor system has no middleman; load it "
                              "with cfg.load<caf::io::middleman>()");
+  if (opts.tls && !sys.has_openssl_manager())
+    return make_client_error(errc::internal_error,
+                             "the actor system has no OpenSSL module; load "
+                             "it with enable_tls(cfg, ...)");
   // Not middleman::remote_actor: it waits without a limit, and a port that
   // accepts TCP but speaks no CAF (a JSON-RPC port, say) never completes
   // the handshake. The middleman actor does the same work with a timeout.
@@ -416,9 +429,11 @@ caf::expected<client> client::connect(caf::actor_system& sys,
   };
   caf::expected<client> out{unavailable("no answer")};
   caf::scoped_actor self{sys};
+  auto connector = opts.tls ? sys.openssl_manager().actor_handle()
+                            : sys.middleman().actor_handle();
   self
-    ->request(sys.middleman().actor_handle(), opts.connect_timeout,
-              caf::connect_atom::value, host, port)
+    ->request(connector, opts.connect_timeout, caf::connect_atom::value, host,
+              port)
     .receive(
       [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
           const std::set<std::string>& ifs) {
@@ -439,6 +454,11 @@ caf::expected<client> client::connect(caf::actor_system& sys,
         else
           out = unavailable(sys.render(err));
       });
+  if (out && !opts.token.empty()) {
+    auto signed_in = out->call("authenticate", {{"token", opts.token}});
+    if (!signed_in)
+      return std::move(signed_in.error());
+  }
   return out;
 }
 

@@ -344,7 +344,27 @@ struct client_options {
   /// `unavailable`.
   std::chrono::milliseconds connect_timeout = connect_timeout_default;
   static constexpr std::chrono::milliseconds connect_timeout_default{10000};
+
+  /// A token of the node's auth file: `connect` calls `authenticate` with
+  /// it once connected and fails with the node's `unauthorized` when it is
+  /// refused (the token is never part of an error). The sign-in holds for
+  /// every call from this process's actor system. Empty: no authenticate.
+  std::string token;
+
+  /// Connect through CAF's OpenSSL module, to a node started with
+  /// --cluster-tls-*: the actor system's config must have been given a
+  /// certificate the node's CA signed (`enable_tls`).
+  bool tls = false;
 };
+
+/// Loads CAF's OpenSSL module into `cfg` with this process's certificate,
+/// its key and the CA that signed the nodes' certificates (PEM files, as
+/// the node's --cluster-tls-cert, --cluster-tls-key, --cluster-tls-ca).
+/// Call before constructing the actor system; then connect with
+/// `client_options::tls`. CAF reads the files at each connection: check
+/// them first (`openssl verify -CAfile ca.pem cert.pem`).
+void enable_tls(caf::actor_system_config& cfg, const std::string& cert_file,
+                const std::string& key_file, const std::string& ca_file);
 
 /// A connection to one node's API actor. Every call blocks the calling
 /// thread until the node answers, the call times out or the connection
@@ -361,7 +381,9 @@ public:
   /// Connects to the API actor published on host:port. Blocks until the
   /// middleman's handshake is done, failed (a refused connection fails at
   /// once) or timed out; every failure is `unavailable`. The actor system
-  /// must have loaded the middleman (`cfg.load<caf::io::middleman>()`).
+  /// must have loaded the middleman (`cfg.load<caf::io::middleman>()`),
+  /// and for `opts.tls` the OpenSSL module (`enable_tls`). With
+  /// `opts.token`, then authenticates.
   static caf::expected<client> connect(caf::actor_system& sys,
                                        const std::string& host, uint16_t port,
                                        client_options opts = {});

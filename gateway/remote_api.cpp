@@ -1,6 +1,7 @@
 #include "gateway/remote_api.hpp"
 
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -12,12 +13,14 @@
 #include "caf/exit_reason.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/make_message.hpp"
+#include "caf/openssl/publish.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "caf/typed_response_promise.hpp"
 
 #include "actors/log.hpp"
 #include "actors/type_ids.hpp"
+#include "gateway/auth_gate.hpp"
 #include "gateway/json_rpc.hpp"
 #include "gateway/remote_subscriber.hpp"
 #include "stores/errc.hpp"
@@ -38,6 +41,19 @@ using remote_api_impl = api_actor::extend<
   caf::reacts_to<reply_atom, std::string>,
   caf::reacts_to<deadline_atom, uint64_t>>;
 
+/// One calling node's sign-in, while `cfg.auth` is set: the gate that
+/// answers its `authenticate` calls and keeps its principal.
+struct api_session {
+  explicit api_session(std::shared_ptr<const auth_registry> registry)
+    : gate(std::move(registry)) {
+    // nop
+  }
+  auth_gate gate;
+  caf::actor_clock::time_point last_used;
+  /// Refused until then, after auth_gate::failures_max wrong tokens.
+  caf::actor_clock::time_point locked_until;
+};
+
 struct remote_api_state {
   caf::actor gateway;
   remote_api_config cfg;
@@ -48,6 +64,9 @@ struct remote_api_state {
   /// Calls sent to the gateway and not answered yet, by JSON-RPC id.
   std::unordered_map<uint64_t, caf::typed_response_promise<std::string>>
     pending;
+
+  /// Sign-ins by calling node (bounded by cfg.sessions_max).
+  std::map<caf::node_id, api_session> sessions;
 
   /// The node's stand-in of each remote subscriber
   /// (gateway/remote_subscriber.hpp), by subscriber.
@@ -99,15 +118,8 @@ void answer(caf::typed_response_promise<std::string>& rp, const json& resp) {
 
 /// Checks a call before it goes to the gateway: the calls-in-flight limit
 /// and the params text (`""` becomes `{}`).
-caf::error check_call(remote_api_actor self, const std::string& method,
-                      std::string& params) {
+caf::error check_call(remote_api_actor self, std::string& params) {
   auto& st = self->state;
-  // -- security: no authentication on this port yet; closed with --auth-file
-  if (st.cfg.auth_required && method != "health")
-    return api_error(errc::unauthorized,
-                     "the node requires authentication, which its API port "
-                     "does not offer yet: use the JSON-RPC port");
-  // -- end security --
   if (st.pending.size() >= st.cfg.calls_in_flight_max)
     return api_error(errc::overloaded,
                      "more than " + std::to_string(st.cfg.calls_in_flight_max)
@@ -129,9 +141,31 @@ caf::error check_call(remote_api_actor self, const std::string& method,
   return caf::none;
 }
 
+/// The calling node's sign-in, made on its first call; when
+/// `sessions_max` are kept, the one unused longest goes first.
+api_session& session_of(remote_api_actor self, const caf::node_id& node) {
+  auto& st = self->state;
+  auto i = st.sessions.find(node);
+  if (i == st.sessions.end()) {
+    if (st.sessions.size() >= st.cfg.sessions_max) {
+      auto oldest = st.sessions.begin();
+      for (auto j = st.sessions.begin(); j != st.sessions.end(); ++j)
+        if (j->second.last_used < oldest->second.last_used)
+          oldest = j;
+      st.sessions.erase(oldest);
+    }
+    i = st.sessions.emplace(node, api_session{st.cfg.auth}).first;
+  }
+  i->second.last_used = self->clock().now();
+  return i->second;
+}
+
 /// Sends a checked call to the gateway as one JSON-RPC request whose answer
 /// goes to `conn`: the API actor itself, or a subscriber's proxy, which
-/// passes it on. The call is answered later, from the reply handler.
+/// passes it on. The call is answered later, from the reply handler. With
+/// authentication on, the calling node's gate sees the request first: it
+/// answers `authenticate` itself and gives every other call the node's
+/// principal, for the gateway's worker to check.
 caf::result<std::string> start_call(remote_api_actor self,
                                     const std::string& method,
                                     const std::string& params,
@@ -145,11 +179,44 @@ caf::result<std::string> start_call(remote_api_actor self,
   line += ",\"params\":";
   line += params;
   line += '}';
+  // Before the promise: making it takes the sender out of the message.
+  std::optional<caf::node_id> caller;
+  if (auto& sender = self->current_sender())
+    caller = sender->node();
   auto rp = self->make_response_promise<std::string>();
-  st.pending.emplace(id, rp);
-  // A typed actor may not send() to an untyped one; the gateway needs no
-  // sender, it answers to the actor the message names.
-  caf::anon_send(st.gateway, rpc_atom_v, std::move(line), conn);
+  if (!st.cfg.auth) {
+    st.pending.emplace(id, rp);
+    // A typed actor may not send() to an untyped one; the gateway needs no
+    // sender, it answers to the actor the message names.
+    caf::anon_send(st.gateway, rpc_atom_v, std::move(line), conn);
+  } else {
+    if (!caller) {
+      rp.deliver(api_error(errc::unauthorized,
+                           "an anonymous call cannot authenticate"));
+      return rp;
+    }
+    auto& session = session_of(self, *caller);
+    auto now = self->clock().now();
+    if (now < session.locked_until) {
+      rp.deliver(api_error(errc::unauthorized,
+                           std::to_string(auth_gate::failures_max)
+                             + " wrong tokens from this client: refused "
+                               "for a while"));
+      return rp;
+    }
+    auto out = session.gate.on_line(line);
+    if (out.kind != auth_gate::outcome::forward) {
+      if (out.kind == auth_gate::outcome::answer_and_close) {
+        session.gate = auth_gate{st.cfg.auth};
+        session.locked_until = now + st.cfg.auth_lockout;
+      }
+      answer(rp, json::parse(out.text, nullptr, false));
+      return rp;
+    }
+    st.pending.emplace(id, rp);
+    caf::anon_send(st.gateway, rpc_atom_v, std::move(line), conn,
+                   session.gate.principal());
+  }
   self->delayed_send(self, st.cfg.call_timeout, deadline_atom_v, id);
   return rp;
 }
@@ -200,7 +267,7 @@ remote_api_impl::behavior_type remote_api(remote_api_actor self,
         return api_error(errc::method_not_found,
                          method + " needs a subscriber actor over the CAF "
                                   "API (client::subscribe)");
-      if (auto err = check_call(self, method, params))
+      if (auto err = check_call(self, params))
         return err;
       return start_call(self, method, params,
                         caf::actor_cast<caf::actor>(self));
@@ -217,7 +284,7 @@ remote_api_impl::behavior_type remote_api(remote_api_actor self,
       if (!subscriber)
         return api_error(errc::invalid_params, "no subscriber actor",
                          json{{"field", "subscriber"}});
-      if (auto err = check_call(self, method, params))
+      if (auto err = check_call(self, params))
         return err;
       auto conn = caf::actor_cast<caf::actor>(self);
       if (connection_bound(method)) {
@@ -279,7 +346,10 @@ uint16_t start_remote_api(caf::actor_system& sys, caf::actor gateway,
                           const remote_api_config& cfg, api_actor& api,
                           std::string& err) {
   api = spawn_remote_api(sys, std::move(gateway), cfg);
-  auto port = sys.middleman().publish(api, cfg.port, cfg.bind.c_str(), true);
+  auto port = cfg.tls ? caf::openssl::publish(api, cfg.port, cfg.bind.c_str(),
+                                              true)
+                      : sys.middleman().publish(api, cfg.port,
+                                                cfg.bind.c_str(), true);
   if (!port) {
     err = sys.render(port.error());
     caf::anon_send_exit(api, caf::exit_reason::user_shutdown);

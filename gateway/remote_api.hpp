@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "caf/fwd.hpp"
@@ -10,6 +11,8 @@
 #include "gateway/api.hpp"
 
 namespace cxesdb::gateway {
+
+class auth_registry;
 
 /// How the API actor listens and bounds its work.
 struct remote_api_config {
@@ -41,10 +44,27 @@ struct remote_api_config {
   /// is `too_large` with `limit`.
   size_t message_bytes_max = 16u << 20;
 
-  /// The node runs with --auth-file. The API port cannot authenticate its
-  /// callers yet, so it then answers every call but `health` with
-  /// `unauthorized` (closed, never open to everyone).
-  bool auth_required = false;
+  /// The node's auth file (--auth-file); null: authentication is off.
+  /// With it, the API authenticates as the client port does (protocol
+  /// section 8), per calling node: a C++ client's every call comes from a
+  /// fresh actor, but all from its process's CAF node, which is what
+  /// `authenticate` signs in (gateway/auth_gate.hpp: only `health` and
+  /// `authenticate` before it, a user's rights after it).
+  std::shared_ptr<const auth_registry> auth;
+
+  /// Calling nodes whose sign-in the API keeps, at most; one more pushes
+  /// out the one unused longest (its next call must authenticate again).
+  size_t sessions_max = 10000;
+  static constexpr size_t sessions_max_default = 10000;
+
+  /// After the fifth wrong token (auth_gate::failures_max) a calling node
+  /// is refused for this long, whatever it sends: the API cannot close a
+  /// CAF connection as the client port closes a socket.
+  std::chrono::milliseconds auth_lockout{60000};
+
+  /// Publish through CAF's OpenSSL module (--cluster-tls-*): the system
+  /// must have loaded `caf::openssl::manager` with its certificate files.
+  bool tls = false;
 };
 
 /// Spawns the API actor: it serves `api_actor` (gateway/api.hpp) by turning
@@ -58,7 +78,8 @@ struct remote_api_config {
 api_actor spawn_remote_api(caf::actor_system& sys, caf::actor gateway,
                            remote_api_config cfg);
 
-/// Spawns the API actor and publishes it through the middleman on
+/// Spawns the API actor and publishes it (through the OpenSSL module with
+/// `cfg.tls`) on
 /// `cfg.bind:cfg.port`. Returns the bound port and the actor in `api`, or 0
 /// and an error text in `err` (the actor is then stopped).
 uint16_t start_remote_api(caf::actor_system& sys, caf::actor gateway,

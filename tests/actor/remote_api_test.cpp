@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -21,6 +22,8 @@
 #include "caf/send.hpp"
 
 #include "actors/type_ids.hpp"
+#include "gateway/auth.hpp"
+#include "gateway/auth_gate.hpp"
 #include "gateway/remote_api.hpp"
 #include "stores/messages.hpp"
 #include "stores/errc.hpp"
@@ -45,6 +48,10 @@ using received = std::vector<std::pair<std::string, caf::actor>>;
 
 struct api_fixture : tests::actor_fixture {
   std::shared_ptr<received> lines = std::make_shared<received>();
+  /// The principal each line came with ("-": none, the API's own form
+  /// without authentication).
+  std::shared_ptr<std::vector<std::string>> principals
+    = std::make_shared<std::vector<std::string>>();
   caf::actor gateway;
   api_actor api;
 
@@ -57,10 +64,17 @@ struct api_fixture : tests::actor_fixture {
 
   void start(remote_api_config cfg) {
     auto log = lines;
-    gateway = sys.spawn([log](caf::event_based_actor*) -> caf::behavior {
+    auto who = principals;
+    gateway = sys.spawn([log, who](caf::event_based_actor*) -> caf::behavior {
       return {
-        [log](actors::rpc_atom, std::string& line, caf::actor& reply_to) {
+        [log, who](actors::rpc_atom, std::string& line, caf::actor& reply_to) {
           log->emplace_back(std::move(line), std::move(reply_to));
+          who->push_back("-");
+        },
+        [log, who](actors::rpc_atom, std::string& line, caf::actor& reply_to,
+                   std::string& principal) {
+          log->emplace_back(std::move(line), std::move(reply_to));
+          who->push_back(std::move(principal));
         },
       };
     });
@@ -483,4 +497,100 @@ TEST_CASE_FIXTURE(subscriber_fixture, "when the node stops, subscribers "
   self->receive([&](const caf::down_msg& msg) { down = msg.source == proxy; },
                 caf::after(std::chrono::seconds(0)) >> [] {});
   CHECK(down);
+}
+
+namespace {
+
+/// An API in front of the fake gateway with an auth file of one user.
+struct auth_api_fixture : api_fixture {
+  static constexpr const char* token = "a-token-of-the-admin-0123456789";
+  tests::temp_dir dir{"cxesdb-api-auth"};
+  std::shared_ptr<auth_registry> auth;
+
+  auth_api_fixture() {
+    auto path = dir.path + "/auth.json";
+    std::ofstream{path} << json{{"users",
+                                 {{{"name", "ops"},
+                                   {"token_sha256", to_hex(sha256(token))},
+                                   {"role", "admin"}}}}}
+                             .dump();
+    auth = std::make_shared<auth_registry>(path);
+    std::string err;
+    REQUIRE(auth->load(err));
+  }
+
+  void start_with(remote_api_config cfg) {
+    cfg.auth = auth;
+    start(std::move(cfg));
+  }
+
+  void authenticate(const std::string& t) {
+    call("authenticate", json{{"token", t}}.dump());
+  }
+
+  static std::string digest() {
+    auto d = sha256(token);
+    return std::string{reinterpret_cast<const char*>(d.data()), d.size()};
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(auth_api_fixture, "with an auth file, the API signs in "
+                                    "the calling node with authenticate") {
+  start_with({});
+  // Before: a call reaches the gateway without a principal, which answers
+  // it unauthorized (gateway/auth_check.hpp).
+  call("get_version", R"({"stream":"s"})");
+  REQUIRE(lines->size() == 1);
+  CHECK(principals->at(0).empty());
+  answer(1, {{"error",
+              {{"code", -32006},
+               {"message", "authenticate first"},
+               {"data", {{"reason", "unauthorized"}}}}}});
+  CHECK(static_cast<errc>(take_error().code()) == errc::unauthorized);
+  // The API answers authenticate itself; the gateway never sees the token.
+  authenticate(token);
+  CHECK(json::parse(take_result())["authenticated"] == true);
+  CHECK(lines->size() == 1);
+  // After: every call of this node carries the user's digest.
+  call("get_version", R"({"stream":"s"})");
+  REQUIRE(lines->size() == 2);
+  CHECK(principals->at(1) == digest());
+  CHECK(lines->at(1).first.find(token) == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(auth_api_fixture, "five wrong tokens shut the calling node "
+                                    "out for auth_lockout") {
+  remote_api_config cfg;
+  cfg.auth_lockout = std::chrono::seconds{60};
+  start_with(cfg);
+  for (size_t i = 0; i < auth_gate::failures_max; ++i) {
+    authenticate("a-wrong-token-0123456789");
+    auto e = take_error();
+    CHECK(static_cast<errc>(e.code()) == errc::unauthorized);
+    CHECK(e.context().get_as<std::string>(0).find("wrong-token")
+          == std::string::npos);
+  }
+  // Locked: even the right token is refused, and nothing reaches the
+  // gateway.
+  authenticate(token);
+  CHECK(static_cast<errc>(take_error().code()) == errc::unauthorized);
+  call("health", "{}");
+  CHECK(static_cast<errc>(take_error().code()) == errc::unauthorized);
+  CHECK(lines->empty());
+  sched.advance_time(std::chrono::seconds{59});
+  authenticate(token);
+  CHECK(static_cast<errc>(take_error().code()) == errc::unauthorized);
+  // Once the lockout is over, the node starts afresh.
+  sched.advance_time(std::chrono::seconds{2});
+  authenticate(token);
+  CHECK(json::parse(take_result())["authenticated"] == true);
+}
+
+TEST_CASE_FIXTURE(auth_api_fixture, "an anonymous call cannot authenticate") {
+  start_with({});
+  caf::anon_send(api, call_atom_v, std::string{"health"}, std::string{"{}"});
+  sched.run();
+  CHECK(lines->empty());
 }

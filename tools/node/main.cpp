@@ -20,6 +20,8 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/openssl/manager.hpp"
+#include "caf/openssl/publish.hpp"
 #include "caf/scoped_actor.hpp"
 
 #include "actors/io_pool.hpp"
@@ -114,6 +116,14 @@ const flag flags[] = {
    "PEM CA certificates: clients must present a certificate they signed"},
   {"tls-handshake-timeout-ms", "10000",
    "time a TLS client has to finish its handshake"},
+  {"cluster-secret-file", "",
+   "file holding the cluster's secret: peers must prove they hold it"},
+  {"cluster-tls-cert", "",
+   "PEM certificate: the cluster and API ports speak TLS only"},
+  {"cluster-tls-key", "", "PEM private key of --cluster-tls-cert"},
+  {"cluster-tls-ca", "",
+   "PEM CA certificates: peers and API clients must present a certificate "
+   "they signed"},
   {"log-level", "info", "least severe log lines written: debug, info, warn, error"},
   {"log-format", "text", "log line format: text, or json (one object per line)"},
   {"scavenge-interval-s", "3600",
@@ -223,6 +233,31 @@ int main(int argc, char** argv) {
     if (!tls)
       die(tls_err);
   }
+  // The cluster secret and TLS between nodes (protocol section 8): bad
+  // files stop the start. CAF's OpenSSL module throws on a file it cannot
+  // load, on its network thread: the files are loaded once here first.
+  actors::peer_secret cluster_secret;
+  if (!opts["cluster-secret-file"].empty()) {
+    std::string secret_err;
+    if (!cluster_secret.load(opts["cluster-secret-file"], secret_err))
+      die(secret_err);
+  }
+  bool cluster_tls = !opts["cluster-tls-cert"].empty()
+                     || !opts["cluster-tls-key"].empty()
+                     || !opts["cluster-tls-ca"].empty();
+  if (cluster_tls) {
+    if (opts["cluster-tls-cert"].empty() || opts["cluster-tls-key"].empty()
+        || opts["cluster-tls-ca"].empty())
+      die("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go "
+          "together");
+    gateway::tls_server_config ccfg;
+    ccfg.cert_file = opts["cluster-tls-cert"];
+    ccfg.key_file = opts["cluster-tls-key"];
+    ccfg.client_ca_file = opts["cluster-tls-ca"];
+    std::string tls_err;
+    if (!gateway::tls_server_context::make(ccfg, tls_err))
+      die(tls_err);
+  }
   // Authentication (protocol section 8): a bad file stops the start.
   std::shared_ptr<gateway::auth_registry> auth;
   if (!opts["auth-file"].empty()) {
@@ -253,6 +288,14 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
+  if (cluster_tls) {
+    // Both sides of every cluster and API connection present a certificate
+    // the CA signed (CAF's OpenSSL module, libcaf_openssl).
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_certificate = opts["cluster-tls-cert"];
+    cfg.openssl_key = opts["cluster-tls-key"];
+    cfg.openssl_cafile = opts["cluster-tls-ca"];
+  }
   cfg.add_message_types<caf::id_block::cxesdb>();
   cfg.set("scheduler.max-threads",
           number(opts, "scheduler-threads", 1, 64));
@@ -284,10 +327,18 @@ int main(int argc, char** argv) {
   }
   // Trimmed, without repeats, in the order the bootstrap rule reads them.
   rcfg.seeds = stores::normalize_seeds(seeds);
+  rcfg.secret = cluster_secret;
+  if (cluster_tls)
+    rcfg.connector = caf::actor_cast<caf::actor>(
+      sys.openssl_manager().actor_handle());
   auto registry = actors::spawn_registry(sys, rcfg);
-  auto cluster_port = sys.middleman().publish(
-    registry, static_cast<uint16_t>(number(opts, "cluster-port", 0, 65535)),
-    opts["bind"].c_str(), true);
+  auto cluster_port_flag = static_cast<uint16_t>(
+    number(opts, "cluster-port", 0, 65535));
+  auto cluster_port
+    = cluster_tls ? caf::openssl::publish(registry, cluster_port_flag,
+                                          opts["bind"].c_str(), true)
+                  : sys.middleman().publish(registry, cluster_port_flag,
+                                            opts["bind"].c_str(), true);
   if (!cluster_port) {
     actors::log_error("cannot listen for peers on " + opts["bind"] + ":"
                       + opts["cluster-port"] + ": "
@@ -297,7 +348,9 @@ int main(int argc, char** argv) {
   }
   caf::anon_send(registry, caf::publish_atom_v, *cluster_port);
   auto cluster_address = opts["bind"] + ":" + std::to_string(*cluster_port);
-  actors::log_info("listening for peers on " + cluster_address,
+  actors::log_info("listening for peers on " + cluster_address
+                     + (cluster_tls ? " (TLS)" : "")
+                     + (cluster_secret.enabled() ? " (cluster secret)" : ""),
                    {{"address", cluster_address}});
 
   // HTTP (/metrics, /health, /ready) from the start: /health answers 503
@@ -475,7 +528,8 @@ int main(int argc, char** argv) {
     acfg.port = static_cast<uint16_t>(number(opts, "api-port", 0, 65535));
     acfg.message_bytes_max = gcfg.limits.message_bytes_max;
     acfg.call_timeout = gcfg.request_timeout + std::chrono::seconds{5};
-    acfg.auth_required = auth != nullptr;
+    acfg.auth = auth;
+    acfg.tls = cluster_tls;
     gateway::api_actor api;
     auto api_port = gateway::start_remote_api(sys, gw, acfg, api, err);
     if (api_port == 0) {
@@ -489,7 +543,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     actors::log_info("listening for api on " + acfg.bind + ":"
-                       + std::to_string(api_port),
+                       + std::to_string(api_port) + (cluster_tls ? " (TLS)" : ""),
                      {{"address", acfg.bind + ":" + std::to_string(api_port)}});
   }
 
