@@ -9,7 +9,9 @@
 # (cluster_status), runs W1 x64 and W2 x64 RUNS times (default 3) for
 # SECONDS (default 5) with the clients spread over the three nodes, and
 # prints one Markdown row per workload with the medians. The nodes are
-# stopped at the end. Needs bash, python3 and nc.
+# stopped at the end. Needs bash and python3. CXESDB_NODE_ARGS, when set,
+# is given to every node (split at spaces), e.g. the cluster TLS flags and
+# a cluster secret file to measure what they cost.
 
 set -euo pipefail
 
@@ -38,7 +40,8 @@ for i in 1 2 3; do
   if [ "$i" -gt 1 ]; then seeds=(--seeds "127.0.0.1:$(cluster_port 1)"); fi
   "$node_bin" --data-dir "$data/n$i" --node-name "n$i" \
     --client-port "$(client_port "$i")" --cluster-port "$(cluster_port "$i")" \
-    --api-port 0 --http-port 0 "${seeds[@]}" >"$data/n$i.log" 2>&1 &
+    --api-port 0 --http-port 0 "${seeds[@]}" ${CXESDB_NODE_ARGS:-} \
+    >"$data/n$i.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     grep -q "listening for clients" "$data/n$i.log" && break
@@ -49,14 +52,17 @@ done
 # The default store grows to three replicas once n2 and n3 joined.
 members=0
 for _ in $(seq 100); do
-  members=$(printf '{"jsonrpc":"2.0","id":1,"method":"cluster_status"}\n' \
-    | nc -N 127.0.0.1 "$(client_port 1)" 2>/dev/null | python3 -c '
-import json, sys
+  members=$(python3 - "$(client_port 1)" <<'PY'
+import json, socket, sys
 try:
-    s = json.load(sys.stdin)["result"]["stores"]["default"]
-    print(len(s["members"]) if s.get("leader") else 0)
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2) as c:
+        c.sendall(b'{"jsonrpc":"2.0","id":1,"method":"cluster_status"}\n')
+        s = json.loads(c.makefile().readline())["result"]["stores"]["default"]
+        print(len(s["members"]) if s.get("leader") else 0)
 except Exception:
-    print(0)') || members=0
+    print(0)
+PY
+) || members=0
   [ "$members" = 3 ] && break
   sleep 0.2
 done
