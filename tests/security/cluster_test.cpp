@@ -188,12 +188,50 @@ TEST_CASE("nodes with one cluster secret form a cluster; a node with another "
   wait_for_log(*intruder, "does not prove this cluster's secret");
   wait_for_log(*plain, "does not prove this cluster's secret");
   check_kept_apart(c, {intruder.get(), plain.get()}, "orders");
-  // A secret file that is too short stops a node at start.
+  // A secret file that is too short or too long, or missing, stops a node
+  // at start, naming the file and never showing the secret.
   auto r = run_node_to_exit({"--cluster-secret-file", f.write("short", "abc"),
                              "--data-dir", f.dir.path + "/short-data"});
   CHECK(r.status == 2);
   CHECK(r.output.find("must be 16 to 4096 bytes") != std::string::npos);
   CHECK(r.output.find("abc") == std::string::npos);
+  r = run_node_to_exit({"--cluster-secret-file",
+                        f.write("long", std::string(5000, 'k')), "--data-dir",
+                        f.dir.path + "/long-data"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("must be 16 to 4096 bytes") != std::string::npos);
+  r = run_node_to_exit({"--cluster-secret-file", f.dir.path + "/missing",
+                        "--data-dir", f.dir.path + "/missing-data"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cannot read the cluster secret file") != std::string::npos);
+}
+
+TEST_CASE("bad cluster TLS flags stop a node at start with the reason") {
+  auto& f = suite();
+  auto data = f.dir.path + "/tls-flags-data";
+  // One of the three alone.
+  auto r = run_node_to_exit({"--cluster-tls-cert", f.node.cert, "--data-dir",
+                             data});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("go together") != std::string::npos);
+  // A file that is not there, and a key that is not the certificate's.
+  r = run_node_to_exit({"--cluster-tls-cert", f.dir.path + "/none.pem",
+                        "--cluster-tls-key", f.node.key, "--cluster-tls-ca",
+                        f.ca.cert, "--data-dir", data});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("none.pem") != std::string::npos);
+  r = run_node_to_exit({"--cluster-tls-cert", f.node.cert, "--cluster-tls-key",
+                        f.app.key, "--cluster-tls-ca", f.ca.cert, "--data-dir",
+                        data});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("key") != std::string::npos);
+  // A CA file that holds no certificate.
+  r = run_node_to_exit({"--cluster-tls-cert", f.node.cert, "--cluster-tls-key",
+                        f.node.key, "--cluster-tls-ca",
+                        f.write("not-a-ca.pem", "garbage"), "--data-dir",
+                        data});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("not-a-ca.pem") != std::string::npos);
 }
 
 TEST_CASE("under cluster TLS, nodes whose certificates the CA signed form a "
