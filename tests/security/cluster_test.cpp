@@ -14,7 +14,6 @@
 #include <thread>
 #include <vector>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -260,20 +259,10 @@ TEST_CASE("under cluster TLS, nodes whose certificates the CA signed form a "
   // A peer that sends garbage, and one that opens a TLS connection and
   // never finishes its handshake, held open meanwhile.
   auto port = c.node(1).cluster_port();
-  auto raw = [&] {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    return fd;
-  };
-  int garbage = raw();
+  int garbage = raw_connect(port);
   std::string junk(4096, '\x5a');
   CHECK(::send(garbage, junk.data(), junk.size(), MSG_NOSIGNAL) > 0);
-  int stalled = raw();
+  int stalled = raw_connect(port);
   const unsigned char hello_start[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
   CHECK(::send(stalled, hello_start, sizeof(hello_start), MSG_NOSIGNAL) > 0);
 

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +44,19 @@ inline void wait_for_log(node_process& node, const std::string& needle,
                                      << node.log_tail());
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
+}
+
+/// A plain TCP connection to 127.0.0.1:`port` (for bytes that are not the
+/// protocol the port speaks); the caller closes it.
+inline int raw_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  return fd;
 }
 
 /// What a node that ended by itself printed, and its exit status.

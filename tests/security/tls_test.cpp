@@ -115,18 +115,6 @@ bool refused(json_client& c, node_process& n, const tls_options& o) {
   return !resp.has_value() || !resp->contains("result");
 }
 
-/// A raw TCP socket connected to the node's client port.
-int raw_connect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  return fd;
-}
-
 /// Reads until the node closes the connection (or a generous minute
 /// passes: then the result says it stayed open). Returns what came.
 std::pair<bool, std::string> read_until_closed(int fd) {

@@ -217,21 +217,28 @@ int main(int argc, char** argv) {
       die(*e);
     store_templates = std::make_shared<const nlohmann::json>(std::move(parsed));
   }
-  // TLS on the client port (protocol section 8): bad files stop the start.
+  // Loads TLS files as the node will use them; a bad one stops the start
+  // with the file's name and OpenSSL's reason.
+  auto load_tls = [](const std::string& cert, const std::string& key,
+                     const std::string& ca) {
+    gateway::tls_server_config tcfg;
+    tcfg.cert_file = cert;
+    tcfg.key_file = key;
+    tcfg.client_ca_file = ca;
+    std::string tls_err;
+    auto ctx = gateway::tls_server_context::make(tcfg, tls_err);
+    if (!ctx)
+      die(tls_err);
+    return ctx;
+  };
+  // TLS on the client port (protocol section 8).
   std::shared_ptr<const gateway::tls_server_context> tls;
   if (!opts["tls-cert"].empty() || !opts["tls-key"].empty()
       || !opts["tls-client-ca"].empty()) {
     if (opts["tls-cert"].empty() || opts["tls-key"].empty())
       die("--tls-cert and --tls-key go together (and --tls-client-ca needs "
           "them)");
-    gateway::tls_server_config tcfg;
-    tcfg.cert_file = opts["tls-cert"];
-    tcfg.key_file = opts["tls-key"];
-    tcfg.client_ca_file = opts["tls-client-ca"];
-    std::string tls_err;
-    tls = gateway::tls_server_context::make(tcfg, tls_err);
-    if (!tls)
-      die(tls_err);
+    tls = load_tls(opts["tls-cert"], opts["tls-key"], opts["tls-client-ca"]);
   }
   // The cluster secret and TLS between nodes (protocol section 8): bad
   // files stop the start. CAF's OpenSSL module throws on a file it cannot
@@ -250,13 +257,8 @@ int main(int argc, char** argv) {
         || opts["cluster-tls-ca"].empty())
       die("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go "
           "together");
-    gateway::tls_server_config ccfg;
-    ccfg.cert_file = opts["cluster-tls-cert"];
-    ccfg.key_file = opts["cluster-tls-key"];
-    ccfg.client_ca_file = opts["cluster-tls-ca"];
-    std::string tls_err;
-    if (!gateway::tls_server_context::make(ccfg, tls_err))
-      die(tls_err);
+    load_tls(opts["cluster-tls-cert"], opts["cluster-tls-key"],
+             opts["cluster-tls-ca"]);
   }
   // Authentication (protocol section 8): a bad file stops the start.
   std::shared_ptr<gateway::auth_registry> auth;
