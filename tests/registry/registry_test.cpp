@@ -45,7 +45,8 @@ struct node {
   std::vector<caf::actor> actors;
 
   node(std::string node_name, std::vector<std::string> seeds,
-       const std::string& secret = {})
+       const std::string& secret = {},
+       size_t challenges_max = registry_config::challenges_max_default)
     : name(std::move(node_name)) {
     cfg = std::make_unique<caf::actor_system_config>();
     cfg->load<caf::io::middleman>();
@@ -63,6 +64,7 @@ struct node {
     rc.connect_timeout_ms = 1000;
     if (!secret.empty())
       REQUIRE(rc.secret.set(secret));
+    rc.challenges_max = challenges_max;
     reg = spawn_registry(*sys, rc);
     auto port = sys->middleman().publish(reg, 0, "127.0.0.1");
     REQUIRE(port);
@@ -431,6 +433,24 @@ TEST_CASE("three nodes: membership, names, groups, failure and restart") {
 
 // -- the cluster secret ----------------------------------------------------------
 
+/// The registry of `to` as a peer gets it: through `self`'s middleman.
+caf::actor reach_registry(caf::scoped_actor& self, node& to) {
+  caf::actor remote;
+  self
+    ->request(self->system().middleman().actor_handle(), deadline,
+              caf::connect_atom_v, std::string{"127.0.0.1"},
+              static_cast<uint16_t>(
+                std::stoi(to.address.substr(to.address.rfind(':') + 1))))
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>&) {
+        remote = caf::actor_cast<caf::actor>(ptr);
+      },
+      [&](caf::error& err) { FAIL(self->system().render(err)); });
+  REQUIRE(remote);
+  return remote;
+}
+
 TEST_CASE("nodes with one cluster secret join; a node with another, or "
           "none, never does and learns no name") {
   quiet_log quiet;
@@ -469,18 +489,7 @@ TEST_CASE("the registry's local interface refuses other nodes") {
   // and asks what only a's own actors may ask.
   node other{"o", {}};
   caf::scoped_actor self{*other.sys};
-  caf::actor remote;
-  self
-    ->request(other.sys->middleman().actor_handle(), deadline,
-              caf::connect_atom_v, std::string{"127.0.0.1"},
-              static_cast<uint16_t>(std::stoi(
-                a.address.substr(a.address.rfind(':') + 1))))
-    .receive(
-      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
-          const std::set<std::string>&) {
-        remote = caf::actor_cast<caf::actor>(ptr);
-      },
-      [&](caf::error& err) { FAIL(other.sys->render(err)); });
+  auto remote = reach_registry(self, a);
   REQUIRE(remote);
   auto refused = [&](auto... xs) {
     bool failed = false;
@@ -499,4 +508,37 @@ TEST_CASE("the registry's local interface refuses other nodes") {
                 std::string{}));
   CHECK(a.ask<std::vector<std::string>>(names_atom_v)
         == std::vector<std::string>{"store-1"});
+}
+
+TEST_CASE("hello challenges beyond challenges_max push out the oldest") {
+  quiet_log quiet;
+  node a{"a", {}, {}, 2};
+  node other{"o", {}};
+  caf::scoped_actor self{*other.sys};
+  auto remote = reach_registry(self, a);
+  // Three challenges: the first is pushed out by the third.
+  std::vector<std::string> nonces;
+  for (int i = 0; i < 3; ++i)
+    self->request(remote, deadline, hello_atom_v, peer_secret::make_nonce())
+      .receive(
+        [&](std::string& nonce, std::string& proof) {
+          CHECK(proof.empty()); // no secret: no proof
+          nonces.push_back(std::move(nonce));
+        },
+        [&](caf::error& err) { FAIL(other.sys->render(err)); });
+  REQUIRE(nonces.size() == 3);
+  auto hello = [&](const std::string& nonce) {
+    bool ok = false;
+    self
+      ->request(remote, deadline, hello_atom_v, std::string{"o"},
+                other.address, caf::actor_cast<caf::actor>(self), nonce,
+                std::string{})
+      .receive([&](std::string&, std::string&) { ok = true; },
+               [&](caf::error&) {});
+    return ok;
+  };
+  CHECK_FALSE(hello(nonces[0]));
+  CHECK(hello(nonces[2]));
+  // A challenge is good for one hello.
+  CHECK_FALSE(hello(nonces[2]));
 }
