@@ -53,6 +53,7 @@ const std::unordered_map<std::string, method>& method_table() {
     {"list_backups", method::list_backups},
     {"restore_store", method::restore_store},
   };
+  CXESDB_ASSERT(table.size() == method_count);
   return table;
 }
 

@@ -83,6 +83,12 @@ enum class method {
   restore_store,
 };
 
+/// How many methods there are: arrays indexed by method (the request
+/// metrics) have this size. restore_store is the last; a method added after
+/// it moves this, or the first lookup of a method name fails an assert (the
+/// name table must have exactly this many entries).
+constexpr size_t method_count = static_cast<size_t>(method::restore_store) + 1;
+
 /// Finds a method by its protocol name.
 bool find_method(const std::string& name, method& out);
 

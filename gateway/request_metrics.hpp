@@ -35,8 +35,7 @@ public:
   http::request_figures figures() const;
 
 private:
-  static constexpr size_t methods_n
-    = static_cast<size_t>(method::scavenge_store) + 1;
+  static constexpr size_t methods_n = method_count;
   static constexpr size_t reasons_n
     = static_cast<size_t>(stores::errc::stream_deleted) + 1;
 
