@@ -66,15 +66,9 @@ struct ledger {
 /// Appends batches of 1..8 events until the connection dies: to its own
 /// stream with exact expected versions, and to a stream shared by all writers
 /// with "any".
-void writer_loop(node_process& node, ledger& book, const std::string& store,
+void writer_loop(json_client c, ledger& book, const std::string& store,
                  const std::string& prefix, int writer, std::atomic<bool>& stop,
                  std::atomic<int>& acked_count) {
-  json_client c;
-  try {
-    c = node.connect();
-  } catch (...) {
-    return;
-  }
   std::mt19937 rng{static_cast<unsigned>(writer * 7919 + 17)};
   auto own = prefix + "-w" + std::to_string(writer);
   int64_t own_version = -1;
@@ -126,14 +120,8 @@ void writer_loop(node_process& node, ledger& book, const std::string& store,
 
 /// Creates stores `<prefix>_k0`, `<prefix>_k1`, ... until the connection
 /// dies.
-void creator_loop(node_process& node, ledger& book, const std::string& prefix,
+void creator_loop(json_client c, ledger& book, const std::string& prefix,
                   std::atomic<bool>& stop) {
-  json_client c;
-  try {
-    c = node.connect();
-  } catch (...) {
-    return;
-  }
   for (int n = 0; !stop && n < 1000; ++n) {
     store_record rec{prefix + "_k" + std::to_string(n), false};
     auto resp = c.call("create_store", {{"store", rec.store}}, rpc_timeout_ms);
@@ -150,16 +138,10 @@ void creator_loop(node_process& node, ledger& book, const std::string& prefix,
 
 /// Records snapshots 0, 1, 2, ... of `source` in the default store and
 /// deletes every third one's predecessor, until the connection dies.
-void snapshot_loop(node_process& node, ledger& book, const std::string& source,
+void snapshot_loop(json_client c, ledger& book, const std::string& source,
                    std::atomic<bool>& stop) {
   snapshot_record rec;
   rec.source = source;
-  json_client c;
-  try {
-    c = node.connect();
-  } catch (...) {
-    return;
-  }
   for (int v = 0; !stop; ++v) {
     auto r = c.call("record_snapshot",
                     {{"source_uuid", source},
@@ -195,13 +177,18 @@ void crash_round(node_process& node, ledger& book, const std::string& prefix) {
   std::atomic<int> acked{0};
   std::vector<std::thread> threads;
   const std::vector<std::string> stores{"crash", "default"};
+  // Each loop's connection is made here: node_process is not thread-safe,
+  // and kill9 below changes it while the loops run.
   for (int w = 0; w < 4; ++w)
-    threads.emplace_back([&, w] {
-      writer_loop(node, book, stores[w % 2], prefix, w, stop, acked);
+    threads.emplace_back([&, w, c = node.connect()]() mutable {
+      writer_loop(std::move(c), book, stores[w % 2], prefix, w, stop, acked);
     });
-  threads.emplace_back([&] { creator_loop(node, book, prefix, stop); });
-  threads.emplace_back(
-    [&] { snapshot_loop(node, book, prefix + "-snap", stop); });
+  threads.emplace_back([&, c = node.connect()]() mutable {
+    creator_loop(std::move(c), book, prefix, stop);
+  });
+  threads.emplace_back([&, c = node.connect()]() mutable {
+    snapshot_loop(std::move(c), book, prefix + "-snap", stop);
+  });
   // Let them write for a while, but make sure something was acknowledged.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
   std::this_thread::sleep_for(std::chrono::milliseconds{1200});
@@ -592,9 +579,9 @@ TEST_CASE("after SIGKILL during create_store no orphan store directory remains")
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     for (int t = 0; t < 3; ++t)
-      threads.emplace_back([&, t] {
-        creator_loop(node, book, "o" + std::to_string(round) + std::to_string(t),
-                     stop);
+      threads.emplace_back([&, t, c = node.connect()]() mutable {
+        creator_loop(std::move(c), book,
+                     "o" + std::to_string(round) + std::to_string(t), stop);
       });
     std::this_thread::sleep_for(std::chrono::milliseconds{500 + 150 * round});
     node.kill9();
