@@ -1,0 +1,222 @@
+// Built into cxesdb-node only under ThreadSanitizer (`scripts/test --sanitize
+// thread`, docs/testing.md): tells TSan the happens-before edges that CAF
+// 0.17.6 guarantees but that TSan cannot see.
+//
+// Debian's libcaf_core is not built with -fsanitize=thread. Its mailboxes,
+// work-stealing queues and reference counts synchronise with atomics TSan
+// does not observe, so without this file every actor that runs on two
+// scheduler threads in turn, every message read by its receiver and every
+// object freed by the last of its owners is reported as a data race. Those
+// reports are false: CAF orders them. TSan's own answer for synchronisation
+// in code it does not instrument is to annotate it (`__tsan_acquire`,
+// `__tsan_release`); this file does so at the edges of CAF's exported
+// functions, interposing them (the executable's definition wins over the
+// library's; the library's is reached through dlsym(RTLD_NEXT)):
+//
+// - sending: `scheduled_actor::enqueue`, `blocking_actor::enqueue` and
+//   `scheduled_actor::launch` release on the receiving actor;
+// - running: `scheduled_actor::resume` (and the thunk the scheduler calls it
+//   through) acquires on the actor before and releases after, so one run of
+//   an actor happens before its next run on any thread;
+//   `scheduled_actor::reactivate`, which handles each message, acquires on
+//   the actor before and releases after, so every message sent to it happens
+//   before it is handled, and each handler before the next;
+//   `blocking_actor::dequeue` acquires after it returns;
+// - ending: `scheduled_actor::cleanup` acquires on the actor before it
+//   destroys the messages left in the mailbox;
+// - freeing: `ref_counted::deref` and `intrusive_ptr_release` of an actor's
+//   control block release and acquire on the object, so every owner's use
+//   happens before the last owner frees it.
+//
+// It models no more than CAF promises: a race between two actors touching
+// the same memory outside messages, or with the IO pool's or client-io's
+// threads, is still reported.
+
+#if defined(__SANITIZE_THREAD__)
+
+#include <dlfcn.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+
+extern "C" {
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
+}
+
+namespace {
+
+// The library's definition of an interposed symbol; aborts if it is
+// missing, since the node would then run without CAF's function.
+template <class F>
+F next(const char* symbol) {
+  void* f = dlsym(RTLD_NEXT, symbol);
+  if (f == nullptr) {
+    std::fprintf(stderr, "tsan_caf: %s not found in libcaf\n", symbol);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+// The scheduler calls resume through the `resumable` base, 160 bytes into a
+// scheduled_actor (the offset is in the thunk's mangled name).
+constexpr std::ptrdiff_t resumable_offset = 160;
+
+} // namespace
+
+// The mangled names are those libcaf_core.so.0.17.6 exports (nm -D). Each
+// C++ signature is passed as the plain function it is in the Itanium ABI:
+// `this` first. A unique_ptr with a stateless deleter is passed as a pointer
+// to the caller's object (it is not trivially copyable).
+extern "C" {
+
+// caf::scheduled_actor::enqueue(mailbox_element_ptr, execution_unit*)
+void scheduled_actor_enqueue(void* self, void* ptr, void* eu) __asm__(
+  "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+  "6detail8disposerEEPNS_14execution_unitE");
+void scheduled_actor_enqueue(void* self, void* ptr, void* eu) {
+  static auto f = next<void (*)(void*, void*, void*)>(
+    "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+    "6detail8disposerEEPNS_14execution_unitE");
+  __tsan_release(self);
+  f(self, ptr, eu);
+}
+
+// caf::blocking_actor::enqueue(mailbox_element_ptr, execution_unit*)
+void blocking_actor_enqueue(void* self, void* ptr, void* eu) __asm__(
+  "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+  "6detail8disposerEEPNS_14execution_unitE");
+void blocking_actor_enqueue(void* self, void* ptr, void* eu) {
+  static auto f = next<void (*)(void*, void*, void*)>(
+    "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+    "6detail8disposerEEPNS_14execution_unitE");
+  __tsan_release(self);
+  f(self, ptr, eu);
+}
+
+// caf::blocking_actor::dequeue() -> mailbox_element_ptr (returned through
+// a hidden pointer to the caller's unique_ptr, which is the first argument).
+void* blocking_actor_dequeue(void* result, void* self) __asm__(
+  "_ZN3caf14blocking_actor7dequeueEv");
+void* blocking_actor_dequeue(void* result, void* self) {
+  static auto f = next<void* (*)(void*, void*)>(
+    "_ZN3caf14blocking_actor7dequeueEv");
+  void* r = f(result, self);
+  __tsan_acquire(self);
+  return r;
+}
+
+// caf::scheduled_actor::launch(execution_unit*, bool lazy, bool hide)
+void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide) __asm__(
+  "_ZN3caf15scheduled_actor6launchEPNS_14execution_unitEbb");
+void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide) {
+  static auto f = next<void (*)(void*, void*, bool, bool)>(
+    "_ZN3caf15scheduled_actor6launchEPNS_14execution_unitEbb");
+  __tsan_release(self);
+  f(self, eu, lazy, hide);
+}
+
+// caf::scheduled_actor::resume(execution_unit*, size_t) -> resume_result
+int scheduled_actor_resume(void* self, void* eu, std::size_t n) __asm__(
+  "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+int scheduled_actor_resume(void* self, void* eu, std::size_t n) {
+  static auto f = next<int (*)(void*, void*, std::size_t)>(
+    "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+  __tsan_acquire(self);
+  int r = f(self, eu, n);
+  __tsan_release(self);
+  return r;
+}
+
+// The non-virtual thunk of the same, which `resumable::resume` calls.
+int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n) __asm__(
+  "_ZThn160_N3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n) {
+  static auto f = next<int (*)(void*, void*, std::size_t)>(
+    "_ZThn160_N3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+  void* self = static_cast<char*>(base) - resumable_offset;
+  __tsan_acquire(self);
+  int r = f(base, eu, n);
+  __tsan_release(self);
+  return r;
+}
+
+// caf::scheduled_actor::reactivate(mailbox_element&): handles one message.
+// A run takes messages that arrive while it goes on, so the acquire at the
+// start of resume is not enough for them; and the actor may be scheduled on
+// another thread as soon as its run lets go of the mailbox, before resume
+// returns, so the release at its end is late: each message released here.
+int scheduled_actor_reactivate(void* self, void* x) __asm__(
+  "_ZN3caf15scheduled_actor10reactivateERNS_15mailbox_elementE");
+int scheduled_actor_reactivate(void* self, void* x) {
+  static auto f = next<int (*)(void*, void*)>(
+    "_ZN3caf15scheduled_actor10reactivateERNS_15mailbox_elementE");
+  __tsan_acquire(self);
+  int r = f(self, x);
+  __tsan_release(self);
+  return r;
+}
+
+// caf::scheduled_actor::cleanup(error&&, execution_unit*): the actor ends
+// and destroys the messages still in its mailbox, sent with the releases
+// above.
+bool scheduled_actor_cleanup(void* self, void* reason, void* eu) __asm__(
+  "_ZN3caf15scheduled_actor7cleanupEONS_5errorEPNS_14execution_unitE");
+bool scheduled_actor_cleanup(void* self, void* reason, void* eu) {
+  static auto f = next<bool (*)(void*, void*, void*)>(
+    "_ZN3caf15scheduled_actor7cleanupEONS_5errorEPNS_14execution_unitE");
+  __tsan_acquire(self);
+  return f(self, reason, eu);
+}
+
+// The middleman's brokers (caf::io::abstract_broker, libcaf_io) override
+// enqueue and resume; the same edges for them.
+void broker_enqueue(void* self, void* ptr, void* eu) __asm__(
+  "_ZN3caf2io15abstract_broker7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+  "6detail8disposerEEPNS_14execution_unitE");
+void broker_enqueue(void* self, void* ptr, void* eu) {
+  static auto f = next<void (*)(void*, void*, void*)>(
+    "_ZN3caf2io15abstract_broker7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
+    "6detail8disposerEEPNS_14execution_unitE");
+  __tsan_release(self);
+  f(self, ptr, eu);
+}
+
+int broker_resume_thunk(void* base, void* eu, std::size_t n) __asm__(
+  "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm");
+int broker_resume_thunk(void* base, void* eu, std::size_t n) {
+  static auto f = next<int (*)(void*, void*, std::size_t)>(
+    "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm");
+  void* self = static_cast<char*>(base) - resumable_offset;
+  __tsan_acquire(self);
+  int r = f(base, eu, n);
+  __tsan_release(self);
+  return r;
+}
+
+// caf::ref_counted::deref() const
+void ref_counted_deref(const void* self) __asm__(
+  "_ZNK3caf11ref_counted5derefEv");
+void ref_counted_deref(const void* self) {
+  static auto f = next<void (*)(const void*)>("_ZNK3caf11ref_counted5derefEv");
+  auto* p = const_cast<void*>(self);
+  __tsan_release(p);
+  __tsan_acquire(p);
+  f(self);
+}
+
+// caf::intrusive_ptr_release(actor_control_block*)
+void actor_control_block_release(void* block) __asm__(
+  "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE");
+void actor_control_block_release(void* block) {
+  static auto f = next<void (*)(void*)>(
+    "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE");
+  __tsan_release(block);
+  __tsan_acquire(block);
+  f(block);
+}
+
+} // extern "C"
+
+#endif // __SANITIZE_THREAD__
