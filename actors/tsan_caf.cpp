@@ -21,12 +21,13 @@
 //   `scheduled_actor::reactivate`, which handles each message, acquires on
 //   the actor before and releases after, so every message sent to it happens
 //   before it is handled, and each handler before the next;
-//   `blocking_actor::dequeue` acquires after it returns;
+//   `blocking_actor::dequeue` and the blocking mailbox's `fetch_more` (a
+//   scoped_actor's receive) acquire after they return;
 // - ending: `scheduled_actor::cleanup` acquires on the actor before it
 //   destroys the messages left in the mailbox;
-// - freeing: `ref_counted::deref` and `intrusive_ptr_release` of an actor's
-//   control block release and acquire on the object, so every owner's use
-//   happens before the last owner frees it.
+// - freeing: `ref_counted::deref` and `intrusive_ptr_release` (strong and
+//   weak) of an actor's control block release and acquire on the object, so
+//   every owner's use happens before the last owner frees it.
 //
 // It models no more than CAF promises: a race between two actors touching
 // the same memory outside messages, or with the IO pool's or client-io's
@@ -35,6 +36,8 @@
 #if defined(__SANITIZE_THREAD__)
 
 #include <dlfcn.h>
+
+#include <caf/blocking_actor.hpp>
 
 #include <cstddef>
 #include <cstdio>
@@ -92,7 +95,23 @@ void blocking_actor_enqueue(void* self, void* ptr, void* eu) {
     "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
     "6detail8disposerEEPNS_14execution_unitE");
   __tsan_release(self);
+  __tsan_release(&static_cast<caf::blocking_actor*>(self)->mailbox());
   f(self, ptr, eu);
+}
+
+// caf::intrusive::fifo_inbox<blocking_actor::mailbox_policy>::fetch_more():
+// a blocking receive (a scoped_actor's) moves what arrived into its queue
+// here before it handles it.
+bool blocking_fetch_more(void* inbox) __asm__(
+  "_ZN3caf9intrusive10fifo_inboxINS_14blocking_actor14mailbox_policyEE10fetch_"
+  "moreEv");
+bool blocking_fetch_more(void* inbox) {
+  static auto f = next<bool (*)(void*)>(
+    "_ZN3caf9intrusive10fifo_inboxINS_14blocking_actor14mailbox_policyEE10fetch_"
+    "moreEv");
+  bool r = f(inbox);
+  __tsan_acquire(inbox);
+  return r;
 }
 
 // caf::blocking_actor::dequeue() -> mailbox_element_ptr (returned through
@@ -212,6 +231,18 @@ void actor_control_block_release(void* block) __asm__(
 void actor_control_block_release(void* block) {
   static auto f = next<void (*)(void*)>(
     "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE");
+  __tsan_release(block);
+  __tsan_acquire(block);
+  f(block);
+}
+
+// caf::intrusive_ptr_release_weak(actor_control_block*): the last weak
+// reference frees the block, the actor's memory included.
+void actor_control_block_release_weak(void* block) __asm__(
+  "_ZN3caf26intrusive_ptr_release_weakEPNS_19actor_control_blockE");
+void actor_control_block_release_weak(void* block) {
+  static auto f = next<void (*)(void*)>(
+    "_ZN3caf26intrusive_ptr_release_weakEPNS_19actor_control_blockE");
   __tsan_release(block);
   __tsan_acquire(block);
   f(block);
