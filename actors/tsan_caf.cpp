@@ -27,7 +27,8 @@
 //   destroys the messages left in the mailbox;
 // - freeing: `ref_counted::deref` and `intrusive_ptr_release` (strong and
 //   weak) of an actor's control block release and acquire on the object, so
-//   every owner's use happens before the last owner frees it.
+//   every owner's use happens before the last owner frees it;
+// - the middleman's brokers override enqueue and resume: the same for them.
 //
 // It models no more than CAF promises: a race between two actors touching
 // the same memory outside messages, or with the IO pool's or client-io's
@@ -68,185 +69,186 @@ constexpr std::ptrdiff_t resumable_offset = 160;
 
 } // namespace
 
-// The mangled names are those libcaf_core.so.0.17.6 exports (nm -D). Each
-// C++ signature is passed as the plain function it is in the Itanium ABI:
-// `this` first. A unique_ptr with a stateless deleter is passed as a pointer
-// to the caller's object (it is not trivially copyable).
+// The mangled names are those libcaf_core.so.0.17.6 and libcaf_io export
+// (nm -D), each written once as SYM for the definition's name and the
+// lookup of the library's. Each C++ signature is passed as the plain
+// function it is in the Itanium ABI: `this` first. A unique_ptr with a
+// stateless deleter is passed as a pointer to the caller's object (it is
+// not trivially copyable).
 extern "C" {
 
 // caf::scheduled_actor::enqueue(mailbox_element_ptr, execution_unit*)
-void scheduled_actor_enqueue(void* self, void* ptr, void* eu) __asm__(
-  "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-  "6detail8disposerEEPNS_14execution_unitE");
+#define SYM "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_e" \
+  "lementENS_6detail8disposerEEPNS_14execution_unitE"
+void scheduled_actor_enqueue(void* self, void* ptr, void* eu) __asm__(SYM);
 void scheduled_actor_enqueue(void* self, void* ptr, void* eu) {
-  static auto f = next<void (*)(void*, void*, void*)>(
-    "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-    "6detail8disposerEEPNS_14execution_unitE");
+  static auto f = next<void (*)(void*, void*, void*)>(SYM);
   __tsan_release(self);
   f(self, ptr, eu);
 }
+#undef SYM
 
 // caf::blocking_actor::enqueue(mailbox_element_ptr, execution_unit*)
-void blocking_actor_enqueue(void* self, void* ptr, void* eu) __asm__(
-  "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-  "6detail8disposerEEPNS_14execution_unitE");
+#define SYM "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_el" \
+  "ementENS_6detail8disposerEEPNS_14execution_unitE"
+void blocking_actor_enqueue(void* self, void* ptr, void* eu) __asm__(SYM);
 void blocking_actor_enqueue(void* self, void* ptr, void* eu) {
-  static auto f = next<void (*)(void*, void*, void*)>(
-    "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-    "6detail8disposerEEPNS_14execution_unitE");
+  static auto f = next<void (*)(void*, void*, void*)>(SYM);
   __tsan_release(self);
   __tsan_release(&static_cast<caf::blocking_actor*>(self)->mailbox());
   f(self, ptr, eu);
 }
+#undef SYM
 
 // caf::intrusive::fifo_inbox<blocking_actor::mailbox_policy>::fetch_more():
 // a blocking receive (a scoped_actor's) moves what arrived into its queue
 // here before it handles it.
-bool blocking_fetch_more(void* inbox) __asm__(
-  "_ZN3caf9intrusive10fifo_inboxINS_14blocking_actor14mailbox_policyEE10fetch_"
-  "moreEv");
+#define SYM "_ZN3caf9intrusive10fifo_inboxINS_14blocking_actor14mailbox_pol" \
+  "icyEE10fetch_moreEv"
+bool blocking_fetch_more(void* inbox) __asm__(SYM);
 bool blocking_fetch_more(void* inbox) {
-  static auto f = next<bool (*)(void*)>(
-    "_ZN3caf9intrusive10fifo_inboxINS_14blocking_actor14mailbox_policyEE10fetch_"
-    "moreEv");
+  static auto f = next<bool (*)(void*)>(SYM);
   bool r = f(inbox);
   __tsan_acquire(inbox);
   return r;
 }
+#undef SYM
 
 // caf::blocking_actor::dequeue() -> mailbox_element_ptr (returned through
 // a hidden pointer to the caller's unique_ptr, which is the first argument).
-void* blocking_actor_dequeue(void* result, void* self) __asm__(
-  "_ZN3caf14blocking_actor7dequeueEv");
+#define SYM "_ZN3caf14blocking_actor7dequeueEv"
+void* blocking_actor_dequeue(void* result, void* self) __asm__(SYM);
 void* blocking_actor_dequeue(void* result, void* self) {
-  static auto f = next<void* (*)(void*, void*)>(
-    "_ZN3caf14blocking_actor7dequeueEv");
+  static auto f = next<void* (*)(void*, void*)>(SYM);
   void* r = f(result, self);
   __tsan_acquire(self);
   return r;
 }
+#undef SYM
 
 // caf::scheduled_actor::launch(execution_unit*, bool lazy, bool hide)
-void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide) __asm__(
-  "_ZN3caf15scheduled_actor6launchEPNS_14execution_unitEbb");
+#define SYM "_ZN3caf15scheduled_actor6launchEPNS_14execution_unitEbb"
+void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide)
+  __asm__(SYM);
 void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide) {
-  static auto f = next<void (*)(void*, void*, bool, bool)>(
-    "_ZN3caf15scheduled_actor6launchEPNS_14execution_unitEbb");
+  static auto f = next<void (*)(void*, void*, bool, bool)>(SYM);
   __tsan_release(self);
   f(self, eu, lazy, hide);
 }
+#undef SYM
 
 // caf::scheduled_actor::resume(execution_unit*, size_t) -> resume_result
-int scheduled_actor_resume(void* self, void* eu, std::size_t n) __asm__(
-  "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+#define SYM "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm"
+int scheduled_actor_resume(void* self, void* eu, std::size_t n) __asm__(SYM);
 int scheduled_actor_resume(void* self, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(
-    "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
   __tsan_acquire(self);
   int r = f(self, eu, n);
   __tsan_release(self);
   return r;
 }
+#undef SYM
 
 // The non-virtual thunk of the same, which `resumable::resume` calls.
-int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n) __asm__(
-  "_ZThn160_N3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+#define SYM "_ZThn160_N3caf15scheduled_actor6resumeEPNS_14execution_unitEm"
+int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n)
+  __asm__(SYM);
 int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(
-    "_ZThn160_N3caf15scheduled_actor6resumeEPNS_14execution_unitEm");
+  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
   void* self = static_cast<char*>(base) - resumable_offset;
   __tsan_acquire(self);
   int r = f(base, eu, n);
   __tsan_release(self);
   return r;
 }
+#undef SYM
 
 // caf::scheduled_actor::reactivate(mailbox_element&): handles one message.
 // A run takes messages that arrive while it goes on, so the acquire at the
 // start of resume is not enough for them; and the actor may be scheduled on
 // another thread as soon as its run lets go of the mailbox, before resume
 // returns, so the release at its end is late: each message released here.
-int scheduled_actor_reactivate(void* self, void* x) __asm__(
-  "_ZN3caf15scheduled_actor10reactivateERNS_15mailbox_elementE");
+#define SYM "_ZN3caf15scheduled_actor10reactivateERNS_15mailbox_elementE"
+int scheduled_actor_reactivate(void* self, void* x) __asm__(SYM);
 int scheduled_actor_reactivate(void* self, void* x) {
-  static auto f = next<int (*)(void*, void*)>(
-    "_ZN3caf15scheduled_actor10reactivateERNS_15mailbox_elementE");
+  static auto f = next<int (*)(void*, void*)>(SYM);
   __tsan_acquire(self);
   int r = f(self, x);
   __tsan_release(self);
   return r;
 }
+#undef SYM
 
 // caf::scheduled_actor::cleanup(error&&, execution_unit*): the actor ends
 // and destroys the messages still in its mailbox, sent with the releases
 // above.
-bool scheduled_actor_cleanup(void* self, void* reason, void* eu) __asm__(
-  "_ZN3caf15scheduled_actor7cleanupEONS_5errorEPNS_14execution_unitE");
+#define SYM "_ZN3caf15scheduled_actor7cleanupEONS_5errorEPNS_14execution_unitE"
+bool scheduled_actor_cleanup(void* self, void* reason, void* eu) __asm__(SYM);
 bool scheduled_actor_cleanup(void* self, void* reason, void* eu) {
-  static auto f = next<bool (*)(void*, void*, void*)>(
-    "_ZN3caf15scheduled_actor7cleanupEONS_5errorEPNS_14execution_unitE");
+  static auto f = next<bool (*)(void*, void*, void*)>(SYM);
   __tsan_acquire(self);
   return f(self, reason, eu);
 }
+#undef SYM
 
 // The middleman's brokers (caf::io::abstract_broker, libcaf_io) override
 // enqueue and resume; the same edges for them.
-void broker_enqueue(void* self, void* ptr, void* eu) __asm__(
-  "_ZN3caf2io15abstract_broker7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-  "6detail8disposerEEPNS_14execution_unitE");
+#define SYM "_ZN3caf2io15abstract_broker7enqueueESt10unique_ptrINS_15mailbo" \
+  "x_elementENS_6detail8disposerEEPNS_14execution_unitE"
+void broker_enqueue(void* self, void* ptr, void* eu) __asm__(SYM);
 void broker_enqueue(void* self, void* ptr, void* eu) {
-  static auto f = next<void (*)(void*, void*, void*)>(
-    "_ZN3caf2io15abstract_broker7enqueueESt10unique_ptrINS_15mailbox_elementENS_"
-    "6detail8disposerEEPNS_14execution_unitE");
+  static auto f = next<void (*)(void*, void*, void*)>(SYM);
   __tsan_release(self);
   f(self, ptr, eu);
 }
+#undef SYM
 
-int broker_resume_thunk(void* base, void* eu, std::size_t n) __asm__(
-  "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm");
+#define SYM "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm"
+int broker_resume_thunk(void* base, void* eu, std::size_t n) __asm__(SYM);
 int broker_resume_thunk(void* base, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(
-    "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm");
+  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
   void* self = static_cast<char*>(base) - resumable_offset;
   __tsan_acquire(self);
   int r = f(base, eu, n);
   __tsan_release(self);
   return r;
 }
+#undef SYM
 
 // caf::ref_counted::deref() const
-void ref_counted_deref(const void* self) __asm__(
-  "_ZNK3caf11ref_counted5derefEv");
+#define SYM "_ZNK3caf11ref_counted5derefEv"
+void ref_counted_deref(const void* self) __asm__(SYM);
 void ref_counted_deref(const void* self) {
-  static auto f = next<void (*)(const void*)>("_ZNK3caf11ref_counted5derefEv");
+  static auto f = next<void (*)(const void*)>(SYM);
   auto* p = const_cast<void*>(self);
   __tsan_release(p);
   __tsan_acquire(p);
   f(self);
 }
+#undef SYM
 
 // caf::intrusive_ptr_release(actor_control_block*)
-void actor_control_block_release(void* block) __asm__(
-  "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE");
+#define SYM "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE"
+void actor_control_block_release(void* block) __asm__(SYM);
 void actor_control_block_release(void* block) {
-  static auto f = next<void (*)(void*)>(
-    "_ZN3caf21intrusive_ptr_releaseEPNS_19actor_control_blockE");
+  static auto f = next<void (*)(void*)>(SYM);
   __tsan_release(block);
   __tsan_acquire(block);
   f(block);
 }
+#undef SYM
 
 // caf::intrusive_ptr_release_weak(actor_control_block*): the last weak
 // reference frees the block, the actor's memory included.
-void actor_control_block_release_weak(void* block) __asm__(
-  "_ZN3caf26intrusive_ptr_release_weakEPNS_19actor_control_blockE");
+#define SYM "_ZN3caf26intrusive_ptr_release_weakEPNS_19actor_control_blockE"
+void actor_control_block_release_weak(void* block) __asm__(SYM);
 void actor_control_block_release_weak(void* block) {
-  static auto f = next<void (*)(void*)>(
-    "_ZN3caf26intrusive_ptr_release_weakEPNS_19actor_control_blockE");
+  static auto f = next<void (*)(void*)>(SYM);
   __tsan_release(block);
   __tsan_acquire(block);
   f(block);
 }
+#undef SYM
 
 } // extern "C"
 
