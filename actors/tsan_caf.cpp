@@ -67,6 +67,18 @@ F next(const char* symbol) {
 // scheduled_actor (the offset is in the thunk's mangled name).
 constexpr std::ptrdiff_t resumable_offset = 160;
 
+using resume_fn = int (*)(void*, void*, std::size_t);
+
+// One run of the actor at `self`: CAF's resume `f`, called on `callee` (the
+// actor or its resumable base), between an acquire and a release on it.
+int annotated_resume(resume_fn f, void* self, void* callee, void* eu,
+                     std::size_t n) {
+  __tsan_acquire(self);
+  int r = f(callee, eu, n);
+  __tsan_release(self);
+  return r;
+}
+
 } // namespace
 
 // The mangled names are those libcaf_core.so.0.17.6 and libcaf_io export
@@ -141,11 +153,8 @@ void scheduled_actor_launch(void* self, void* eu, bool lazy, bool hide) {
 #define SYM "_ZN3caf15scheduled_actor6resumeEPNS_14execution_unitEm"
 int scheduled_actor_resume(void* self, void* eu, std::size_t n) __asm__(SYM);
 int scheduled_actor_resume(void* self, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
-  __tsan_acquire(self);
-  int r = f(self, eu, n);
-  __tsan_release(self);
-  return r;
+  static auto f = next<resume_fn>(SYM);
+  return annotated_resume(f, self, self, eu, n);
 }
 #undef SYM
 
@@ -154,12 +163,9 @@ int scheduled_actor_resume(void* self, void* eu, std::size_t n) {
 int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n)
   __asm__(SYM);
 int scheduled_actor_resume_thunk(void* base, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
-  void* self = static_cast<char*>(base) - resumable_offset;
-  __tsan_acquire(self);
-  int r = f(base, eu, n);
-  __tsan_release(self);
-  return r;
+  static auto f = next<resume_fn>(SYM);
+  return annotated_resume(f, static_cast<char*>(base) - resumable_offset,
+                          base, eu, n);
 }
 #undef SYM
 
@@ -206,12 +212,9 @@ void broker_enqueue(void* self, void* ptr, void* eu) {
 #define SYM "_ZThn160_N3caf2io15abstract_broker6resumeEPNS_14execution_unitEm"
 int broker_resume_thunk(void* base, void* eu, std::size_t n) __asm__(SYM);
 int broker_resume_thunk(void* base, void* eu, std::size_t n) {
-  static auto f = next<int (*)(void*, void*, std::size_t)>(SYM);
-  void* self = static_cast<char*>(base) - resumable_offset;
-  __tsan_acquire(self);
-  int r = f(base, eu, n);
-  __tsan_release(self);
-  return r;
+  static auto f = next<resume_fn>(SYM);
+  return annotated_resume(f, static_cast<char*>(base) - resumable_offset,
+                          base, eu, n);
 }
 #undef SYM
 
