@@ -419,9 +419,14 @@ int run(const settings& s) {
 
   auto started = clock_type::now();
   std::map<std::string, int> counts;
-  /// When each fault healed: after the run, the time from each to the
-  /// first append acknowledged after it is its recovery time.
-  std::vector<clock_type::time_point> heals;
+  /// When each fault healed, and when it began (seconds into the run, as
+  /// printed): after the run, the time from each heal to the first append
+  /// acknowledged after it is its recovery time.
+  struct healed_fault {
+    clock_type::time_point at;
+    double began_s;
+  };
+  std::vector<healed_fault> heals;
   bool can_delay = true;
   while (clock_type::now() - started < s.duration) {
     auto kind = static_cast<fault>(draw(0, fault_kinds - 1));
@@ -432,7 +437,8 @@ int run(const settings& s) {
       ++b; // a node other than a
     if (kind == fault::degrade && !can_delay)
       kind = fault::isolate;
-    std::printf("%7.1f s  %s", seconds_since(started), name_of(kind));
+    auto began_s = seconds_since(started);
+    std::printf("%7.1f s  %s", began_s, name_of(kind));
     switch (kind) {
       case fault::isolate:
         std::printf(" node%zu", a);
@@ -492,7 +498,7 @@ int run(const settings& s) {
     else if (kind == fault::pause)
       c.cont(a);
     net.heal();
-    heals.push_back(clock_type::now());
+    heals.push_back({clock_type::now(), began_s});
     std::this_thread::sleep_for(
       std::chrono::milliseconds{draw(200, s.quiet_max.count())});
   }
@@ -514,19 +520,23 @@ int run(const settings& s) {
   bool caught_up = wait_until([&] { return sub.last() >= last; }, 30s);
   sub.stop();
   // Recovery after each heal: the first append acknowledged after it.
-  std::vector<int64_t> recoveries;
-  for (auto h : heals)
-    if (auto d = w.first_ack_after(h))
-      recoveries.push_back(d->count());
+  std::vector<std::pair<int64_t, double>> recoveries; // ms, fault's start
+  for (auto& h : heals)
+    if (auto d = w.first_ack_after(h.at))
+      recoveries.emplace_back(d->count(), h.began_s);
   std::sort(recoveries.begin(), recoveries.end());
   std::cout << "faults:";
   for (auto& kv : counts)
     std::cout << " " << kv.first << " " << kv.second << ";";
-  if (!recoveries.empty())
+  if (!recoveries.empty()) {
+    char worst[32];
+    std::snprintf(worst, sizeof(worst), "%.1f", recoveries.back().second);
     std::cout << "\nfirst acknowledged append after a heal: median "
-              << recoveries[recoveries.size() / 2] << " ms, max "
-              << recoveries.back() << " ms (" << recoveries.size() << " of "
-              << heals.size() << " heals)";
+              << recoveries[recoveries.size() / 2].first << " ms, max "
+              << recoveries.back().first << " ms (the fault at " << worst
+              << " s; " << recoveries.size() << " of " << heals.size()
+              << " heals)";
+  }
   std::cout << "\nacknowledged batches " << w.acked() << "; retried answers: "
             << w.retry_summary() << "\nreads checked " << r.checked()
             << "\nsubscriber: " << sub.received().size() << " events, "
